@@ -1,0 +1,523 @@
+//! The cart: an Automerge document with add-wins, observed-remove line quantities.
+//!
+//! See [`crate::schema`] for the document layout and why it merges the way it does.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ReadDoc, Value, ROOT};
+
+use crate::cart_id::CartId;
+use crate::error::{CartError, ErrorCode};
+use crate::schema::{self, as_int, as_str};
+use crate::validate;
+
+/// Milliseconds since the Unix epoch; the cart asks it when it orders lines and stamps changes.
+pub type Clock = fn() -> i64;
+
+/// The clock of the platform: `SystemTime` natively. On wasm32 the binding passes JavaScript's
+/// `Date.now` through [`Cart::with_clock`], since `SystemTime` does not exist there.
+pub fn system_clock() -> i64 {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        0
+    }
+}
+
+/// An item to add: what a storefront knows about a product when the shopper adds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewItem {
+    /// Stock-keeping unit; identifies the line.
+    pub sku: String,
+    /// Display name.
+    pub name: String,
+    /// Price of one unit in the currency's minor unit (cents).
+    pub unit_price: i64,
+    /// ISO 4217 code such as `EUR`.
+    pub currency: String,
+    /// How many to add, 1..=999.
+    pub quantity: i64,
+    /// Optional image: `https:`, `http:` or root-relative URL.
+    pub image_url: Option<String>,
+    /// Optional variant label such as a size or colour.
+    pub variant: Option<String>,
+}
+
+impl NewItem {
+    /// Checks every field; errs on the first invalid one.
+    pub fn validate(&self) -> Result<(), CartError> {
+        validate::sku(&self.sku)?;
+        validate::name(&self.name)?;
+        validate::unit_price(self.unit_price)?;
+        validate::currency(&self.currency)?;
+        validate::add_quantity(self.quantity)?;
+        if let Some(url) = &self.image_url {
+            validate::image_url(url)?;
+        }
+        if let Some(variant) = &self.variant {
+            validate::variant(variant)?;
+        }
+        Ok(())
+    }
+}
+
+/// One line of the cart as the shopper sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Stock-keeping unit.
+    pub sku: String,
+    /// Display name.
+    pub name: String,
+    /// Price of one unit in minor units.
+    pub unit_price: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Units in the cart; always above zero. Concurrent adds from several devices may take it
+    /// past 999; local edits never do.
+    pub quantity: i64,
+    /// Optional image URL.
+    pub image_url: Option<String>,
+    /// Optional variant label.
+    pub variant: Option<String>,
+    /// When the line was (re)added, ms since the epoch; lines are listed in this order.
+    pub added_at: i64,
+}
+
+impl Line {
+    /// `unit_price * quantity`, in minor units.
+    pub fn line_total(&self) -> i64 {
+        self.unit_price.saturating_mul(self.quantity)
+    }
+}
+
+/// The sum of the lines in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyTotal {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Sum of line totals, in minor units.
+    pub amount: i64,
+}
+
+/// Item details as stored in one `items` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Details {
+    name: String,
+    unit_price: i64,
+    currency: String,
+    image_url: Option<String>,
+    variant: Option<String>,
+    added_at: i64,
+}
+
+impl Details {
+    fn same_product(&self, item: &NewItem) -> bool {
+        self.name == item.name
+            && self.unit_price == item.unit_price
+            && self.currency == item.currency
+            && self.image_url == item.image_url
+            && self.variant == item.variant
+    }
+}
+
+/// A shopping cart kept as an Automerge document.
+///
+/// Every operation validates its input first, then makes exactly one Automerge change (or none,
+/// on error). Merging two carts, in any order and any number of times, keeps every add that no
+/// remove or set-quantity had seen.
+pub struct Cart {
+    id: CartId,
+    doc: AutoCommit,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Cart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cart").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+fn random_actor() -> ActorId {
+    let mut bytes = [0u8; 16];
+    // Without randomness two replicas could share an actor; fall back to the clock and address
+    // of this value, which is still unique enough for a single process.
+    if getrandom::fill(&mut bytes).is_err() {
+        let seed = (system_clock() as u128) ^ ((&bytes as *const _ as usize) as u128);
+        bytes = seed.to_le_bytes();
+    }
+    ActorId::from(bytes.as_slice())
+}
+
+fn random_tag() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = (system_clock() as u64).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn corrupt(e: automerge::AutomergeError) -> CartError {
+    CartError::new(
+        ErrorCode::CorruptData,
+        format!("the bytes are not an automerge cart document ({e}); pass the output of save()"),
+    )
+}
+
+impl Cart {
+    /// A new, empty cart with id `id` and a fresh random actor. The document stays empty (no
+    /// change at all) until the first edit, so opening a cart costs nothing to merge.
+    pub fn new(id: CartId) -> Cart {
+        let doc = AutoCommit::new().with_actor(random_actor());
+        Cart {
+            id,
+            doc,
+            clock: system_clock,
+        }
+    }
+
+    /// Loads cart `id` from bytes written by [`Cart::save`] (or any concatenation of saves and
+    /// incremental saves).
+    ///
+    /// Errs with [`ErrorCode::CorruptData`] when the bytes are not Automerge data and with
+    /// [`ErrorCode::WrongCart`] when they belong to another cart.
+    pub fn load(id: CartId, bytes: &[u8]) -> Result<Cart, CartError> {
+        let mut cart = Cart::new(id);
+        cart.merge_bytes(bytes)?;
+        Ok(cart)
+    }
+
+    /// Replaces the clock (milliseconds since the epoch) used to order lines and stamp changes.
+    pub fn with_clock(mut self, clock: Clock) -> Cart {
+        self.clock = clock;
+        self
+    }
+
+    /// The id of this cart.
+    pub fn id(&self) -> &CartId {
+        &self.id
+    }
+
+    /// Adds `item.quantity` units of `item.sku`, creating the line if the cart has none.
+    ///
+    /// The item details (name, price, currency, image, variant) replace the stored ones when they
+    /// differ. Errs when any field is invalid or the line would exceed 999 units; then nothing
+    /// changes.
+    pub fn add_item(&mut self, item: &NewItem) -> Result<(), CartError> {
+        item.validate()?;
+        let current = self.quantity(&item.sku);
+        if current + item.quantity > validate::MAX_QUANTITY {
+            return Err(CartError::new(
+                ErrorCode::InvalidQuantity,
+                format!(
+                    "the line for sku {:?} would hold {} units, at most {} are allowed; use setQuantity to change it",
+                    item.sku,
+                    current + item.quantity,
+                    validate::MAX_QUANTITY
+                ),
+            ));
+        }
+        let details = self.details(&item.sku);
+        let added_at = match &details {
+            Some(d) if current > 0 => d.added_at,
+            _ => self.next_added_at(),
+        };
+        let needs_record = current == 0 || !details.is_some_and(|d| d.same_product(item));
+        self.change(|cart| {
+            if needs_record {
+                cart.write_details(item, added_at)?;
+            }
+            let key = schema::add_key(&item.sku, &random_tag());
+            cart.doc.put(ROOT, key, item.quantity)?;
+            Ok(())
+        })
+    }
+
+    /// Sets the quantity of the line for `sku` to `quantity`; 0 removes the line.
+    ///
+    /// Adds made concurrently on other devices are kept on top of the new quantity. Errs when
+    /// the quantity is outside 0..=999 or, for a non-zero quantity, when the cart has no such
+    /// line (use [`Cart::add_item`] to create one).
+    pub fn set_quantity(&mut self, sku: &str, quantity: i64) -> Result<(), CartError> {
+        validate::sku(sku)?;
+        validate::set_quantity(quantity)?;
+        if quantity == 0 {
+            self.remove_item(sku)?;
+            return Ok(());
+        }
+        if self.quantity(sku) == 0 {
+            return Err(CartError::new(
+                ErrorCode::UnknownItem,
+                format!("the cart has no line for sku {sku:?}; use addItem to add it"),
+            ));
+        }
+        self.change(|cart| cart.write_quantity(sku, quantity))
+    }
+
+    /// Removes the line for `sku`: the units this replica has seen. Returns whether there was a
+    /// line to remove. Units added concurrently elsewhere survive the merge as a new line.
+    pub fn remove_item(&mut self, sku: &str) -> Result<bool, CartError> {
+        validate::sku(sku)?;
+        if self.quantity(sku) == 0 {
+            return Ok(false);
+        }
+        self.change(|cart| cart.write_quantity(sku, 0))?;
+        Ok(true)
+    }
+
+    /// Removes every line this replica can see, in one change. Returns how many lines it removed.
+    pub fn clear(&mut self) -> Result<usize, CartError> {
+        let skus: Vec<String> = self.quantities().into_keys().collect();
+        if skus.is_empty() {
+            return Ok(0);
+        }
+        self.change(|cart| {
+            for sku in &skus {
+                cart.write_quantity(sku, 0)?;
+            }
+            Ok(())
+        })?;
+        Ok(skus.len())
+    }
+
+    /// The lines with a quantity above zero, first added first (ties by sku).
+    ///
+    /// Lines whose stored details are missing or invalid (written by a foreign client that broke
+    /// the schema) are left out rather than shown wrong.
+    pub fn lines(&self) -> Vec<Line> {
+        let mut lines: Vec<Line> = self
+            .quantities()
+            .into_iter()
+            .filter_map(|(sku, quantity)| {
+                let d = self.details(&sku)?;
+                Some(Line {
+                    sku,
+                    name: d.name,
+                    unit_price: d.unit_price,
+                    currency: d.currency,
+                    quantity,
+                    image_url: d.image_url,
+                    variant: d.variant,
+                    added_at: d.added_at,
+                })
+            })
+            .collect();
+        lines.sort_by(|a, b| a.added_at.cmp(&b.added_at).then_with(|| a.sku.cmp(&b.sku)));
+        lines
+    }
+
+    /// The sum of line totals per currency, ordered by currency code.
+    pub fn totals(&self) -> Vec<CurrencyTotal> {
+        let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+        for line in self.lines() {
+            let sum = sums.entry(line.currency.clone()).or_default();
+            *sum = sum.saturating_add(line.line_total());
+        }
+        sums.into_iter()
+            .map(|(currency, amount)| CurrencyTotal { currency, amount })
+            .collect()
+    }
+
+    /// The number of units in the cart (the sum of all line quantities).
+    pub fn item_count(&self) -> i64 {
+        self.lines().iter().map(|l| l.quantity).sum()
+    }
+
+    /// The quantity of the line for `sku` (0 when there is none).
+    pub fn quantity(&self, sku: &str) -> i64 {
+        let set = self
+            .doc
+            .get(ROOT, schema::set_key(sku))
+            .ok()
+            .flatten()
+            .and_then(|(v, _)| as_int(&v))
+            .unwrap_or(0);
+        let added: i64 = self
+            .doc
+            .map_range(ROOT, schema::add_keys_of(sku))
+            .filter(|entry| schema::sku_of_add_key(&entry.key) == Some(sku))
+            .filter_map(|entry| as_int(&entry.value.into()))
+            .sum();
+        set + added
+    }
+
+    /// The heads of the document: the hashes of the changes nothing else depends on yet.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The whole document, compressed. Loading it gives back this cart with all its history.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made or merged since the last [`Cart::save`] or `save_incremental`; empty when
+    /// there are none. Concatenated after a save, they load into the current document.
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.doc.save_incremental()
+    }
+
+    /// Merges the changes of `other`, another replica of this cart.
+    ///
+    /// Errs with [`ErrorCode::WrongCart`] when `other` is a different cart.
+    pub fn merge(&mut self, other: &mut Cart) -> Result<(), CartError> {
+        if other.id != self.id {
+            return Err(self.wrong_cart(&other.id.to_string()));
+        }
+        self.doc.merge(&mut other.doc).map_err(corrupt)?;
+        Ok(())
+    }
+
+    /// Merges Automerge bytes of this cart: a [`Cart::save`] from another device, an incremental
+    /// save, or a stored chunk. Returns whether the cart changed.
+    ///
+    /// The bytes are parsed and checked before anything is merged, so on error (not Automerge
+    /// data, or another cart's document) the cart is untouched.
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<bool, CartError> {
+        let scratch = AutoCommit::load(bytes).map_err(corrupt)?;
+        if let Some(other) = scratch
+            .get(ROOT, schema::CART_ID)
+            .ok()
+            .flatten()
+            .and_then(|(v, _)| as_str(&v).map(str::to_owned))
+        {
+            if other != self.id.to_string() {
+                return Err(self.wrong_cart(&other));
+            }
+        }
+        let before = self.doc.get_heads();
+        self.doc.load_incremental(bytes).map_err(corrupt)?;
+        Ok(self.doc.get_heads() != before)
+    }
+
+    /// The underlying Automerge document, for sync and inspection.
+    pub fn doc(&self) -> &AutoCommit {
+        &self.doc
+    }
+
+    fn wrong_cart(&self, other: &str) -> CartError {
+        CartError::new(
+            ErrorCode::WrongCart,
+            format!(
+                "the bytes belong to cart {other}, not {}; merge only copies of the same cart",
+                self.id
+            ),
+        )
+    }
+
+    /// Quantity per sku for every sku whose quantity is above zero.
+    fn quantities(&self) -> BTreeMap<String, i64> {
+        let mut quantities: BTreeMap<String, i64> = BTreeMap::new();
+        for entry in self.doc.map_range(ROOT, schema::keys_with_prefix(schema::SET_PREFIX)) {
+            let (Some(sku), Some(q)) = (
+                entry.key.strip_prefix(schema::SET_PREFIX),
+                as_int(&entry.value.into()),
+            ) else {
+                continue;
+            };
+            *quantities.entry(sku.to_owned()).or_default() += q;
+        }
+        for entry in self.doc.map_range(ROOT, schema::keys_with_prefix(schema::ADD_PREFIX)) {
+            let (Some(sku), Some(q)) = (
+                schema::sku_of_add_key(&entry.key),
+                as_int(&entry.value.into()),
+            ) else {
+                continue;
+            };
+            *quantities.entry(sku.to_owned()).or_default() += q;
+        }
+        quantities.retain(|_, q| *q > 0);
+        quantities
+    }
+
+    fn details(&self, sku: &str) -> Option<Details> {
+        let (Value::Object(ObjType::Map), record) = self.doc.get(ROOT, schema::item_key(sku)).ok()??
+        else {
+            return None;
+        };
+        let get = |key: &str| self.doc.get(&record, key).ok().flatten().map(|(v, _)| v);
+        let text = |key: &str| get(key).as_ref().and_then(as_str).map(str::to_owned);
+        Some(Details {
+            name: text(schema::NAME)?,
+            unit_price: get(schema::UNIT_PRICE).as_ref().and_then(as_int)?,
+            currency: text(schema::CURRENCY)?,
+            image_url: text(schema::IMAGE_URL),
+            variant: text(schema::VARIANT),
+            added_at: get(schema::ADDED_AT).as_ref().and_then(as_int).unwrap_or(0),
+        })
+    }
+
+    /// An ordering stamp after every line already in the cart, so that lines added on one device
+    /// keep their order even within one millisecond or with a clock that went back.
+    fn next_added_at(&self) -> i64 {
+        let latest = self.lines().iter().map(|l| l.added_at).max().unwrap_or(i64::MIN);
+        (self.clock)().max(latest.saturating_add(1))
+    }
+
+    fn write_details(&mut self, item: &NewItem, added_at: i64) -> Result<(), automerge::AutomergeError> {
+        let record = self.doc.put_object(ROOT, schema::item_key(&item.sku), ObjType::Map)?;
+        self.doc.put(&record, schema::NAME, item.name.as_str())?;
+        self.doc.put(&record, schema::UNIT_PRICE, item.unit_price)?;
+        self.doc.put(&record, schema::CURRENCY, item.currency.as_str())?;
+        if let Some(url) = &item.image_url {
+            self.doc.put(&record, schema::IMAGE_URL, url.as_str())?;
+        }
+        if let Some(variant) = &item.variant {
+            self.doc.put(&record, schema::VARIANT, variant.as_str())?;
+        }
+        self.doc.put(&record, schema::ADDED_AT, added_at)?;
+        Ok(())
+    }
+
+    /// Deletes the add entries of `sku` this replica has seen and writes the explicit quantity.
+    fn write_quantity(&mut self, sku: &str, quantity: i64) -> Result<(), automerge::AutomergeError> {
+        let seen: Vec<String> = self
+            .doc
+            .map_range(ROOT, schema::add_keys_of(sku))
+            .filter(|entry| schema::sku_of_add_key(&entry.key) == Some(sku))
+            .map(|entry| entry.key.into_owned())
+            .collect();
+        for key in seen {
+            self.doc.delete(ROOT, key.as_str())?;
+        }
+        self.doc.put(ROOT, schema::set_key(sku), quantity)?;
+        Ok(())
+    }
+
+    /// Writes the schema version and cart id with the first change this document makes.
+    fn write_header(&mut self) -> Result<(), automerge::AutomergeError> {
+        if self.doc.get(ROOT, schema::SCHEMA)?.is_none() {
+            self.doc.put(ROOT, schema::SCHEMA, schema::SCHEMA_VERSION)?;
+            self.doc.put(ROOT, schema::CART_ID, self.id.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Runs `edit` as one Automerge change; on error rolls every operation of it back.
+    fn change(
+        &mut self,
+        edit: impl FnOnce(&mut Cart) -> Result<(), automerge::AutomergeError>,
+    ) -> Result<(), CartError> {
+        match self.write_header().and_then(|()| edit(self)) {
+            Ok(()) => {
+                let seconds = (self.clock)() / 1000;
+                self.doc.commit_with(CommitOptions::default().with_time(seconds));
+                Ok(())
+            }
+            Err(e) => {
+                self.doc.rollback();
+                Err(CartError::new(
+                    ErrorCode::CorruptData,
+                    format!("the cart document refused the change ({e}); nothing was changed"),
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! cart-core: the offline-cart document and everything about it that needs no IO.
+//!
+//! - [`Cart`]: an Automerge document whose merges never lose an add (see [`schema`]).
+//! - [`CartId`]: automerge-repo compatible document ids.
+//! - [`validate`]: input checks whose errors say what to do.
+//! - [`storage`]: the byte key/value [`storage::Storage`] trait, [`storage::MemoryStorage`] and
+//!   the conformance suite every backend must pass.
+//! - [`persist`]: how a cart is laid out in storage (snapshot plus incremental chunks) and
+//!   compacted without losing another writer's chunks.
+//!
+//! The crate builds and tests natively; the browser binding and the server add the IO.
+
+pub mod cart;
+pub mod cart_id;
+pub mod error;
+pub mod schema;
+pub mod validate;
+
+pub use cart::{Cart, CurrencyTotal, Line, NewItem};
+pub use cart_id::CartId;
+pub use error::{CartError, ErrorCode};

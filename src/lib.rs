@@ -1,0 +1,1 @@
+//! offline-cart: wasm binding (in progress).
