@@ -141,7 +141,9 @@ pub struct Cart {
 
 impl std::fmt::Debug for Cart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cart").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Cart")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -171,6 +173,23 @@ fn corrupt(e: automerge::AutomergeError) -> CartError {
     )
 }
 
+fn wrong_cart(id: &CartId, other: &str) -> CartError {
+    CartError::new(
+        ErrorCode::WrongCart,
+        format!("the bytes belong to cart {other}, not {id}; merge only copies of the same cart"),
+    )
+}
+
+/// Errs when `doc` says it is a cart other than `id`. Documents that do not say (only changes
+/// with no `cartId` yet) pass.
+fn check_cart_id(doc: &AutoCommit, id: &CartId) -> Result<(), CartError> {
+    let stored = doc.get(ROOT, schema::CART_ID).ok().flatten();
+    match stored.as_ref().and_then(|(v, _)| as_str(v)) {
+        Some(other) if other != id.to_string() => Err(wrong_cart(id, other)),
+        _ => Ok(()),
+    }
+}
+
 impl Cart {
     /// A new, empty cart with id `id` and a fresh random actor. The document stays empty (no
     /// change at all) until the first edit, so opening a cart costs nothing to merge.
@@ -189,9 +208,14 @@ impl Cart {
     /// Errs with [`ErrorCode::CorruptData`] when the bytes are not Automerge data and with
     /// [`ErrorCode::WrongCart`] when they belong to another cart.
     pub fn load(id: CartId, bytes: &[u8]) -> Result<Cart, CartError> {
-        let mut cart = Cart::new(id);
-        cart.merge_bytes(bytes)?;
-        Ok(cart)
+        let mut doc = AutoCommit::load(bytes).map_err(corrupt)?;
+        check_cart_id(&doc, &id)?;
+        doc.set_actor(random_actor());
+        Ok(Cart {
+            id,
+            doc,
+            clock: system_clock,
+        })
     }
 
     /// Replaces the clock (milliseconds since the epoch) used to order lines and stamp changes.
@@ -358,10 +382,11 @@ impl Cart {
         self.doc.save()
     }
 
-    /// The changes made or merged since the last [`Cart::save`] or `save_incremental`; empty when
-    /// there are none. Concatenated after a save, they load into the current document.
-    pub fn save_incremental(&mut self) -> Vec<u8> {
-        self.doc.save_incremental()
+    /// The changes that are not in `heads` or their history: what to write after a save or
+    /// chunk that held the document at `heads`. Empty when there is nothing new. Concatenated
+    /// after that save, the bytes load into the current document.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
     }
 
     /// Merges the changes of `other`, another replica of this cart.
@@ -369,7 +394,7 @@ impl Cart {
     /// Errs with [`ErrorCode::WrongCart`] when `other` is a different cart.
     pub fn merge(&mut self, other: &mut Cart) -> Result<(), CartError> {
         if other.id != self.id {
-            return Err(self.wrong_cart(&other.id.to_string()));
+            return Err(wrong_cart(&self.id, &other.id.to_string()));
         }
         self.doc.merge(&mut other.doc).map_err(corrupt)?;
         Ok(())
@@ -382,16 +407,7 @@ impl Cart {
     /// data, or another cart's document) the cart is untouched.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<bool, CartError> {
         let scratch = AutoCommit::load(bytes).map_err(corrupt)?;
-        if let Some(other) = scratch
-            .get(ROOT, schema::CART_ID)
-            .ok()
-            .flatten()
-            .and_then(|(v, _)| as_str(&v).map(str::to_owned))
-        {
-            if other != self.id.to_string() {
-                return Err(self.wrong_cart(&other));
-            }
-        }
+        check_cart_id(&scratch, &self.id)?;
         let before = self.doc.get_heads();
         self.doc.load_incremental(bytes).map_err(corrupt)?;
         Ok(self.doc.get_heads() != before)
@@ -402,20 +418,13 @@ impl Cart {
         &self.doc
     }
 
-    fn wrong_cart(&self, other: &str) -> CartError {
-        CartError::new(
-            ErrorCode::WrongCart,
-            format!(
-                "the bytes belong to cart {other}, not {}; merge only copies of the same cart",
-                self.id
-            ),
-        )
-    }
-
     /// Quantity per sku for every sku whose quantity is above zero.
     fn quantities(&self) -> BTreeMap<String, i64> {
         let mut quantities: BTreeMap<String, i64> = BTreeMap::new();
-        for entry in self.doc.map_range(ROOT, schema::keys_with_prefix(schema::SET_PREFIX)) {
+        for entry in self
+            .doc
+            .map_range(ROOT, schema::keys_with_prefix(schema::SET_PREFIX))
+        {
             let (Some(sku), Some(q)) = (
                 entry.key.strip_prefix(schema::SET_PREFIX),
                 as_int(&entry.value.into()),
@@ -424,7 +433,10 @@ impl Cart {
             };
             *quantities.entry(sku.to_owned()).or_default() += q;
         }
-        for entry in self.doc.map_range(ROOT, schema::keys_with_prefix(schema::ADD_PREFIX)) {
+        for entry in self
+            .doc
+            .map_range(ROOT, schema::keys_with_prefix(schema::ADD_PREFIX))
+        {
             let (Some(sku), Some(q)) = (
                 schema::sku_of_add_key(&entry.key),
                 as_int(&entry.value.into()),
@@ -438,7 +450,8 @@ impl Cart {
     }
 
     fn details(&self, sku: &str) -> Option<Details> {
-        let (Value::Object(ObjType::Map), record) = self.doc.get(ROOT, schema::item_key(sku)).ok()??
+        let (Value::Object(ObjType::Map), record) =
+            self.doc.get(ROOT, schema::item_key(sku)).ok()??
         else {
             return None;
         };
@@ -457,15 +470,27 @@ impl Cart {
     /// An ordering stamp after every line already in the cart, so that lines added on one device
     /// keep their order even within one millisecond or with a clock that went back.
     fn next_added_at(&self) -> i64 {
-        let latest = self.lines().iter().map(|l| l.added_at).max().unwrap_or(i64::MIN);
+        let latest = self
+            .lines()
+            .iter()
+            .map(|l| l.added_at)
+            .max()
+            .unwrap_or(i64::MIN);
         (self.clock)().max(latest.saturating_add(1))
     }
 
-    fn write_details(&mut self, item: &NewItem, added_at: i64) -> Result<(), automerge::AutomergeError> {
-        let record = self.doc.put_object(ROOT, schema::item_key(&item.sku), ObjType::Map)?;
+    fn write_details(
+        &mut self,
+        item: &NewItem,
+        added_at: i64,
+    ) -> Result<(), automerge::AutomergeError> {
+        let record = self
+            .doc
+            .put_object(ROOT, schema::item_key(&item.sku), ObjType::Map)?;
         self.doc.put(&record, schema::NAME, item.name.as_str())?;
         self.doc.put(&record, schema::UNIT_PRICE, item.unit_price)?;
-        self.doc.put(&record, schema::CURRENCY, item.currency.as_str())?;
+        self.doc
+            .put(&record, schema::CURRENCY, item.currency.as_str())?;
         if let Some(url) = &item.image_url {
             self.doc.put(&record, schema::IMAGE_URL, url.as_str())?;
         }
@@ -477,7 +502,11 @@ impl Cart {
     }
 
     /// Deletes the add entries of `sku` this replica has seen and writes the explicit quantity.
-    fn write_quantity(&mut self, sku: &str, quantity: i64) -> Result<(), automerge::AutomergeError> {
+    fn write_quantity(
+        &mut self,
+        sku: &str,
+        quantity: i64,
+    ) -> Result<(), automerge::AutomergeError> {
         let seen: Vec<String> = self
             .doc
             .map_range(ROOT, schema::add_keys_of(sku))
@@ -508,7 +537,8 @@ impl Cart {
         match self.write_header().and_then(|()| edit(self)) {
             Ok(()) => {
                 let seconds = (self.clock)() / 1000;
-                self.doc.commit_with(CommitOptions::default().with_time(seconds));
+                self.doc
+                    .commit_with(CommitOptions::default().with_time(seconds));
                 Ok(())
             }
             Err(e) => {

@@ -13,7 +13,9 @@
 pub mod cart;
 pub mod cart_id;
 pub mod error;
+pub mod persist;
 pub mod schema;
+pub mod storage;
 pub mod validate;
 
 pub use cart::{Cart, CurrencyTotal, Line, NewItem};

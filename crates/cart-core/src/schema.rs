@@ -157,13 +157,15 @@ pub fn check_document<D: ReadDoc>(doc: &D) -> Result<(), CartError> {
                 check_details(doc, &id, &path)?;
             } else if let Some(sku) = key.strip_prefix(SET_PREFIX) {
                 validate::sku(sku).map_err(|e| violation(&path, e.message()))?;
-                let quantity = as_int(&value).ok_or_else(|| violation(&path, "must be an integer"))?;
+                let quantity =
+                    as_int(&value).ok_or_else(|| violation(&path, "must be an integer"))?;
                 validate::set_quantity(quantity).map_err(|e| violation(&path, e.message()))?;
             } else if key.starts_with(ADD_PREFIX) {
                 let sku = sku_of_add_key(&key)
                     .ok_or_else(|| violation(&path, "must be \"add:<sku>#<tag>\""))?;
                 validate::sku(sku).map_err(|e| violation(&path, e.message()))?;
-                let quantity = as_int(&value).ok_or_else(|| violation(&path, "must be an integer"))?;
+                let quantity =
+                    as_int(&value).ok_or_else(|| violation(&path, "must be an integer"))?;
                 validate::add_quantity(quantity).map_err(|e| violation(&path, e.message()))?;
             } else {
                 return Err(violation(&path, "is not a key of the cart schema"));

@@ -33,10 +33,7 @@ fn text(
     } else {
         return Ok(());
     };
-    Err(CartError::new(
-        code,
-        format!("{field} {why}; {fix}"),
-    ))
+    Err(CartError::new(code, format!("{field} {why}; {fix}")))
 }
 
 /// Checks a sku: 1 to [`MAX_SKU_CHARS`] characters, not blank, no control characters.
@@ -105,7 +102,9 @@ pub fn add_quantity(value: i64) -> Result<(), CartError> {
     }
     Err(CartError::new(
         ErrorCode::InvalidQuantity,
-        format!("quantity must be 1..={MAX_QUANTITY}, got {value}; use removeItem to delete a line"),
+        format!(
+            "quantity must be 1..={MAX_QUANTITY}, got {value}; use removeItem to delete a line"
+        ),
     ))
 }
 
@@ -147,9 +146,15 @@ mod tests {
         assert!(sku("TEE-1").is_ok());
         assert_eq!(sku("").unwrap_err().code(), ErrorCode::InvalidSku);
         assert_eq!(sku("   ").unwrap_err().code(), ErrorCode::InvalidSku);
-        assert_eq!(sku(&"x".repeat(65)).unwrap_err().code(), ErrorCode::InvalidSku);
+        assert_eq!(
+            sku(&"x".repeat(65)).unwrap_err().code(),
+            ErrorCode::InvalidSku
+        );
         assert_eq!(name("a\u{7}b").unwrap_err().code(), ErrorCode::InvalidName);
-        assert!(name(&"é".repeat(200)).is_ok(), "limits count characters, not bytes");
+        assert!(
+            name(&"é".repeat(200)).is_ok(),
+            "limits count characters, not bytes"
+        );
     }
 
     #[test]
@@ -157,14 +162,20 @@ mod tests {
         assert!(unit_price(0).is_ok());
         assert!(unit_price(MAX_UNIT_PRICE).is_ok());
         assert_eq!(unit_price(-1).unwrap_err().code(), ErrorCode::InvalidPrice);
-        assert_eq!(unit_price(MAX_UNIT_PRICE + 1).unwrap_err().code(), ErrorCode::InvalidPrice);
+        assert_eq!(
+            unit_price(MAX_UNIT_PRICE + 1).unwrap_err().code(),
+            ErrorCode::InvalidPrice
+        );
     }
 
     #[test]
     fn currencies_are_three_uppercase_letters() {
         assert!(currency("EUR").is_ok());
         for bad in ["eur", "EU", "EURO", "€", "E1R"] {
-            assert_eq!(currency(bad).unwrap_err().code(), ErrorCode::InvalidCurrency);
+            assert_eq!(
+                currency(bad).unwrap_err().code(),
+                ErrorCode::InvalidCurrency
+            );
         }
     }
 
@@ -184,8 +195,17 @@ mod tests {
     fn image_urls_cannot_carry_script() {
         assert!(image_url("https://cdn.example/tee.png").is_ok());
         assert!(image_url("/img/tee.svg").is_ok());
-        for bad in ["javascript:alert(1)", "//evil.example/x.png", "data:text/html,x", ""] {
-            assert_eq!(image_url(bad).unwrap_err().code(), ErrorCode::InvalidImageUrl, "{bad}");
+        for bad in [
+            "javascript:alert(1)",
+            "//evil.example/x.png",
+            "data:text/html,x",
+            "",
+        ] {
+            assert_eq!(
+                image_url(bad).unwrap_err().code(),
+                ErrorCode::InvalidImageUrl,
+                "{bad}"
+            );
         }
     }
 }

@@ -1,0 +1,306 @@
+//! The cart's operations on one and on two replicas, including Dynamo's resurfacing anomaly.
+
+use cart_core::{Cart, CartId, ErrorCode, NewItem};
+
+fn item(sku: &str, quantity: i64) -> NewItem {
+    NewItem {
+        sku: sku.into(),
+        name: format!("Product {sku}"),
+        unit_price: 1250,
+        currency: "EUR".into(),
+        quantity,
+        image_url: None,
+        variant: None,
+    }
+}
+
+fn quantities(cart: &Cart) -> Vec<(String, i64)> {
+    cart.lines()
+        .into_iter()
+        .map(|l| (l.sku, l.quantity))
+        .collect()
+}
+
+/// Two replicas of one cart, as on a phone and a laptop.
+fn two_devices() -> (Cart, Cart) {
+    let id = CartId::random().unwrap();
+    (Cart::new(id), Cart::new(id))
+}
+
+fn sync(a: &mut Cart, b: &mut Cart) {
+    a.merge(b).unwrap();
+    b.merge(a).unwrap();
+}
+
+#[test]
+fn adds_accumulate_and_lines_keep_their_order() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&item("B", 1)).unwrap();
+    cart.add_item(&item("A", 2)).unwrap();
+    cart.add_item(&item("B", 3)).unwrap();
+    assert_eq!(quantities(&cart), vec![("B".into(), 4), ("A".into(), 2)]);
+    assert_eq!(cart.item_count(), 6);
+    assert_eq!(cart.totals()[0].amount, 6 * 1250);
+}
+
+#[test]
+fn totals_are_kept_per_currency() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&item("A", 2)).unwrap();
+    cart.add_item(&NewItem {
+        currency: "USD".into(),
+        unit_price: 99,
+        ..item("B", 3)
+    })
+    .unwrap();
+    let totals: Vec<(String, i64)> = cart
+        .totals()
+        .into_iter()
+        .map(|t| (t.currency, t.amount))
+        .collect();
+    assert_eq!(totals, vec![("EUR".into(), 2500), ("USD".into(), 297)]);
+}
+
+#[test]
+fn invalid_input_changes_nothing() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&item("A", 1)).unwrap();
+    let heads = cart.heads();
+    let bad = [
+        (
+            NewItem {
+                quantity: 0,
+                ..item("A", 1)
+            },
+            ErrorCode::InvalidQuantity,
+        ),
+        (
+            NewItem {
+                quantity: 999,
+                ..item("A", 1)
+            },
+            ErrorCode::InvalidQuantity,
+        ),
+        (
+            NewItem {
+                unit_price: -5,
+                ..item("A", 1)
+            },
+            ErrorCode::InvalidPrice,
+        ),
+        (
+            NewItem {
+                currency: "euro".into(),
+                ..item("A", 1)
+            },
+            ErrorCode::InvalidCurrency,
+        ),
+        (
+            NewItem {
+                sku: String::new(),
+                ..item("A", 1)
+            },
+            ErrorCode::InvalidSku,
+        ),
+        (
+            NewItem {
+                name: " ".into(),
+                ..item("A", 1)
+            },
+            ErrorCode::InvalidName,
+        ),
+        (
+            NewItem {
+                image_url: Some("javascript:alert(1)".into()),
+                ..item("A", 1)
+            },
+            ErrorCode::InvalidImageUrl,
+        ),
+    ];
+    for (input, code) in bad {
+        assert_eq!(cart.add_item(&input).unwrap_err().code(), code);
+    }
+    assert_eq!(
+        cart.set_quantity("A", 1000).unwrap_err().code(),
+        ErrorCode::InvalidQuantity
+    );
+    assert_eq!(
+        cart.set_quantity("nope", 2).unwrap_err().code(),
+        ErrorCode::UnknownItem
+    );
+    assert_eq!(cart.heads(), heads, "a refused operation made a change");
+    assert_eq!(quantities(&cart), vec![("A".into(), 1)]);
+}
+
+#[test]
+fn set_quantity_zero_and_remove_delete_the_line() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&item("A", 3)).unwrap();
+    cart.add_item(&item("B", 1)).unwrap();
+    cart.set_quantity("A", 5).unwrap();
+    assert_eq!(cart.quantity("A"), 5);
+    cart.set_quantity("A", 0).unwrap();
+    assert!(cart.remove_item("B").unwrap());
+    assert!(
+        !cart.remove_item("B").unwrap(),
+        "removing a missing line reports false"
+    );
+    assert!(cart.lines().is_empty());
+    assert_eq!(cart.clear().unwrap(), 0);
+}
+
+#[test]
+fn a_line_added_again_after_removal_goes_to_the_end() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&item("A", 1)).unwrap();
+    cart.add_item(&item("B", 1)).unwrap();
+    cart.remove_item("A").unwrap();
+    cart.add_item(&item("A", 2)).unwrap();
+    assert_eq!(quantities(&cart), vec![("B".into(), 1), ("A".into(), 2)]);
+}
+
+#[test]
+fn new_details_replace_the_old_ones() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&item("A", 1)).unwrap();
+    cart.add_item(&NewItem {
+        unit_price: 999,
+        variant: Some("XL".into()),
+        ..item("A", 1)
+    })
+    .unwrap();
+    let line = &cart.lines()[0];
+    assert_eq!(
+        (line.quantity, line.unit_price, line.variant.as_deref()),
+        (2, 999, Some("XL"))
+    );
+}
+
+#[test]
+fn concurrent_adds_on_two_devices_sum() {
+    let (mut phone, mut laptop) = two_devices();
+    phone.add_item(&item("TEE", 1)).unwrap();
+    laptop.add_item(&item("TEE", 2)).unwrap();
+    sync(&mut phone, &mut laptop);
+    assert_eq!(phone.quantity("TEE"), 3);
+    assert_eq!(quantities(&phone), quantities(&laptop));
+}
+
+#[test]
+fn deleted_items_do_not_resurface_as_in_dynamo() {
+    // Dynamo's cart: a delete concurrent with an add merged by union, so the deleted quantity
+    // came back. Here a remove takes exactly what it saw.
+    let (mut phone, mut laptop) = two_devices();
+    phone.add_item(&item("MUG", 2)).unwrap();
+    sync(&mut phone, &mut laptop);
+    // Partition: the phone removes the two mugs it saw, the laptop adds one more.
+    phone.remove_item("MUG").unwrap();
+    laptop.add_item(&item("MUG", 1)).unwrap();
+    sync(&mut phone, &mut laptop);
+    assert_eq!(
+        phone.quantity("MUG"),
+        1,
+        "only the concurrently added mug remains"
+    );
+    assert_eq!(quantities(&phone), quantities(&laptop));
+    // And a remove that has seen everything removes everything.
+    laptop.remove_item("MUG").unwrap();
+    sync(&mut phone, &mut laptop);
+    assert!(phone.lines().is_empty());
+}
+
+#[test]
+fn concurrent_set_quantities_pick_one_value_plus_concurrent_adds() {
+    let id = CartId::random().unwrap();
+    let (mut a, mut b, mut c) = (Cart::new(id), Cart::new(id), Cart::new(id));
+    a.add_item(&item("A", 1)).unwrap();
+    b.merge(&mut a).unwrap();
+    c.merge(&mut a).unwrap();
+    a.set_quantity("A", 4).unwrap();
+    b.set_quantity("A", 7).unwrap();
+    c.add_item(&item("A", 2)).unwrap();
+    a.merge(&mut b).unwrap();
+    a.merge(&mut c).unwrap();
+    b.merge(&mut a).unwrap();
+    let q = a.quantity("A");
+    assert!(q == 4 + 2 || q == 7 + 2, "got {q}");
+    assert_eq!(b.quantity("A"), q);
+}
+
+#[test]
+fn two_devices_creating_the_same_line_offline_keep_both_adds() {
+    // Neither device has ever synced: both write the first change of the document.
+    let (mut a, mut b) = two_devices();
+    a.add_item(&item("NEW", 1)).unwrap();
+    b.add_item(&NewItem {
+        name: "Other name".into(),
+        ..item("NEW", 5)
+    })
+    .unwrap();
+    sync(&mut a, &mut b);
+    assert_eq!(a.quantity("NEW"), 6);
+    assert_eq!(
+        a.lines(),
+        b.lines(),
+        "details resolve to the same winner everywhere"
+    );
+}
+
+#[test]
+fn save_and_load_keep_the_cart_and_refuse_foreign_bytes() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&item("A", 2)).unwrap();
+    let bytes = cart.save();
+    let loaded = Cart::load(*cart.id(), &bytes).unwrap();
+    assert_eq!(loaded.lines(), cart.lines());
+
+    let other = Cart::load(CartId::random().unwrap(), &bytes).unwrap_err();
+    assert_eq!(other.code(), ErrorCode::WrongCart);
+    let garbage = Cart::load(*cart.id(), b"definitely not automerge").unwrap_err();
+    assert_eq!(garbage.code(), ErrorCode::CorruptData);
+    let truncated = Cart::load(*cart.id(), &bytes[..bytes.len() / 2]).unwrap_err();
+    assert_eq!(truncated.code(), ErrorCode::CorruptData);
+}
+
+#[test]
+fn incremental_saves_after_a_save_rebuild_the_cart() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&item("A", 1)).unwrap();
+    let mut bytes = cart.save();
+    let saved = cart.heads();
+    cart.add_item(&item("B", 2)).unwrap();
+    bytes.extend(cart.save_after(&saved));
+    let now = cart.heads();
+    assert!(
+        cart.save_after(&now).is_empty(),
+        "nothing new since the current heads"
+    );
+    let loaded = Cart::load(*cart.id(), &bytes).unwrap();
+    assert_eq!(loaded.lines(), cart.lines());
+}
+
+#[test]
+fn merging_bytes_reports_whether_anything_changed() {
+    let (mut a, mut b) = two_devices();
+    a.add_item(&item("A", 1)).unwrap();
+    let bytes = a.save();
+    assert!(b.merge_bytes(&bytes).unwrap());
+    assert!(
+        !b.merge_bytes(&bytes).unwrap(),
+        "merging the same bytes twice changes nothing"
+    );
+}
+
+#[test]
+fn documents_written_by_the_cart_pass_the_schema_check() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&NewItem {
+        image_url: Some("/img/a.svg".into()),
+        variant: Some("M".into()),
+        ..item("A", 2)
+    })
+    .unwrap();
+    cart.set_quantity("A", 3).unwrap();
+    cart.add_item(&item("B#2", 1)).unwrap();
+    cart_core::schema::check_document(cart.doc()).unwrap();
+}

@@ -1,0 +1,314 @@
+//! The storage layout: reopening, two writers on one storage, compaction, corrupt chunks and
+//! failed writes. Runs on MemoryStorage; the browser runs the same scenarios on IndexedDB.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use cart_core::persist::{self, Persister, COMPACT_AFTER};
+use cart_core::storage::{
+    MemoryStorage, Storage, StorageError, StorageErrorKind, StorageKey, StorageOp,
+};
+use cart_core::{Cart, CartId, NewItem};
+
+/// Runs a future whose IO is in memory and so completes without waiting.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("in-memory storage never waits"),
+    }
+}
+
+fn item(sku: &str) -> NewItem {
+    NewItem {
+        sku: sku.into(),
+        name: format!("Product {sku}"),
+        unit_price: 500,
+        currency: "EUR".into(),
+        quantity: 1,
+        image_url: None,
+        variant: None,
+    }
+}
+
+fn skus(cart: &Cart) -> Vec<(String, i64)> {
+    cart.lines()
+        .into_iter()
+        .map(|l| (l.sku, l.quantity))
+        .collect()
+}
+
+fn stored_keys(storage: &MemoryStorage, id: &CartId) -> Vec<StorageKey> {
+    block_on(storage.load_range(&Persister::prefix(id)))
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+#[test]
+fn memory_storage_passes_the_conformance_suite() {
+    block_on(cart_core::storage::conformance::run(&MemoryStorage::new()));
+}
+
+#[test]
+fn a_reopened_cart_has_everything_that_was_flushed() {
+    let storage = MemoryStorage::new();
+    let id = CartId::random().unwrap();
+    let mut opened = block_on(persist::open(&storage, id)).unwrap();
+    assert!(opened.cart.lines().is_empty());
+    for sku in ["A", "B", "A"] {
+        opened.cart.add_item(&item(sku)).unwrap();
+        block_on(persist::flush(
+            &storage,
+            &mut opened.persister,
+            &mut opened.cart,
+        ))
+        .unwrap();
+    }
+    let reopened = block_on(persist::open(&storage, id)).unwrap();
+    assert_eq!(skus(&reopened.cart), vec![("A".into(), 2), ("B".into(), 1)]);
+    assert!(reopened.skipped.is_empty());
+}
+
+#[test]
+fn an_empty_new_cart_writes_nothing() {
+    let storage = MemoryStorage::new();
+    let id = CartId::random().unwrap();
+    let mut opened = block_on(persist::open(&storage, id)).unwrap();
+    block_on(persist::flush(
+        &storage,
+        &mut opened.persister,
+        &mut opened.cart,
+    ))
+    .unwrap();
+    assert!(stored_keys(&storage, &id).is_empty());
+}
+
+#[test]
+fn compaction_keeps_the_number_of_chunks_bounded() {
+    let storage = MemoryStorage::new();
+    let id = CartId::random().unwrap();
+    let mut opened = block_on(persist::open(&storage, id)).unwrap();
+    for i in 0..(3 * COMPACT_AFTER + 5) {
+        opened
+            .cart
+            .add_item(&item(&format!("SKU-{}", i % 7)))
+            .unwrap();
+        block_on(persist::flush(
+            &storage,
+            &mut opened.persister,
+            &mut opened.cart,
+        ))
+        .unwrap();
+    }
+    let keys = stored_keys(&storage, &id);
+    assert!(
+        keys.len() <= COMPACT_AFTER + 1,
+        "{} chunks stored",
+        keys.len()
+    );
+    assert_eq!(keys.iter().filter(|k| k[1] == persist::SNAPSHOT).count(), 1);
+    let reopened = block_on(persist::open(&storage, id)).unwrap();
+    assert_eq!(reopened.cart.item_count(), (3 * COMPACT_AFTER + 5) as i64);
+}
+
+#[test]
+fn two_writers_on_one_storage_never_lose_each_others_adds() {
+    // Two tabs: both open the same stored cart, then add and compact independently.
+    let storage = MemoryStorage::new();
+    let id = CartId::random().unwrap();
+    let mut first = block_on(persist::open(&storage, id)).unwrap();
+    first.cart.add_item(&item("SHARED")).unwrap();
+    block_on(persist::flush(
+        &storage,
+        &mut first.persister,
+        &mut first.cart,
+    ))
+    .unwrap();
+
+    let mut tab_a = block_on(persist::open(&storage, id)).unwrap();
+    let mut tab_b = block_on(persist::open(&storage, id)).unwrap();
+    for i in 0..(2 * COMPACT_AFTER) {
+        tab_a.cart.add_item(&item(&format!("A{}", i % 5))).unwrap();
+        block_on(persist::flush(
+            &storage,
+            &mut tab_a.persister,
+            &mut tab_a.cart,
+        ))
+        .unwrap();
+        tab_b.cart.add_item(&item(&format!("B{}", i % 3))).unwrap();
+        block_on(persist::flush(
+            &storage,
+            &mut tab_b.persister,
+            &mut tab_b.cart,
+        ))
+        .unwrap();
+    }
+    let reopened = block_on(persist::open(&storage, id)).unwrap();
+    let total = 1 + 2 * 2 * COMPACT_AFTER as i64;
+    assert_eq!(
+        reopened.cart.item_count(),
+        total,
+        "a tab's compaction deleted the other tab's adds"
+    );
+}
+
+#[test]
+fn corrupt_and_truncated_chunks_are_skipped_and_kept() {
+    let storage = MemoryStorage::new();
+    let id = CartId::random().unwrap();
+    let mut opened = block_on(persist::open(&storage, id)).unwrap();
+    opened.cart.add_item(&item("GOOD")).unwrap();
+    block_on(persist::flush(
+        &storage,
+        &mut opened.persister,
+        &mut opened.cart,
+    ))
+    .unwrap();
+    let good = block_on(storage.load_range(&Persister::prefix(&id)))
+        .unwrap()
+        .remove(0)
+        .1;
+    let garbage = vec![
+        id.to_string(),
+        persist::INCREMENTAL.into(),
+        "garbage".into(),
+    ];
+    let truncated = vec![
+        id.to_string(),
+        persist::INCREMENTAL.into(),
+        "truncated".into(),
+    ];
+    block_on(storage.apply(&[
+        StorageOp::Put {
+            key: garbage.clone(),
+            value: b"\x85\x6f\x4a\x83 not a chunk".to_vec(),
+        },
+        StorageOp::Put {
+            key: truncated.clone(),
+            value: good[..good.len() - 7].to_vec(),
+        },
+    ]))
+    .unwrap();
+
+    let mut reopened = block_on(persist::open(&storage, id)).unwrap();
+    assert_eq!(skus(&reopened.cart), vec![("GOOD".into(), 1)]);
+    let mut skipped: Vec<StorageKey> = reopened.skipped.iter().map(|s| s.key.clone()).collect();
+    skipped.sort();
+    assert_eq!(skipped, vec![garbage.clone(), truncated.clone()]);
+
+    // The cart keeps accepting adds, and compaction never deletes what it could not load.
+    for i in 0..(COMPACT_AFTER + 2) {
+        reopened
+            .cart
+            .add_item(&item(&format!("MORE{}", i % 4)))
+            .unwrap();
+        block_on(persist::flush(
+            &storage,
+            &mut reopened.persister,
+            &mut reopened.cart,
+        ))
+        .unwrap();
+    }
+    let keys = stored_keys(&storage, &id);
+    assert!(
+        keys.contains(&garbage) && keys.contains(&truncated),
+        "unloadable chunks were deleted"
+    );
+}
+
+/// Storage that fails the next `fail_next` writes, like a full or briefly locked disk.
+struct Flaky {
+    inner: MemoryStorage,
+    fail_next: Cell<usize>,
+}
+
+impl Storage for Flaky {
+    async fn load_range(
+        &self,
+        prefix: &[String],
+    ) -> Result<Vec<(StorageKey, Vec<u8>)>, StorageError> {
+        self.inner.load_range(prefix).await
+    }
+
+    async fn apply(&self, ops: &[StorageOp]) -> Result<(), StorageError> {
+        if self.fail_next.get() > 0 {
+            self.fail_next.set(self.fail_next.get() - 1);
+            return Err(StorageError::new(
+                StorageErrorKind::QuotaExceeded,
+                "disk full",
+            ));
+        }
+        self.inner.apply(ops).await
+    }
+}
+
+#[test]
+fn changes_of_a_failed_write_go_out_with_the_next_one() {
+    let storage = Flaky {
+        inner: MemoryStorage::new(),
+        fail_next: Cell::new(0),
+    };
+    let id = CartId::random().unwrap();
+    let mut opened = block_on(persist::open(&storage, id)).unwrap();
+    opened.cart.add_item(&item("A")).unwrap();
+    block_on(persist::flush(
+        &storage,
+        &mut opened.persister,
+        &mut opened.cart,
+    ))
+    .unwrap();
+
+    storage.fail_next.set(1);
+    opened.cart.add_item(&item("B")).unwrap();
+    let err = block_on(persist::flush(
+        &storage,
+        &mut opened.persister,
+        &mut opened.cart,
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind, StorageErrorKind::QuotaExceeded);
+    assert!(opened.persister.has_unsaved(&mut opened.cart));
+
+    opened.cart.add_item(&item("C")).unwrap();
+    block_on(persist::flush(
+        &storage,
+        &mut opened.persister,
+        &mut opened.cart,
+    ))
+    .unwrap();
+    assert!(!opened.persister.has_unsaved(&mut opened.cart));
+    let reopened = block_on(persist::open(&storage.inner, id)).unwrap();
+    assert_eq!(
+        skus(&reopened.cart),
+        vec![("A".into(), 1), ("B".into(), 1), ("C".into(), 1)]
+    );
+}
+
+#[test]
+fn a_fresh_persister_moves_the_whole_cart_to_another_storage() {
+    let old = MemoryStorage::new();
+    let id = CartId::random().unwrap();
+    let mut opened = block_on(persist::open(&old, id)).unwrap();
+    opened.cart.add_item(&item("A")).unwrap();
+    opened.cart.add_item(&item("B")).unwrap();
+    block_on(persist::flush(
+        &old,
+        &mut opened.persister,
+        &mut opened.cart,
+    ))
+    .unwrap();
+
+    let new = MemoryStorage::new();
+    let mut persister = Persister::fresh(id);
+    let write = persister.next_write(&mut opened.cart).unwrap();
+    assert!(write.is_snapshot());
+    block_on(new.apply(write.ops())).unwrap();
+    persister.committed(write);
+    let reopened = block_on(persist::open(&new, id)).unwrap();
+    assert_eq!(skus(&reopened.cart), skus(&opened.cart));
+}
