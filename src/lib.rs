@@ -1,1 +1,18 @@
-//! offline-cart: wasm binding (in progress).
+//! offline-cart: the browser module. A thin wasm-bindgen layer over `cart-core` that keeps the
+//! cart in IndexedDB (or localStorage, or memory), and shares it live between tabs.
+//!
+//! - [`cart`]: the JS `Cart` class and its write loop.
+//! - [`storage`]: IndexedDB, localStorage and memory backends and the fallback chain.
+//! - [`tabs`]: BroadcastChannel between the tabs that have the same cart open.
+//! - [`events`]: what `subscribe` callbacks receive.
+//! - [`convert`]: JS values in and out, and the TypeScript types.
+//! - [`error`]: the `CartError` JS errors.
+
+pub mod cart;
+pub mod convert;
+pub mod error;
+pub mod events;
+pub mod storage;
+pub mod tabs;
+
+pub use cart::Cart;

@@ -221,6 +221,13 @@ impl Persister {
         self.saved_heads = write.heads;
     }
 
+    /// Records that the document at `heads` is durable although this persister did not write
+    /// it: another writer of the same storage (another tab) stored the changes just merged.
+    /// Call it only when nothing of this writer's own was unsaved before that merge.
+    pub fn mark_durable(&mut self, heads: Vec<ChangeHash>) {
+        self.saved_heads = heads;
+    }
+
     /// Whether some changes of `cart` are not yet durable.
     pub fn has_unsaved(&self, cart: &mut Cart) -> bool {
         cart.heads() != self.saved_heads

@@ -1,0 +1,436 @@
+//! The JS `Cart` class: a newtype over [`cart_core::Cart`] plus the IO around it.
+//!
+//! Every edit applies to the document at once and returns; a single write loop per cart then
+//! stores the new changes, one chunk per storage transaction, in order. Events are delivered
+//! after the cart's state is released, so callbacks may call back into the cart.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use cart_core::persist::Persister;
+use cart_core::storage::{Storage, StorageOp};
+use cart_core::{CartError, CartId};
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+
+use crate::convert;
+use crate::error::{self, from_core};
+use crate::events::{deliver, Event, Listeners, Origin, Status};
+use crate::storage::{Backend, Fallback, StorageKind};
+use crate::tabs::{TabChannel, TabMessage};
+
+/// Everything one open cart holds.
+struct State {
+    cart: cart_core::Cart,
+    persister: Persister,
+    backend: Backend,
+    tabs: Option<TabChannel>,
+    listeners: Listeners,
+    /// A write loop is running.
+    writing: bool,
+    /// `flush()` promises waiting for the write loop to go idle.
+    flush_waiters: Vec<Function>,
+    /// Local edits made, and how many of them are durable.
+    edits: u32,
+    saved_edits: u32,
+    last_status: Status,
+    closed: bool,
+}
+
+impl State {
+    fn status(&self) -> Status {
+        Status {
+            storage: self.backend.kind().as_str(),
+            unsaved: self.edits - self.saved_edits,
+        }
+    }
+}
+
+type Shared = Rc<RefCell<State>>;
+
+fn js_now() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+fn emit(shared: &Shared, event: Event) {
+    let (callbacks, value) = shared.borrow_mut().listeners.prepare(&event);
+    deliver(&callbacks, &value);
+}
+
+fn emit_status_if_changed(shared: &Shared) {
+    let changed = {
+        let mut s = shared.borrow_mut();
+        let status = s.status();
+        (s.last_status != status).then(|| {
+            s.last_status = status;
+            status
+        })
+    };
+    if let Some(status) = changed {
+        emit(shared, Event::Status { status });
+    }
+}
+
+fn warn_fallbacks(shared: &Shared, fallbacks: Vec<Fallback>) {
+    let now = shared.borrow().backend.kind();
+    for (i, fallback) in fallbacks.iter().enumerate() {
+        let to = fallbacks.get(i + 1).map_or(now, |next| next.from);
+        emit(
+            shared,
+            Event::Warning {
+                code: "storage_fallback",
+                message: fallback.message(to),
+            },
+        );
+    }
+}
+
+/// Starts the write loop unless it is running.
+fn schedule_write(shared: &Shared) {
+    let start = !std::mem::replace(&mut shared.borrow_mut().writing, true);
+    if start {
+        spawn_local(write_loop(shared.clone()));
+    }
+}
+
+/// Writes until storage holds every change, then resolves the `flush()` promises.
+async fn write_loop(shared: Shared) {
+    loop {
+        let next = {
+            let mut guard = shared.borrow_mut();
+            let s = &mut *guard;
+            s.persister
+                .next_write(&mut s.cart)
+                .map(|write| (write, s.backend.clone(), s.edits))
+        };
+        let Some((write, backend, edits)) = next else {
+            let waiters = {
+                let mut s = shared.borrow_mut();
+                s.writing = false;
+                std::mem::take(&mut s.flush_waiters)
+            };
+            for resolve in waiters {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+            return;
+        };
+        match backend.apply(write.ops()).await {
+            Ok(()) => {
+                let mut s = shared.borrow_mut();
+                if let (Some(tabs), Some(StorageOp::Put { value, .. })) =
+                    (&s.tabs, write.ops().first())
+                {
+                    tabs.post(backend.kind(), value);
+                }
+                s.persister.committed(write);
+                s.saved_edits = edits;
+            }
+            Err(failure) => {
+                let (next_backend, fallbacks) = backend.after_failure(failure).await;
+                {
+                    let mut s = shared.borrow_mut();
+                    s.persister = Persister::fresh(*s.cart.id());
+                    s.backend = next_backend;
+                }
+                warn_fallbacks(&shared, fallbacks);
+            }
+        }
+        emit_status_if_changed(&shared);
+    }
+}
+
+/// A promise that resolves once storage holds every change made so far.
+fn flush_promise(shared: &Shared) -> Promise {
+    let shared = shared.clone();
+    Promise::new(&mut |resolve, _reject| {
+        let idle = {
+            let mut guard = shared.borrow_mut();
+            let s = &mut *guard;
+            let idle = !s.writing && !s.persister.has_unsaved(&mut s.cart);
+            if !idle {
+                s.flush_waiters.push(resolve.clone());
+            }
+            idle
+        };
+        if idle {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        } else {
+            schedule_write(&shared);
+        }
+    })
+}
+
+/// Merges a chunk another `Cart` of this cart stored and announced.
+fn merge_from_tab(shared: &Shared, message: TabMessage) {
+    let outcome = {
+        let mut guard = shared.borrow_mut();
+        let s = &mut *guard;
+        if s.closed {
+            return;
+        }
+        let had_unsaved = s.persister.has_unsaved(&mut s.cart);
+        s.cart.merge_bytes(&message.bytes).inspect(|&changed| {
+            let kind = s.backend.kind();
+            let shared_storage = message.storage == Some(kind) && kind != StorageKind::Memory;
+            if changed && shared_storage && !had_unsaved {
+                let heads = s.cart.heads();
+                s.persister.mark_durable(heads);
+            }
+        })
+    };
+    match outcome {
+        Ok(true) => {
+            schedule_write(shared);
+            emit(
+                shared,
+                Event::Change {
+                    origin: Origin::Remote,
+                },
+            );
+        }
+        Ok(false) => {}
+        Err(e) => emit(
+            shared,
+            Event::Warning {
+                code: "tab_sync_failed",
+                message: format!("a change from another tab was ignored: {}", e.message()),
+            },
+        ),
+    }
+}
+
+/// A shopping cart that never refuses an add: an Automerge document kept in IndexedDB (or
+/// localStorage, or memory), shared live between the tabs of this browser.
+#[wasm_bindgen]
+pub struct Cart {
+    shared: Shared,
+    id: String,
+}
+
+#[wasm_bindgen]
+impl Cart {
+    /// Opens the cart `options.cartId`, or a new cart with a random id, from `options.storage`
+    /// (default `"indexeddb"`; falls back to localStorage, then memory, with a `warning` event).
+    /// Chunks that cannot be read are skipped with a `warning` event; the rest of the cart loads.
+    /// Rejects with a `CartError` only for invalid options.
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: Option<JsValue>,
+    ) -> Result<Cart, JsValue> {
+        let options = convert::open_options(options)?;
+        let id = match options.cart_id {
+            Some(id) => id,
+            None => CartId::random().map_err(from_core)?,
+        };
+        let (mut backend, mut fallbacks) = Backend::open(options.storage).await;
+        let chunks = loop {
+            match backend.load_range(&Persister::prefix(&id)).await {
+                Ok(chunks) => break chunks,
+                Err(failure) => {
+                    let (next, more) = backend.after_failure(failure).await;
+                    backend = next;
+                    fallbacks.extend(more);
+                }
+            }
+        };
+        let restored = Persister::restore(id, chunks);
+        let state = State {
+            cart: restored.cart.with_clock(js_now),
+            persister: restored.persister,
+            last_status: Status {
+                storage: backend.kind().as_str(),
+                unsaved: 0,
+            },
+            backend,
+            tabs: None,
+            listeners: Listeners::default(),
+            writing: false,
+            flush_waiters: Vec::new(),
+            edits: 0,
+            saved_edits: 0,
+            closed: false,
+        };
+        let shared = Rc::new(RefCell::new(state));
+        let weak = Rc::downgrade(&shared);
+        let tabs = TabChannel::open(&id.to_string(), move |message| {
+            if let Some(shared) = weak.upgrade() {
+                merge_from_tab(&shared, message);
+            }
+        });
+        shared.borrow_mut().tabs = tabs;
+        warn_fallbacks(&shared, fallbacks);
+        for chunk in restored.skipped {
+            emit(
+                &shared,
+                Event::Warning {
+                    code: "corrupt_chunk",
+                    message: format!(
+                        "stored chunk {} could not be read and was skipped (it is kept): {}",
+                        chunk.key.join("/"),
+                        chunk.reason
+                    ),
+                },
+            );
+        }
+        Ok(Cart {
+            shared,
+            id: id.to_string(),
+        })
+    }
+
+    /// The cart id (an automerge-repo document id).
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    /// Adds `item.quantity` (default 1) units of `item.sku`. Throws a `CartError` for invalid
+    /// input, changing nothing.
+    #[wasm_bindgen(js_name = addItem)]
+    pub fn add_item(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "NewItem")] item: JsValue,
+    ) -> Result<(), JsValue> {
+        let item = convert::new_item(item)?;
+        self.edit(Origin::Local, |cart| cart.add_item(&item))
+    }
+
+    /// Sets the quantity of the line for `sku` (0 removes it). Throws for a quantity outside
+    /// 0..=999 or a sku that has no line.
+    #[wasm_bindgen(js_name = setQuantity)]
+    pub fn set_quantity(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] sku: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] quantity: JsValue,
+    ) -> Result<(), JsValue> {
+        let sku = convert::sku(&sku)?;
+        let quantity = convert::quantity(&quantity)?;
+        self.edit(Origin::Local, |cart| cart.set_quantity(&sku, quantity))
+    }
+
+    /// Removes the line for `sku`; returns whether there was one.
+    #[wasm_bindgen(js_name = removeItem)]
+    pub fn remove_item(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] sku: JsValue,
+    ) -> Result<bool, JsValue> {
+        let sku = convert::sku(&sku)?;
+        self.edit(Origin::Local, |cart| cart.remove_item(&sku))
+    }
+
+    /// Removes every line; returns how many were removed.
+    pub fn clear(&self) -> Result<u32, JsValue> {
+        self.edit(Origin::Local, |cart| cart.clear().map(|n| n as u32))
+    }
+
+    /// The lines, first added first.
+    #[wasm_bindgen(unchecked_return_type = "CartLine[]")]
+    pub fn items(&self) -> JsValue {
+        convert::lines(&self.shared.borrow().cart.lines())
+    }
+
+    /// The totals per currency, ordered by currency code.
+    #[wasm_bindgen(unchecked_return_type = "CurrencyTotal[]")]
+    pub fn totals(&self) -> JsValue {
+        convert::totals(&self.shared.borrow().cart.totals())
+    }
+
+    /// The number of units in the cart.
+    #[wasm_bindgen(js_name = itemCount)]
+    pub fn item_count(&self) -> f64 {
+        self.shared.borrow().cart.item_count() as f64
+    }
+
+    /// Calls `callback` with every `CartEvent`; returns a function that unsubscribes.
+    /// Warnings raised before anyone subscribed (for example while opening) go to the first
+    /// subscriber right away.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: CartEvent) => void")] callback: Function,
+    ) -> JsValue {
+        let (id, backlog) = self.shared.borrow_mut().listeners.add(callback.clone());
+        for warning in backlog {
+            deliver(std::slice::from_ref(&callback), &warning);
+        }
+        let weak = Rc::downgrade(&self.shared);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.borrow_mut().listeners.remove(id);
+            }
+        })
+        .into_js_value()
+    }
+
+    /// Resolves once every change made so far is committed to storage (in memory, when the
+    /// cart had to fall back to it: see `status().storage`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn flush(&self) -> Promise {
+        flush_promise(&self.shared)
+    }
+
+    /// The whole cart as Automerge bytes, for `merge` on another device or for any Automerge
+    /// implementation.
+    pub fn save(&self) -> Vec<u8> {
+        self.shared.borrow_mut().cart.save()
+    }
+
+    /// Merges Automerge bytes of this cart (for example `save()` from another device); returns
+    /// whether anything changed. Throws `corrupt_data` or `wrong_cart`, changing nothing.
+    pub fn merge(&self, bytes: &[u8]) -> Result<bool, JsValue> {
+        self.edit(Origin::Remote, |cart| cart.merge_bytes(bytes))
+    }
+
+    /// Which storage holds the cart and how many local edits are not yet on disk.
+    #[wasm_bindgen(unchecked_return_type = "CartStatus")]
+    pub fn status(&self) -> JsValue {
+        convert::to_js(&self.shared.borrow().status())
+    }
+
+    /// Flushes, then releases storage and the tab channel. Later edits throw `cart_closed`;
+    /// reads keep working. Closing twice is harmless.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            JsFuture::from(flush_promise(&shared)).await?;
+            let mut s = shared.borrow_mut();
+            if !s.closed {
+                s.closed = true;
+                s.tabs = None;
+                s.backend.close();
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+impl Cart {
+    /// Runs one edit; when it changed the document, stores it and tells the subscribers.
+    fn edit<R>(
+        &self,
+        origin: Origin,
+        op: impl FnOnce(&mut cart_core::Cart) -> Result<R, CartError>,
+    ) -> Result<R, JsValue> {
+        let (result, changed) = {
+            let mut guard = self.shared.borrow_mut();
+            let s = &mut *guard;
+            if s.closed {
+                return Err(error::closed());
+            }
+            let before = s.cart.heads();
+            let result = op(&mut s.cart).map_err(from_core)?;
+            let changed = s.cart.heads() != before;
+            if changed {
+                s.edits += 1;
+            }
+            (result, changed)
+        };
+        if changed {
+            schedule_write(&self.shared);
+            emit(&self.shared, Event::Change { origin });
+            emit_status_if_changed(&self.shared);
+        }
+        Ok(result)
+    }
+}

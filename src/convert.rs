@@ -1,0 +1,277 @@
+//! Conversions between JS values and cart-core types, with the TypeScript types they match.
+
+use cart_core::{CartError, CurrencyTotal, ErrorCode, Line, NewItem};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::error::{from_core, js_error, INVALID_OPTIONS};
+use crate::storage::StorageKind;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Where a cart keeps its data: IndexedDB (default), localStorage, or page memory. */
+export type StorageKind = "indexeddb" | "localstorage" | "memory";
+
+/** Options of `Cart.open`. */
+export interface OpenOptions {
+  /** The cart to open; omit it to create a new cart with a random 128-bit id. */
+  cartId?: string;
+  /** Preferred storage. Falls back to localStorage, then memory, when it cannot be used. */
+  storage?: StorageKind;
+}
+
+/** An item to add. Prices are integers in the currency's minor unit (cents). */
+export interface NewItem {
+  sku: string;
+  name: string;
+  unitPrice: number;
+  /** ISO 4217 code such as "EUR". */
+  currency: string;
+  /** 1..=999; defaults to 1. */
+  quantity?: number;
+  /** https:, http: or root-relative URL. */
+  imageUrl?: string;
+  variant?: string;
+}
+
+/** One line of the cart, first added first. */
+export interface CartLine {
+  sku: string;
+  name: string;
+  unitPrice: number;
+  currency: string;
+  quantity: number;
+  /** unitPrice * quantity, in minor units. */
+  lineTotal: number;
+  imageUrl?: string;
+  variant?: string;
+}
+
+/** The sum of the lines in one currency, in minor units. */
+export interface CurrencyTotal {
+  currency: string;
+  amount: number;
+}
+
+/** Where the cart's data is and how much of it is not yet on disk. */
+export interface CartStatus {
+  /** The storage in use now; changes when a fallback happens. */
+  storage: StorageKind;
+  /** Local edits not yet durably stored on this device. */
+  unsaved: number;
+}
+
+/** What `subscribe` callbacks receive. */
+export type CartEvent =
+  | { type: "change"; origin: "local" | "remote" }
+  | { type: "status"; status: CartStatus }
+  | { type: "warning"; code: string; message: string };
+"#;
+
+/// Errs with `unknown` when `value` is an object with a key outside `allowed`. serde-wasm-bindgen
+/// only looks up the fields a struct declares, so a typo such as `price` would otherwise be
+/// ignored silently.
+fn only_known_keys(
+    value: &JsValue,
+    allowed: &[&str],
+    unknown: impl Fn(String) -> JsValue,
+) -> Result<(), JsValue> {
+    if !value.is_object() {
+        return Ok(());
+    }
+    let keys = js_sys::Object::keys(value.unchecked_ref::<js_sys::Object>());
+    for key in keys.iter().filter_map(|k| k.as_string()) {
+        if !allowed.contains(&key.as_str()) {
+            return Err(unknown(format!(
+                "unknown field `{key}`, expected one of {}",
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemInput {
+    sku: String,
+    name: String,
+    unit_price: f64,
+    currency: String,
+    quantity: Option<f64>,
+    image_url: Option<String>,
+    variant: Option<String>,
+}
+
+/// A JS number that must be a whole number, for `field`.
+pub fn whole_number(value: f64, code: ErrorCode, field: &str) -> Result<i64, JsValue> {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < 9.0e15 {
+        Ok(value as i64)
+    } else {
+        Err(from_core(CartError::new(
+            code,
+            format!("{field} must be a whole number, got {value}"),
+        )))
+    }
+}
+
+/// Reads the argument of `addItem`.
+pub fn new_item(value: JsValue) -> Result<NewItem, JsValue> {
+    let invalid = |why: String| {
+        from_core(CartError::new(
+            ErrorCode::InvalidItem,
+            format!("addItem expects {{ sku, name, unitPrice, currency, quantity?, imageUrl?, variant? }}: {why}"),
+        ))
+    };
+    const FIELDS: &[&str] = &[
+        "sku",
+        "name",
+        "unitPrice",
+        "currency",
+        "quantity",
+        "imageUrl",
+        "variant",
+    ];
+    only_known_keys(&value, FIELDS, invalid)?;
+    let input: ItemInput =
+        serde_wasm_bindgen::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    Ok(NewItem {
+        sku: input.sku,
+        name: input.name,
+        unit_price: whole_number(input.unit_price, ErrorCode::InvalidPrice, "unitPrice")?,
+        currency: input.currency,
+        quantity: match input.quantity {
+            Some(q) => whole_number(q, ErrorCode::InvalidQuantity, "quantity")?,
+            None => 1,
+        },
+        image_url: input.image_url,
+        variant: input.variant,
+    })
+}
+
+/// Reads a sku argument.
+pub fn sku(value: &JsValue) -> Result<String, JsValue> {
+    value.as_string().ok_or_else(|| {
+        from_core(CartError::new(
+            ErrorCode::InvalidSku,
+            "sku must be a string such as \"TEE-1\"",
+        ))
+    })
+}
+
+/// Reads a quantity argument.
+pub fn quantity(value: &JsValue) -> Result<i64, JsValue> {
+    let number = value.as_f64().ok_or_else(|| {
+        from_core(CartError::new(
+            ErrorCode::InvalidQuantity,
+            "quantity must be a number 0..=999; 0 removes the line",
+        ))
+    })?;
+    whole_number(number, ErrorCode::InvalidQuantity, "quantity")
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct OpenInput {
+    cart_id: Option<String>,
+    storage: Option<String>,
+}
+
+/// The options of `Cart.open`, read and checked.
+pub struct OpenOptions {
+    /// The cart to open, or `None` for a new one.
+    pub cart_id: Option<cart_core::CartId>,
+    /// The preferred storage.
+    pub storage: StorageKind,
+}
+
+/// Reads the argument of `Cart.open`.
+pub fn open_options(value: Option<JsValue>) -> Result<OpenOptions, JsValue> {
+    let invalid = |why: String| {
+        js_error(
+            INVALID_OPTIONS,
+            &format!("Cart.open expects {{ cartId?, storage? }}: {why}"),
+        )
+    };
+    let input: OpenInput = match value {
+        Some(v) if !v.is_undefined() && !v.is_null() => {
+            only_known_keys(&v, &["cartId", "storage"], invalid)?;
+            serde_wasm_bindgen::from_value(v).map_err(|e| invalid(e.to_string()))?
+        }
+        _ => OpenInput::default(),
+    };
+    let cart_id = input
+        .cart_id
+        .map(|id| id.parse())
+        .transpose()
+        .map_err(from_core)?;
+    let storage = match input.storage.as_deref() {
+        None => StorageKind::IndexedDb,
+        Some(name) => StorageKind::parse(name).ok_or_else(|| {
+            js_error(
+                INVALID_OPTIONS,
+                &format!(
+                    "storage must be \"indexeddb\", \"localstorage\" or \"memory\", got {name:?}"
+                ),
+            )
+        })?,
+    };
+    Ok(OpenOptions { cart_id, storage })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LineOutput<'a> {
+    sku: &'a str,
+    name: &'a str,
+    unit_price: f64,
+    currency: &'a str,
+    quantity: f64,
+    line_total: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
+}
+
+/// Serializes `value` to a plain JS value; our output types always serialize.
+pub fn to_js<T: Serialize>(value: &T) -> JsValue {
+    serde_wasm_bindgen::to_value(value).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The JS form of the cart's lines: `CartLine[]`.
+pub fn lines(lines: &[Line]) -> JsValue {
+    let out: Vec<LineOutput> = lines
+        .iter()
+        .map(|l| LineOutput {
+            sku: &l.sku,
+            name: &l.name,
+            unit_price: l.unit_price as f64,
+            currency: &l.currency,
+            quantity: l.quantity as f64,
+            line_total: l.line_total() as f64,
+            image_url: l.image_url.as_deref(),
+            variant: l.variant.as_deref(),
+        })
+        .collect();
+    to_js(&out)
+}
+
+#[derive(Serialize)]
+struct TotalOutput<'a> {
+    currency: &'a str,
+    amount: f64,
+}
+
+/// The JS form of the totals: `CurrencyTotal[]`.
+pub fn totals(totals: &[CurrencyTotal]) -> JsValue {
+    let out: Vec<TotalOutput> = totals
+        .iter()
+        .map(|t| TotalOutput {
+            currency: &t.currency,
+            amount: t.amount as f64,
+        })
+        .collect();
+    to_js(&out)
+}

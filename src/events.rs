@@ -1,0 +1,94 @@
+//! What `subscribe` callbacks receive, and the list of callbacks.
+
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+
+use crate::convert::to_js;
+
+/// The status a page shows: which storage holds the cart and how much is not on disk yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// The backend in use.
+    pub storage: &'static str,
+    /// Local edits not yet durably stored.
+    pub unsaved: u32,
+}
+
+/// Where a change came from.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// An edit made through this `Cart` object.
+    Local,
+    /// Changes merged from another tab or another copy of the cart.
+    Remote,
+}
+
+/// One event, serialized as `{ type: "change" | "status" | "warning", ... }`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Event {
+    /// The lines may have changed.
+    Change {
+        /// Who changed them.
+        origin: Origin,
+    },
+    /// The status changed.
+    Status {
+        /// The new status.
+        status: Status,
+    },
+    /// Something went wrong that the cart worked around; the page may want to tell the shopper.
+    Warning {
+        /// Stable code: `storage_fallback`, `corrupt_chunk`, `tab_sync_failed`.
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// The callbacks of one cart, and warnings raised before anyone subscribed.
+#[derive(Default)]
+pub struct Listeners {
+    next_id: u32,
+    callbacks: Vec<(u32, js_sys::Function)>,
+    undelivered: Vec<JsValue>,
+}
+
+impl Listeners {
+    /// Adds `callback`; returns its id and the warnings nobody has seen yet, which the caller
+    /// delivers to it.
+    pub fn add(&mut self, callback: js_sys::Function) -> (u32, Vec<JsValue>) {
+        self.next_id += 1;
+        self.callbacks.push((self.next_id, callback));
+        (self.next_id, std::mem::take(&mut self.undelivered))
+    }
+
+    /// Removes the callback with `id`; removing it twice does nothing.
+    pub fn remove(&mut self, id: u32) {
+        self.callbacks.retain(|(other, _)| *other != id);
+    }
+
+    /// The callbacks to call with `event`. A warning with no callback yet is kept for the
+    /// first subscriber, so warnings raised while opening are not lost.
+    pub fn prepare(&mut self, event: &Event) -> (Vec<js_sys::Function>, JsValue) {
+        let value = to_js(event);
+        if self.callbacks.is_empty() && matches!(event, Event::Warning { .. }) {
+            self.undelivered.push(value.clone());
+        }
+        (
+            self.callbacks.iter().map(|(_, f)| f.clone()).collect(),
+            value,
+        )
+    }
+}
+
+/// Calls each callback with `value`. A callback that throws is reported on the console and
+/// does not stop the others or the cart.
+pub fn deliver(callbacks: &[js_sys::Function], value: &JsValue) {
+    for callback in callbacks {
+        if let Err(e) = callback.call1(&JsValue::NULL, value) {
+            web_sys::console::error_2(&"offline-cart: a subscribe callback threw".into(), &e);
+        }
+    }
+}

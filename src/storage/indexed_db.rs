@@ -1,0 +1,217 @@
+//! [`IndexedDbStorage`]: carts in IndexedDB, the default backend.
+//!
+//! One database `offline-cart` with one object store `chunks`. Keys are IndexedDB array keys
+//! (`["<cartId>", "incremental", "<hash>"]`), so a prefix scan is one key range: every array
+//! that starts with the prefix sorts between `[...prefix]` and `[...prefix, []]`, because an
+//! array sorts after every string. Values are `Uint8Array`s.
+//!
+//! A write is one `readwrite` transaction; it counts as done on the transaction's `complete`
+//! event (the browser's default durability), so a batch is atomic.
+
+use cart_core::storage::{Storage, StorageError, StorageErrorKind, StorageKey, StorageOp};
+use js_sys::{Array, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    DomException, IdbDatabase, IdbFactory, IdbKeyRange, IdbOpenDbRequest, IdbRequest,
+    IdbTransaction, IdbTransactionMode,
+};
+
+/// The database name.
+pub const DATABASE: &str = "offline-cart";
+/// The object store that holds every chunk of every cart.
+pub const STORE: &str = "chunks";
+const VERSION: u32 = 1;
+
+/// An open IndexedDB database. Clones share the connection.
+#[derive(Clone)]
+pub struct IndexedDbStorage {
+    db: IdbDatabase,
+}
+
+fn error_from_dom(context: &str, error: Option<DomException>) -> StorageError {
+    let (name, message) = error
+        .map(|e| (e.name(), e.message()))
+        .unwrap_or_else(|| ("UnknownError".into(), "no reason given".into()));
+    let kind = match name.as_str() {
+        "QuotaExceededError" => StorageErrorKind::QuotaExceeded,
+        "InvalidStateError" | "SecurityError" | "NotAllowedError" => StorageErrorKind::Unavailable,
+        _ => StorageErrorKind::Failed,
+    };
+    StorageError::new(kind, format!("indexeddb {context}: {name}: {message}"))
+}
+
+fn error_from_js(context: &str, value: JsValue) -> StorageError {
+    error_from_dom(context, value.dyn_into::<DomException>().ok())
+}
+
+/// Resolves when `request` succeeds; errs with the request's error.
+async fn finished(request: &IdbRequest, context: &str) -> Result<JsValue, StorageError> {
+    let promise = Promise::new(&mut |resolve, reject| {
+        request.set_onsuccess(Some(&resolve));
+        request.set_onerror(Some(&reject));
+    });
+    let outcome = JsFuture::from(promise).await;
+    request.set_onsuccess(None);
+    request.set_onerror(None);
+    match outcome {
+        Ok(_) => request.result().map_err(|e| error_from_js(context, e)),
+        Err(_) => Err(error_from_dom(context, request.error().ok().flatten())),
+    }
+}
+
+/// Resolves when `transaction` commits; errs when it aborts (quota, or any request failing).
+async fn committed(transaction: &IdbTransaction, context: &str) -> Result<(), StorageError> {
+    let promise = Promise::new(&mut |resolve, reject| {
+        transaction.set_oncomplete(Some(&resolve));
+        transaction.set_onerror(Some(&reject));
+        transaction.set_onabort(Some(&reject));
+    });
+    let outcome = JsFuture::from(promise).await;
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(_) => Err(error_from_dom(context, transaction.error())),
+    }
+}
+
+fn factory() -> Result<IdbFactory, StorageError> {
+    let unavailable = |why: &str| {
+        StorageError::new(
+            StorageErrorKind::Unavailable,
+            format!("indexeddb is not available: {why}"),
+        )
+    };
+    let value = js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into())
+        .map_err(|_| unavailable("access denied"))?;
+    value
+        .dyn_into::<IdbFactory>()
+        .map_err(|_| unavailable("this browser or context has no indexedDB"))
+}
+
+fn key_array(key: &[String]) -> Array {
+    key.iter().map(|part| JsValue::from_str(part)).collect()
+}
+
+impl IndexedDbStorage {
+    /// Opens (creating on first use) the `offline-cart` database.
+    ///
+    /// Errs with `Unavailable` when the browser refuses IndexedDB (some private modes, disabled
+    /// storage) or the open request fails.
+    pub async fn open() -> Result<IndexedDbStorage, StorageError> {
+        let request: IdbOpenDbRequest =
+            factory()?
+                .open_with_u32(DATABASE, VERSION)
+                .map_err(|e| StorageError {
+                    kind: StorageErrorKind::Unavailable,
+                    ..error_from_js("open", e)
+                })?;
+        let upgrade = Closure::once(move |event: web_sys::Event| {
+            let created = event
+                .target()
+                .and_then(|t| t.dyn_into::<IdbRequest>().ok())
+                .and_then(|r| r.result().ok())
+                .and_then(|db| db.dyn_into::<IdbDatabase>().ok())
+                .map(|db| db.create_object_store(STORE));
+            if !matches!(created, Some(Ok(_))) {
+                web_sys::console::error_1(
+                    &"offline-cart: could not create the IndexedDB store".into(),
+                );
+            }
+        });
+        request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+        let opened = finished(&request, "open").await;
+        request.set_onupgradeneeded(None);
+        let db: IdbDatabase = opened
+            .map_err(|e| StorageError {
+                kind: StorageErrorKind::Unavailable,
+                ..e
+            })?
+            .unchecked_into();
+        // Let another tab upgrade the database: close this connection instead of blocking it.
+        // Later writes then fail as unavailable and the cart falls back, losing nothing.
+        let on_version_change = Closure::<dyn FnMut(web_sys::Event)>::new({
+            let db = db.clone();
+            move |_| db.close()
+        });
+        db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        on_version_change.forget();
+        Ok(IndexedDbStorage { db })
+    }
+
+    /// Closes the connection; pending transactions still complete.
+    pub fn close(&self) {
+        self.db.close();
+    }
+
+    fn transaction(&self, mode: IdbTransactionMode) -> Result<IdbTransaction, StorageError> {
+        self.db
+            .transaction_with_str_and_mode(STORE, mode)
+            .map_err(|e| StorageError {
+                kind: StorageErrorKind::Unavailable,
+                ..error_from_js("transaction", e)
+            })
+    }
+}
+
+impl Storage for IndexedDbStorage {
+    async fn load_range(
+        &self,
+        prefix: &[String],
+    ) -> Result<Vec<(StorageKey, Vec<u8>)>, StorageError> {
+        let lower = key_array(prefix);
+        let upper = key_array(prefix);
+        upper.push(&Array::new());
+        let range =
+            IdbKeyRange::bound(&lower, &upper).map_err(|e| error_from_js("key range", e))?;
+        let transaction = self.transaction(IdbTransactionMode::Readonly)?;
+        let store = transaction
+            .object_store(STORE)
+            .map_err(|e| error_from_js("store", e))?;
+        let keys_request = store
+            .get_all_keys_with_key(&range)
+            .map_err(|e| error_from_js("getAllKeys", e))?;
+        let values_request = store
+            .get_all_with_key(&range)
+            .map_err(|e| error_from_js("getAll", e))?;
+        let keys: Array = finished(&keys_request, "getAllKeys")
+            .await?
+            .unchecked_into();
+        let values: Array = finished(&values_request, "getAll").await?.unchecked_into();
+        let entries = keys
+            .iter()
+            .zip(values.iter())
+            .filter_map(|(key, value)| {
+                let key: Option<StorageKey> = key
+                    .dyn_into::<Array>()
+                    .ok()?
+                    .iter()
+                    .map(|p| p.as_string())
+                    .collect();
+                let value = value.dyn_into::<Uint8Array>().ok()?;
+                Some((key?, value.to_vec()))
+            })
+            .collect();
+        Ok(entries)
+    }
+
+    async fn apply(&self, ops: &[StorageOp]) -> Result<(), StorageError> {
+        let transaction = self.transaction(IdbTransactionMode::Readwrite)?;
+        let store = transaction
+            .object_store(STORE)
+            .map_err(|e| error_from_js("store", e))?;
+        for op in ops {
+            let queued = match op {
+                StorageOp::Put { key, value } => {
+                    store.put_with_key(&Uint8Array::from(value.as_slice()), &key_array(key))
+                }
+                StorageOp::Remove { key } => store.delete(&key_array(key)),
+            };
+            if let Err(e) = queued {
+                let _ = transaction.abort();
+                return Err(error_from_js("write", e));
+            }
+        }
+        committed(&transaction, "write").await
+    }
+}

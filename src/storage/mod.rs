@@ -1,0 +1,171 @@
+//! The browser's storage backends and the fallback chain between them:
+//! IndexedDB, then localStorage when IndexedDB cannot be opened, then page memory when both
+//! fail or storage is full. Engine differences stay inside the backends; the cart only sees
+//! [`cart_core::storage::Storage`].
+
+mod indexed_db;
+mod local;
+
+use cart_core::storage::{
+    MemoryStorage, Storage, StorageError, StorageErrorKind, StorageKey, StorageOp,
+};
+
+pub use indexed_db::IndexedDbStorage;
+pub use local::LocalStorage;
+
+/// Which backend a cart uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    /// IndexedDB, the default.
+    IndexedDb,
+    /// localStorage through gloo-storage.
+    LocalStorage,
+    /// Page memory: lost on reload; the last resort so that adds are still accepted.
+    Memory,
+}
+
+impl StorageKind {
+    /// The name JavaScript uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageKind::IndexedDb => "indexeddb",
+            StorageKind::LocalStorage => "localstorage",
+            StorageKind::Memory => "memory",
+        }
+    }
+
+    /// The kind named `name` in JavaScript.
+    pub fn parse(name: &str) -> Option<StorageKind> {
+        match name {
+            "indexeddb" => Some(StorageKind::IndexedDb),
+            "localstorage" => Some(StorageKind::LocalStorage),
+            "memory" => Some(StorageKind::Memory),
+            _ => None,
+        }
+    }
+
+    /// Where to go when this backend failed with `error`: a full medium goes straight to
+    /// memory (the other medium shares the origin's quota); anything else tries the next one.
+    fn fallback(self, error: &StorageError) -> StorageKind {
+        match (self, error.kind) {
+            (_, StorageErrorKind::QuotaExceeded) => StorageKind::Memory,
+            (StorageKind::IndexedDb, _) => StorageKind::LocalStorage,
+            _ => StorageKind::Memory,
+        }
+    }
+}
+
+thread_local! {
+    /// Page memory shared by every cart of this page, as IndexedDB is shared by every tab.
+    static PAGE_MEMORY: MemoryStorage = MemoryStorage::new();
+}
+
+/// An open storage backend.
+#[derive(Clone)]
+pub enum Backend {
+    /// An open IndexedDB database.
+    IndexedDb(IndexedDbStorage),
+    /// localStorage.
+    LocalStorage(LocalStorage),
+    /// Page memory.
+    Memory(MemoryStorage),
+}
+
+/// Why the cart moved to another backend, for the page's `warning` event.
+pub struct Fallback {
+    /// The backend that failed.
+    pub from: StorageKind,
+    /// What went wrong.
+    pub error: StorageError,
+}
+
+impl Fallback {
+    /// The warning message for people.
+    pub fn message(&self, to: StorageKind) -> String {
+        format!(
+            "{} failed ({}); the cart now uses {}{}",
+            self.from.as_str(),
+            self.error.message,
+            to.as_str(),
+            if to == StorageKind::Memory {
+                ", so changes are kept only until this page is closed"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+impl Backend {
+    /// The kind of this backend.
+    pub fn kind(&self) -> StorageKind {
+        match self {
+            Backend::IndexedDb(_) => StorageKind::IndexedDb,
+            Backend::LocalStorage(_) => StorageKind::LocalStorage,
+            Backend::Memory(_) => StorageKind::Memory,
+        }
+    }
+
+    /// Opens `preferred`, or the first backend after it that opens. Memory always opens.
+    pub async fn open(preferred: StorageKind) -> (Backend, Vec<Fallback>) {
+        let mut fallbacks = Vec::new();
+        let mut kind = preferred;
+        loop {
+            let opened = match kind {
+                StorageKind::IndexedDb => IndexedDbStorage::open().await.map(Backend::IndexedDb),
+                StorageKind::LocalStorage => LocalStorage::open().map(Backend::LocalStorage),
+                StorageKind::Memory => return (Backend::memory(), fallbacks),
+            };
+            match opened {
+                Ok(backend) => return (backend, fallbacks),
+                Err(error) => {
+                    let next = kind.fallback(&error);
+                    fallbacks.push(Fallback { from: kind, error });
+                    kind = next;
+                }
+            }
+        }
+    }
+
+    /// The page's memory backend.
+    pub fn memory() -> Backend {
+        Backend::Memory(PAGE_MEMORY.with(Clone::clone))
+    }
+
+    /// The backend to use after this one failed with `error`.
+    pub async fn after_failure(&self, error: StorageError) -> (Backend, Vec<Fallback>) {
+        let from = self.kind();
+        let next = from.fallback(&error);
+        let (backend, mut more) = Backend::open(next).await;
+        more.insert(0, Fallback { from, error });
+        (backend, more)
+    }
+
+    /// Releases the backend's connection (IndexedDB); the others hold none.
+    pub fn close(&self) {
+        if let Backend::IndexedDb(db) = self {
+            db.close();
+        }
+    }
+}
+
+impl Storage for Backend {
+    async fn load_range(
+        &self,
+        prefix: &[String],
+    ) -> Result<Vec<(StorageKey, Vec<u8>)>, StorageError> {
+        match self {
+            Backend::IndexedDb(s) => s.load_range(prefix).await,
+            Backend::LocalStorage(s) => s.load_range(prefix).await,
+            Backend::Memory(s) => s.load_range(prefix).await,
+        }
+    }
+
+    async fn apply(&self, ops: &[StorageOp]) -> Result<(), StorageError> {
+        match self {
+            Backend::IndexedDb(s) => s.apply(ops).await,
+            Backend::LocalStorage(s) => s.apply(ops).await,
+            Backend::Memory(s) => s.apply(ops).await,
+        }
+    }
+}

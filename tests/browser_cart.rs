@@ -1,0 +1,315 @@
+//! The JS `Cart` in a real browser: persistence, two carts on one storage, fallbacks, corrupt
+//! data and bad input.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use cart_core::storage::{Storage, StorageOp};
+use common::*;
+use offline_cart::storage::IndexedDbStorage;
+use offline_cart::Cart;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn error_code(error: JsValue) -> (String, String) {
+    assert!(
+        error.is_instance_of::<js_sys::Error>(),
+        "errors are Error objects"
+    );
+    assert_eq!(text(&error, "name"), "CartError");
+    (text(&error, "code"), text(&error, "message"))
+}
+
+#[wasm_bindgen_test]
+async fn a_reopened_cart_keeps_its_lines_in_indexed_db() {
+    let cart = open("{}").await;
+    assert_eq!(text(&cart.status(), "storage"), "indexeddb");
+    cart.add_item(item("TEE", 2)).unwrap();
+    cart.add_item(item("MUG", 1)).unwrap();
+    cart.set_quantity("TEE".into(), 3.into()).unwrap();
+    let id = cart.id();
+    wait(cart.close()).await;
+
+    let reopened = open(&format!(r#"{{"cartId":"{id}"}}"#)).await;
+    assert_eq!(lines(&reopened), vec![("TEE".into(), 3), ("MUG".into(), 1)]);
+    wait(reopened.close()).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_reopened_cart_keeps_its_lines_in_local_storage() {
+    let cart = open(r#"{"storage":"localstorage"}"#).await;
+    assert_eq!(text(&cart.status(), "storage"), "localstorage");
+    cart.add_item(item("CAP", 4)).unwrap();
+    let id = cart.id();
+    wait(cart.close()).await;
+    let reopened = open(&format!(r#"{{"cartId":"{id}","storage":"localstorage"}}"#)).await;
+    assert_eq!(lines(&reopened), vec![("CAP".into(), 4)]);
+}
+
+#[wasm_bindgen_test]
+async fn flush_resolves_when_the_edits_are_stored() {
+    let cart = open("{}").await;
+    let events = Recorder::attach(&cart);
+    cart.add_item(item("A", 1)).unwrap();
+    assert_eq!(prop(&cart.status(), "unsaved").as_f64(), Some(1.0));
+    wait(cart.flush()).await;
+    assert_eq!(prop(&cart.status(), "unsaved").as_f64(), Some(0.0));
+    assert_eq!(events.count("change"), 1);
+    assert!(
+        events.count("status") >= 2,
+        "status went to 1 unsaved and back to 0"
+    );
+    // What flush promised is really in IndexedDB: a second cart reads it.
+    let other = open(&format!(r#"{{"cartId":"{}"}}"#, cart.id())).await;
+    assert_eq!(lines(&other), vec![("A".into(), 1)]);
+}
+
+#[wasm_bindgen_test]
+async fn two_carts_on_one_storage_see_each_other_and_lose_nothing() {
+    // The two-tab case: two Cart objects on one IndexedDB, joined by BroadcastChannel.
+    let tab_a = open("{}").await;
+    let id = tab_a.id();
+    let tab_b = open(&format!(r#"{{"cartId":"{id}"}}"#)).await;
+    let b_events = Recorder::attach(&tab_b);
+
+    tab_a.add_item(item("SHARED", 1)).unwrap();
+    wait(tab_a.flush()).await;
+    for _ in 0..50 {
+        if !lines(&tab_b).is_empty() {
+            break;
+        }
+        wait(sleep(20)).await;
+    }
+    assert_eq!(
+        lines(&tab_b),
+        vec![("SHARED".into(), 1)],
+        "tab B did not see tab A's add"
+    );
+    assert!(b_events
+        .events
+        .borrow()
+        .iter()
+        .any(|e| text(e, "origin") == "remote"));
+
+    // Both add at once, many times, so that both compact.
+    for i in 0..40 {
+        tab_a.add_item(item(&format!("A{}", i % 3), 1)).unwrap();
+        tab_b.add_item(item(&format!("B{}", i % 2), 1)).unwrap();
+        if i % 5 == 0 {
+            wait(tab_a.flush()).await;
+            wait(tab_b.flush()).await;
+        }
+    }
+    wait(tab_a.close()).await;
+    wait(tab_b.close()).await;
+    let reopened = open(&format!(r#"{{"cartId":"{id}"}}"#)).await;
+    assert_eq!(
+        reopened.item_count(),
+        81.0,
+        "adds were lost: {:?}",
+        lines(&reopened)
+    );
+}
+
+#[wasm_bindgen_test]
+async fn without_indexed_db_and_local_storage_the_cart_still_takes_adds() {
+    hide_storage();
+    let opened = Cart::open(Some(js("{}"))).await;
+    restore_storage();
+    let cart = opened.expect("open falls back instead of failing");
+    let events = Recorder::attach(&cart);
+    assert_eq!(text(&cart.status(), "storage"), "memory");
+    assert_eq!(
+        events.warnings(),
+        vec!["storage_fallback", "storage_fallback"]
+    );
+    cart.add_item(item("STILL", 2)).unwrap();
+    wait(cart.flush()).await;
+    assert_eq!(lines(&cart), vec![("STILL".into(), 2)]);
+}
+
+#[wasm_bindgen_test]
+async fn a_full_disk_moves_the_cart_to_memory_without_losing_adds() {
+    let cart = open("{}").await;
+    let events = Recorder::attach(&cart);
+    cart.add_item(item("BEFORE", 1)).unwrap();
+    wait(cart.flush()).await;
+    fail_indexed_db_puts_with_quota();
+    cart.add_item(item("DURING", 1)).unwrap();
+    let flushed = JsFuture::from(cart.flush()).await;
+    restore_indexed_db_puts();
+    flushed.expect("flush resolves once the cart is safe in memory");
+    assert_eq!(text(&cart.status(), "storage"), "memory");
+    assert_eq!(events.warnings(), vec!["storage_fallback"]);
+    cart.add_item(item("AFTER", 1)).unwrap();
+    assert_eq!(
+        lines(&cart),
+        vec![
+            ("BEFORE".into(), 1),
+            ("DURING".into(), 1),
+            ("AFTER".into(), 1)
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_corrupt_stored_chunk_is_skipped_with_a_warning() {
+    let cart = open("{}").await;
+    cart.add_item(item("GOOD", 1)).unwrap();
+    let id = cart.id();
+    wait(cart.close()).await;
+    let db = IndexedDbStorage::open().await.unwrap();
+    let bad_key = vec![id.clone(), "incremental".into(), "corrupt".into()];
+    db.apply(&[StorageOp::Put {
+        key: bad_key.clone(),
+        value: b"\x85\x6f\x4a\x83 garbage".to_vec(),
+    }])
+    .await
+    .unwrap();
+
+    let reopened = open(&format!(r#"{{"cartId":"{id}"}}"#)).await;
+    let events = Recorder::attach(&reopened);
+    assert_eq!(
+        events.warnings(),
+        vec!["corrupt_chunk"],
+        "the warning reaches the first subscriber"
+    );
+    assert_eq!(lines(&reopened), vec![("GOOD".into(), 1)]);
+    reopened.add_item(item("NEW", 1)).unwrap();
+    wait(reopened.close()).await;
+    let stored = db.load_range(&[id]).await.unwrap();
+    assert!(
+        stored.iter().any(|(key, _)| *key == bad_key),
+        "the corrupt chunk was deleted"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn bad_input_throws_coded_errors_and_changes_nothing() {
+    let cart = open(r#"{"storage":"memory"}"#).await;
+    cart.add_item(item("A", 1)).unwrap();
+    let before = lines(&cart);
+    let bad_items = [
+        (
+            r#"{"sku":"A","name":"A","unitPrice":100,"currency":"EUR","quantity":0}"#,
+            "invalid_quantity",
+        ),
+        (
+            r#"{"sku":"A","name":"A","unitPrice":100,"currency":"EUR","quantity":2.5}"#,
+            "invalid_quantity",
+        ),
+        (
+            r#"{"sku":"A","name":"A","unitPrice":1.5,"currency":"EUR"}"#,
+            "invalid_price",
+        ),
+        (
+            r#"{"sku":"A","name":"A","unitPrice":-1,"currency":"EUR"}"#,
+            "invalid_price",
+        ),
+        (
+            r#"{"sku":"A","name":"A","unitPrice":100,"currency":"eur"}"#,
+            "invalid_currency",
+        ),
+        (
+            r#"{"sku":"","name":"A","unitPrice":100,"currency":"EUR"}"#,
+            "invalid_sku",
+        ),
+        (
+            r#"{"sku":"A","unitPrice":100,"currency":"EUR"}"#,
+            "invalid_item",
+        ),
+        (
+            r#"{"sku":"A","name":"A","price":100,"unitPrice":1,"currency":"EUR"}"#,
+            "invalid_item",
+        ),
+        (
+            r#"{"sku":"A","name":"A","unitPrice":1,"currency":"EUR","imageUrl":"javascript:x"}"#,
+            "invalid_image_url",
+        ),
+        ("42", "invalid_item"),
+    ];
+    for (input, expected) in bad_items {
+        let error = cart
+            .add_item(js(input))
+            .err()
+            .unwrap_or_else(|| panic!("{input} was accepted"));
+        let (code, message) = error_code(error);
+        assert_eq!(code, expected, "{input} -> {message}");
+    }
+    let (code, message) = error_code(cart.add_item(item("A", 0)).unwrap_err());
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "invalid_quantity",
+            "quantity must be 1..=999, got 0; use removeItem to delete a line"
+        )
+    );
+    assert_eq!(
+        error_code(cart.set_quantity("NOPE".into(), 2.into()).unwrap_err()).0,
+        "unknown_item"
+    );
+    assert_eq!(
+        error_code(cart.set_quantity("A".into(), "x".into()).unwrap_err()).0,
+        "invalid_quantity"
+    );
+    assert_eq!(
+        error_code(cart.set_quantity(7.into(), 1.into()).unwrap_err()).0,
+        "invalid_sku"
+    );
+    assert_eq!(
+        error_code(cart.merge(b"not automerge").unwrap_err()).0,
+        "corrupt_data"
+    );
+    let other = open(r#"{"storage":"memory"}"#).await;
+    other.add_item(item("X", 1)).unwrap();
+    assert_eq!(
+        error_code(cart.merge(&other.save()).unwrap_err()).0,
+        "wrong_cart"
+    );
+    assert_eq!(lines(&cart), before, "a refused call changed the cart");
+
+    wait(cart.close()).await;
+    assert_eq!(
+        error_code(cart.add_item(item("A", 1)).unwrap_err()).0,
+        "cart_closed"
+    );
+    assert_eq!(lines(&cart), before, "reads still work after close");
+}
+
+#[wasm_bindgen_test]
+async fn open_refuses_options_it_does_not_understand() {
+    for (options, expected) in [
+        (r#"{"storage":"floppy"}"#, "invalid_options"),
+        (r#"{"cartID":"x"}"#, "invalid_options"),
+        (r#"{"cartId":"not-an-id"}"#, "invalid_cart_id"),
+    ] {
+        let error = Cart::open(Some(js(options)))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{options} was accepted"));
+        assert_eq!(error_code(error).0, expected, "{options}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn merge_brings_in_another_devices_copy() {
+    let phone = open(r#"{"storage":"memory"}"#).await;
+    phone.add_item(item("TEE", 1)).unwrap();
+    let laptop = open(&format!(
+        r#"{{"cartId":"{}","storage":"memory"}}"#,
+        phone.id()
+    ))
+    .await;
+    laptop.merge(&phone.save()).unwrap();
+    phone.remove_item("TEE".into()).unwrap();
+    laptop.add_item(item("TEE", 2)).unwrap();
+    assert!(phone.merge(&laptop.save()).unwrap());
+    assert_eq!(
+        lines(&phone),
+        vec![("TEE".into(), 2)],
+        "the removed unit must not resurface"
+    );
+}

@@ -1,0 +1,146 @@
+//! Helpers shared by the browser tests.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Reflect, JSON};
+use offline_cart::Cart;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen(inline_js = "
+export function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+
+const saved = {};
+function hide(name) {
+  saved[name] = Object.getOwnPropertyDescriptor(globalThis, name);
+  Object.defineProperty(globalThis, name, { value: undefined, configurable: true, writable: true });
+}
+export function hideStorage() { hide('indexedDB'); hide('localStorage'); }
+export function restoreStorage() {
+  for (const [name, descriptor] of Object.entries(saved)) Object.defineProperty(globalThis, name, descriptor);
+}
+
+let realPut;
+export function failIndexedDbPutsWithQuota() {
+  realPut = IDBObjectStore.prototype.put;
+  IDBObjectStore.prototype.put = function () { throw new DOMException('the disk is full', 'QuotaExceededError'); };
+}
+export function restoreIndexedDbPuts() { IDBObjectStore.prototype.put = realPut; }
+")]
+extern "C" {
+    /// Resolves after `ms` milliseconds.
+    pub fn sleep(ms: u32) -> Promise;
+    /// Makes `indexedDB` and `localStorage` undefined, as in a browser that refuses both.
+    #[wasm_bindgen(js_name = hideStorage)]
+    pub fn hide_storage();
+    /// Undoes `hide_storage`.
+    #[wasm_bindgen(js_name = restoreStorage)]
+    pub fn restore_storage();
+    /// Makes every IndexedDB put throw QuotaExceededError, as on a full disk.
+    #[wasm_bindgen(js_name = failIndexedDbPutsWithQuota)]
+    pub fn fail_indexed_db_puts_with_quota();
+    /// Undoes `fail_indexed_db_puts_with_quota`.
+    #[wasm_bindgen(js_name = restoreIndexedDbPuts)]
+    pub fn restore_indexed_db_puts();
+}
+
+/// A JS value from JSON text.
+pub fn js(json: &str) -> JsValue {
+    JSON::parse(json).expect("test JSON is valid")
+}
+
+/// An item for `addItem`.
+pub fn item(sku: &str, quantity: u32) -> JsValue {
+    js(&format!(
+        r#"{{"sku":"{sku}","name":"Product {sku}","unitPrice":1500,"currency":"EUR","quantity":{quantity}}}"#
+    ))
+}
+
+/// Opens a cart with `options` given as JSON.
+pub async fn open(options: &str) -> Cart {
+    Cart::open(Some(js(options))).await.expect("open failed")
+}
+
+/// Awaits a JS promise, panicking if it rejects.
+pub async fn wait(promise: Promise) -> JsValue {
+    JsFuture::from(promise).await.expect("promise rejected")
+}
+
+/// `(sku, quantity)` of every line.
+pub fn lines(cart: &Cart) -> Vec<(String, u32)> {
+    js_sys::Array::from(&cart.items())
+        .iter()
+        .map(|line| {
+            let sku = Reflect::get(&line, &"sku".into())
+                .unwrap()
+                .as_string()
+                .unwrap();
+            let quantity = Reflect::get(&line, &"quantity".into())
+                .unwrap()
+                .as_f64()
+                .unwrap();
+            (sku, quantity as u32)
+        })
+        .collect()
+}
+
+/// A property of a JS object.
+pub fn prop(value: &JsValue, name: &str) -> JsValue {
+    Reflect::get(value, &name.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The string property `name` of `value`.
+pub fn text(value: &JsValue, name: &str) -> String {
+    prop(value, name).as_string().unwrap_or_default()
+}
+
+/// Every event the cart delivers, recorded.
+/// Unsubscribes when dropped, so the cart never calls a callback that no longer exists.
+pub struct Recorder {
+    pub events: Rc<RefCell<Vec<JsValue>>>,
+    unsubscribe: Function,
+    _callback: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.unsubscribe.call0(&JsValue::NULL);
+    }
+}
+
+impl Recorder {
+    pub fn attach(cart: &Cart) -> Recorder {
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let sink = events.clone();
+        let callback =
+            Closure::<dyn FnMut(JsValue)>::new(move |event| sink.borrow_mut().push(event));
+        let unsubscribe = cart.subscribe(callback.as_ref().unchecked_ref::<Function>().clone());
+        Recorder {
+            events,
+            unsubscribe: unsubscribe.unchecked_into(),
+            _callback: callback,
+        }
+    }
+
+    /// The `code`s of the warnings received so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.events
+            .borrow()
+            .iter()
+            .filter(|e| text(e, "type") == "warning")
+            .map(|e| text(e, "code"))
+            .collect()
+    }
+
+    /// How many events of `kind` arrived.
+    pub fn count(&self, kind: &str) -> usize {
+        self.events
+            .borrow()
+            .iter()
+            .filter(|e| text(e, "type") == kind)
+            .count()
+    }
+}
