@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use automerge::sync::{self, SyncDoc};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ReadDoc, Value, ROOT};
 
 use crate::cart_id::CartId;
 use crate::error::{CartError, ErrorCode};
-use crate::schema::{self, as_int, as_str};
+use crate::schema::{self, as_int, get_string};
 use crate::validate;
 
 /// Milliseconds since the Unix epoch; the cart asks it when it orders lines and stamps changes.
@@ -183,9 +184,8 @@ fn wrong_cart(id: &CartId, other: &str) -> CartError {
 /// Errs when `doc` says it is a cart other than `id`. Documents that do not say (only changes
 /// with no `cartId` yet) pass.
 fn check_cart_id(doc: &AutoCommit, id: &CartId) -> Result<(), CartError> {
-    let stored = doc.get(ROOT, schema::CART_ID).ok().flatten();
-    match stored.as_ref().and_then(|(v, _)| as_str(v)) {
-        Some(other) if other != id.to_string() => Err(wrong_cart(id, other)),
+    match get_string(doc, &ROOT, schema::CART_ID) {
+        Some(other) if other != id.to_string() => Err(wrong_cart(id, &other)),
         _ => Ok(()),
     }
 }
@@ -413,6 +413,38 @@ impl Cart {
         Ok(self.doc.get_heads() != before)
     }
 
+    /// The next Automerge sync message for the peer whose state is `state`, or `None` when the
+    /// peer is known to have everything.
+    pub fn generate_sync_message(&mut self, state: &mut sync::State) -> Option<sync::Message> {
+        self.doc.sync().generate_sync_message(state)
+    }
+
+    /// Applies a sync message from the peer whose state is `state`; returns whether the cart
+    /// changed.
+    pub fn receive_sync_message(
+        &mut self,
+        state: &mut sync::State,
+        message: sync::Message,
+    ) -> Result<bool, CartError> {
+        let before = self.doc.get_heads();
+        self.doc
+            .sync()
+            .receive_sync_message(state, message)
+            .map_err(corrupt)?;
+        Ok(self.doc.get_heads() != before)
+    }
+
+    /// How many changes of this cart are not in the history of `heads`: what a peer whose
+    /// heads are `heads` is missing. Unknown hashes in `heads` count as nothing known.
+    pub fn changes_missing_from(&mut self, heads: &[ChangeHash]) -> usize {
+        let known: Vec<ChangeHash> = heads
+            .iter()
+            .filter(|h| self.doc.get_change_by_hash(h).is_some())
+            .copied()
+            .collect();
+        self.doc.get_changes(&known).len()
+    }
+
     /// The underlying Automerge document, for sync and inspection.
     pub fn doc(&self) -> &AutoCommit {
         &self.doc
@@ -456,7 +488,7 @@ impl Cart {
             return None;
         };
         let get = |key: &str| self.doc.get(&record, key).ok().flatten().map(|(v, _)| v);
-        let text = |key: &str| get(key).as_ref().and_then(as_str).map(str::to_owned);
+        let text = |key: &str| get_string(&self.doc, &record, key);
         Some(Details {
             name: text(schema::NAME)?,
             unit_price: get(schema::UNIT_PRICE).as_ref().and_then(as_int)?,

@@ -5,6 +5,8 @@
 //! - [`validate`]: input checks whose errors say what to do.
 //! - [`storage`]: the byte key/value [`storage::Storage`] trait, [`storage::MemoryStorage`] and
 //!   the conformance suite every backend must pass.
+//! - [`session`]: the client side of syncing a cart with a server, sans IO.
+//! - [`wire`]: automerge-repo's WebSocket protocol messages, as CBOR.
 //! - [`persist`]: how a cart is laid out in storage (snapshot plus incremental chunks) and
 //!   compacted without losing another writer's chunks.
 //!
@@ -15,8 +17,10 @@ pub mod cart_id;
 pub mod error;
 pub mod persist;
 pub mod schema;
+pub mod session;
 pub mod storage;
 pub mod validate;
+pub mod wire;
 
 pub use cart::{Cart, CurrencyTotal, Line, NewItem};
 pub use cart_id::CartId;

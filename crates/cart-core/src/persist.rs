@@ -28,6 +28,9 @@ use crate::storage::{Storage, StorageError, StorageKey, StorageOp};
 pub const SNAPSHOT: &str = "snapshot";
 /// Key component of incremental chunks.
 pub const INCREMENTAL: &str = "incremental";
+/// Key component of the cart's access secret for the sync server (UTF-8 bytes), kept beside
+/// the chunks so that a reopened cart presents the same secret.
+pub const KEY: &str = "key";
 /// How many incremental chunks a writer adds before it compacts them into a snapshot. Small
 /// enough that a cold start reads few chunks, large enough that few writes pay for a snapshot.
 pub const COMPACT_AFTER: usize = 32;
@@ -50,6 +53,8 @@ pub struct Restored {
     pub persister: Persister,
     /// Chunks that did not load.
     pub skipped: Vec<SkippedChunk>,
+    /// The cart's access secret, if one was stored.
+    pub key: Option<String>,
 }
 
 /// One write to storage, produced by [`Persister::next_write`]. Apply [`Write::ops`] as one
@@ -101,8 +106,16 @@ impl Persister {
     ///
     /// Tries the fast path first (all chunks as one document); when that fails, loads chunk by
     /// chunk, snapshots first, and reports the ones that fail.
-    pub fn restore(id: CartId, chunks: Vec<(StorageKey, Vec<u8>)>) -> Restored {
-        let mut chunks = chunks;
+    pub fn restore(id: CartId, entries: Vec<(StorageKey, Vec<u8>)>) -> Restored {
+        let kind = |key: &StorageKey| key.get(1).cloned().unwrap_or_default();
+        let key = entries
+            .iter()
+            .find(|(k, _)| k.len() == 2 && kind(k) == KEY)
+            .and_then(|(_, bytes)| String::from_utf8(bytes.clone()).ok());
+        let mut chunks: Vec<(StorageKey, Vec<u8>)> = entries
+            .into_iter()
+            .filter(|(k, _)| k.len() == 3 && (kind(k) == SNAPSHOT || kind(k) == INCREMENTAL))
+            .collect();
         // Snapshots first: incremental chunks usually depend on them.
         chunks.sort_by_key(|(key, _)| key.get(1).map(String::as_str) != Some(SNAPSHOT));
         let incremental = chunks
@@ -131,6 +144,15 @@ impl Persister {
                 chunks_since_snapshot: incremental,
             },
             skipped,
+            key,
+        }
+    }
+
+    /// The write that stores `key` as the access secret of cart `id`.
+    pub fn key_write(id: &CartId, key: &str) -> StorageOp {
+        StorageOp::Put {
+            key: vec![id.to_string(), KEY.to_string()],
+            value: key.as_bytes().to_vec(),
         }
     }
 

@@ -8,6 +8,10 @@
 //! ROOT
 //!   "schema"            : int = 1   schema version, written with the first change
 //!   "cartId"            : str       bs58check id of this cart, written with the first change
+//!
+//! Every "str" may also be a text object: JavaScript's `@automerge/automerge` stores plain
+//! JS strings that way, and readers accept both.
+//!
 //!   "item:<sku>"        : map       item details, replaced whole, last writer wins:
 //!                                   name, unitPrice (int, minor units), currency (ISO 4217),
 //!                                   imageUrl?, variant?, addedAt (int, ms; orders the lines)
@@ -28,6 +32,7 @@
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
 
+use crate::cart_id::CartId;
 use crate::error::{CartError, ErrorCode};
 use crate::validate;
 
@@ -114,15 +119,24 @@ pub(crate) fn as_int(value: &Value<'_>) -> Option<i64> {
     }
 }
 
-/// Reads a string value.
-pub(crate) fn as_str<'a>(value: &'a Value<'_>) -> Option<&'a str> {
+/// Reads a string: a plain string, or a text object, which is how `@automerge/automerge` in
+/// JavaScript stores an ordinary JS string. `id` is the id [`ReadDoc::get`] returned with
+/// `value`.
+pub(crate) fn string_value<D: ReadDoc>(doc: &D, value: &Value<'_>, id: &ObjId) -> Option<String> {
     match value {
         Value::Scalar(s) => match s.as_ref() {
-            ScalarValue::Str(text) => Some(text.as_str()),
+            ScalarValue::Str(text) => Some(text.to_string()),
             _ => None,
         },
+        Value::Object(ObjType::Text) => doc.text(id).ok(),
         Value::Object(_) => None,
     }
+}
+
+/// The string at `key` of `obj` (see [`string_value`]).
+pub(crate) fn get_string<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Option<String> {
+    let (value, id) = doc.get(obj, key).ok()??;
+    string_value(doc, &value, &id)
 }
 
 fn violation(path: &str, why: &str) -> CartError {
@@ -132,13 +146,14 @@ fn violation(path: &str, why: &str) -> CartError {
     )
 }
 
-/// Checks that `doc` is a valid cart of schema version [`SCHEMA_VERSION`]: no root key outside
-/// the schema, and every details record, add entry and set quantity passes the same validation
-/// as the cart's own operations. Conflicting values are checked too, since any of them may be
+/// Checks that `doc` is a valid cart `id` of schema version [`SCHEMA_VERSION`]: no root key
+/// outside the schema, `cartId` (when present) is `id`, and every details record, add entry and
+/// set quantity passes the same validation as the cart's own operations. Conflicting values are checked too, since any of them may be
 /// the one shown after a later change.
 ///
 /// Errs with [`ErrorCode::SchemaViolation`] naming the first offending key.
-pub fn check_document<D: ReadDoc>(doc: &D) -> Result<(), CartError> {
+pub fn check_document<D: ReadDoc>(doc: &D, id: &CartId) -> Result<(), CartError> {
+    let expected_id = id.to_string();
     for key in doc.keys(ROOT) {
         let path = format!("{key:?}");
         let values = doc.get_all(ROOT, key.as_str()).unwrap_or_default();
@@ -148,7 +163,14 @@ pub fn check_document<D: ReadDoc>(doc: &D) -> Result<(), CartError> {
                     return Err(violation(&path, "must be 1"));
                 }
             } else if key == CART_ID {
-                as_str(&value).ok_or_else(|| violation(&path, "must be a string"))?;
+                let stored = string_value(doc, &value, &id)
+                    .ok_or_else(|| violation(&path, "must be a string"))?;
+                if stored != expected_id {
+                    return Err(violation(
+                        &path,
+                        &format!("must be the id of this cart, {expected_id}, got {stored:?}"),
+                    ));
+                }
             } else if let Some(sku) = key.strip_prefix(ITEM_PREFIX) {
                 validate::sku(sku).map_err(|e| violation(&path, e.message()))?;
                 if !matches!(value, Value::Object(ObjType::Map)) {
@@ -178,10 +200,10 @@ pub fn check_document<D: ReadDoc>(doc: &D) -> Result<(), CartError> {
 fn check_details<D: ReadDoc>(doc: &D, record: &ObjId, path: &str) -> Result<(), CartError> {
     let get = |key: &str| doc.get(record, key).ok().flatten().map(|(v, _)| v);
     let text = |key: &str| -> Result<Option<String>, CartError> {
-        match get(key) {
+        match doc.get(record, key).ok().flatten() {
             None => Ok(None),
-            Some(v) => as_str(&v)
-                .map(|s| Some(s.to_string()))
+            Some((value, id)) => string_value(doc, &value, &id)
+                .map(Some)
                 .ok_or_else(|| violation(&format!("{path}.{key}"), "must be a string")),
         }
     };

@@ -302,5 +302,51 @@ fn documents_written_by_the_cart_pass_the_schema_check() {
     .unwrap();
     cart.set_quantity("A", 3).unwrap();
     cart.add_item(&item("B#2", 1)).unwrap();
-    cart_core::schema::check_document(cart.doc()).unwrap();
+    cart_core::schema::check_document(cart.doc(), cart.id()).unwrap();
+}
+
+#[test]
+fn a_cart_written_by_javascript_with_text_strings_reads_and_checks() {
+    // @automerge/automerge stores a plain JS string as a text object; such carts are valid.
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ObjType, ROOT};
+    let id = CartId::random().unwrap();
+    let mut doc = AutoCommit::new();
+    let text = |doc: &mut AutoCommit, obj: &automerge::ObjId, key: &str, value: &str| {
+        let t = doc.put_object(obj, key, ObjType::Text).unwrap();
+        doc.update_text(&t, value).unwrap();
+    };
+    doc.put(ROOT, "schema", 1).unwrap();
+    text(&mut doc, &ROOT, "cartId", &id.to_string());
+    let record = doc.put_object(ROOT, "item:TEE-1", ObjType::Map).unwrap();
+    text(&mut doc, &record, "name", "Logo tee");
+    text(&mut doc, &record, "currency", "EUR");
+    doc.put(&record, "unitPrice", 1999.0).unwrap();
+    doc.put(&record, "addedAt", 1.0).unwrap();
+    doc.put(ROOT, "add:TEE-1#js1", 2.0).unwrap();
+    cart_core::schema::check_document(&doc, &id).unwrap();
+    let stranger = CartId::random().unwrap();
+    let err = cart_core::schema::check_document(&doc, &stranger).unwrap_err();
+    assert_eq!(
+        err.code(),
+        ErrorCode::SchemaViolation,
+        "a cartId of another cart is refused"
+    );
+
+    let cart = Cart::load(id, &doc.save()).unwrap();
+    let lines = cart.lines();
+    assert_eq!(
+        (
+            lines[0].name.as_str(),
+            lines[0].currency.as_str(),
+            lines[0].quantity
+        ),
+        ("Logo tee", "EUR", 2)
+    );
+    let other = Cart::load(CartId::random().unwrap(), &doc.save()).unwrap_err();
+    assert_eq!(
+        other.code(),
+        ErrorCode::WrongCart,
+        "a text cartId is checked too"
+    );
 }

@@ -1,0 +1,192 @@
+//! The client side of syncing one cart with a server, sans IO.
+//!
+//! A [`ClientSession`] turns the events of one connection (opened, a frame arrived, closed) and
+//! local edits into the frames to send, and applies what the server sends to the [`Cart`]. It
+//! speaks automerge-repo's WebSocket protocol ([`crate::wire`]), so the server may be
+//! `cart-server` or any automerge-repo sync server. The browser binding only moves the bytes;
+//! native tests drive the same code against a real server.
+
+use automerge::sync;
+
+use crate::cart::Cart;
+use crate::cart_id::CartId;
+use crate::error::{CartError, ErrorCode};
+use crate::wire::{self, Message, PeerMetadata};
+
+/// Something the server said that the page may want to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The server has no copy of this cart it will share (it does not exist there yet, or the
+    /// key does not match). The session keeps going: the next local change creates it.
+    Unavailable,
+    /// The server refused a message; nothing of it was stored.
+    Refused {
+        /// The server's stable code, such as `schema_violation`, when it gave one.
+        code: Option<String>,
+        /// The server's explanation.
+        message: String,
+    },
+}
+
+/// What handling one frame did.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Frames to send back, in order.
+    pub replies: Vec<Vec<u8>>,
+    /// Whether the cart changed (the server sent changes we did not have).
+    pub changed: bool,
+    /// What the server said, if the page should know.
+    pub notice: Option<Notice>,
+}
+
+/// The sync state of one cart over one connection at a time.
+#[derive(Debug)]
+pub struct ClientSession {
+    peer_id: String,
+    storage_id: Option<String>,
+    document_id: String,
+    server_peer: Option<String>,
+    state: sync::State,
+}
+
+/// A new random access secret for a cart: 24 random bytes in base58 (about 33 characters).
+pub fn random_key() -> Result<String, CartError> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        CartError::new(
+            ErrorCode::Storage,
+            format!("no secure random source to create a cart key: {e}"),
+        )
+    })?;
+    Ok(bs58::encode(bytes).into_string())
+}
+
+/// A new random peer id for one client connection, in automerge-repo's style.
+pub fn random_peer_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    format!("offline-cart-{}", bs58::encode(bytes).into_string())
+}
+
+impl ClientSession {
+    /// A session for cart `id`, announcing itself as `peer_id` and, if the client keeps its data
+    /// (IndexedDB), with `storage_id` so the server can persist its sync state for it.
+    pub fn new(id: &CartId, peer_id: String, storage_id: Option<String>) -> ClientSession {
+        ClientSession {
+            peer_id,
+            storage_id,
+            document_id: id.to_string(),
+            server_peer: None,
+            state: sync::State::new(),
+        }
+    }
+
+    /// The `join` frame to send as soon as the socket is open.
+    pub fn join(&self) -> Vec<u8> {
+        wire::encode(&Message::Join(wire::Join {
+            sender_id: self.peer_id.clone(),
+            peer_metadata: Some(PeerMetadata {
+                is_ephemeral: Some(self.storage_id.is_none()),
+                storage_id: self.storage_id.clone(),
+            }),
+            supported_protocol_versions: Some(vec![wire::PROTOCOL_V1.to_string()]),
+        }))
+    }
+
+    /// Whether the server has answered `join` on the current connection.
+    pub fn is_connected(&self) -> bool {
+        self.server_peer.is_some()
+    }
+
+    /// Handles one frame from the server.
+    ///
+    /// Errs with [`ErrorCode::CorruptData`] when the frame is not a protocol message or carries
+    /// sync data that is not Automerge; the cart is unchanged then.
+    pub fn receive(&mut self, cart: &mut Cart, frame: &[u8]) -> Result<Received, CartError> {
+        let message = wire::decode_any(frame).map_err(|e| {
+            CartError::new(
+                ErrorCode::CorruptData,
+                format!("the server sent a frame that is not a sync message: {e}"),
+            )
+        })?;
+        let mut received = Received::default();
+        match message {
+            Message::Peer(peer) => {
+                self.server_peer = Some(peer.sender_id);
+                received.replies = self.outgoing(cart);
+            }
+            Message::Sync(sync) | Message::Request(sync)
+                if sync.document_id == self.document_id =>
+            {
+                let message = sync::Message::decode(&sync.data).map_err(|e| {
+                    CartError::new(
+                        ErrorCode::CorruptData,
+                        format!("the server sent sync data that is not automerge: {e}"),
+                    )
+                })?;
+                received.changed = cart.receive_sync_message(&mut self.state, message)?;
+                received.replies = self.outgoing(cart);
+            }
+            Message::DocUnavailable(unavailable) if unavailable.document_id == self.document_id => {
+                received.notice = Some(Notice::Unavailable);
+            }
+            Message::Error(error) => {
+                received.notice = Some(Notice::Refused {
+                    code: error.code,
+                    message: error.message,
+                });
+            }
+            // Other carts' messages, ephemeral data and the client's own message types.
+            _ => {}
+        }
+        Ok(received)
+    }
+
+    /// The frames that tell the server about local changes, when connected.
+    pub fn local_change(&mut self, cart: &mut Cart) -> Vec<Vec<u8>> {
+        if self.is_connected() {
+            self.outgoing(cart)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Forgets the connection. What both sides are known to share is kept, so the next
+    /// connection sends only what is new.
+    pub fn disconnected(&mut self) {
+        self.server_peer = None;
+        // Encoding keeps only the durable part of the state (the shared heads).
+        self.state = sync::State::decode(&self.state.encode()).unwrap_or_default();
+    }
+
+    /// How many changes of `cart` the server has not confirmed yet: 0 once the server's heads
+    /// include every local change.
+    pub fn unconfirmed(&self, cart: &mut Cart) -> usize {
+        match &self.state.their_heads {
+            Some(heads) => cart.changes_missing_from(heads),
+            None => cart.changes_missing_from(&self.state.shared_heads),
+        }
+    }
+
+    fn outgoing(&mut self, cart: &mut Cart) -> Vec<Vec<u8>> {
+        let Some(server) = self.server_peer.clone() else {
+            return Vec::new();
+        };
+        let Some(message) = cart.generate_sync_message(&mut self.state) else {
+            return Vec::new();
+        };
+        let sync = wire::Sync {
+            sender_id: self.peer_id.clone(),
+            target_id: server,
+            document_id: self.document_id.clone(),
+            data: message.encode(),
+        };
+        // automerge-repo asks with `request` for a document it has nothing of.
+        let message = if cart.doc().is_empty() {
+            Message::Request(sync)
+        } else {
+            Message::Sync(sync)
+        };
+        vec![wire::encode(&message)]
+    }
+}

@@ -1,0 +1,148 @@
+//! What a cart must be after a change for the server to store the change.
+//!
+//! The server applies incoming changes to a fork of the cart and asks [`admit`] about the fork;
+//! only when it passes are the changes stored and the fork adopted. A refused change leaves
+//! nothing behind.
+
+use std::collections::BTreeSet;
+
+use automerge::sync::Message as AutomergeSync;
+use automerge::{Automerge, AutomergeError, LoadOptions, OnPartialLoad, ReadDoc, ROOT};
+use cart_core::{schema, CartId};
+
+use crate::error::{ErrorKind, Refusal};
+use crate::limits::Limits;
+
+fn refused(cart: &CartId, kind: ErrorKind, why: impl std::fmt::Display) -> Refusal {
+    Refusal::new(
+        kind,
+        format!("the change to cart {cart} was refused and nothing of it was stored: {why}"),
+    )
+    .about(*cart)
+}
+
+/// Checks that every change chunk of an incoming sync message parses as Automerge data, with
+/// valid checksums. Automerge itself skips a corrupt trailing chunk with a warning; the server
+/// refuses the whole message instead, so the sender learns that something was not applied.
+///
+/// Errs with [`ErrorKind::InvalidAutomerge`].
+pub fn check_chunks(message: &AutomergeSync, cart: &CartId) -> Result<(), Refusal> {
+    for (n, chunk) in message.changes.iter().enumerate() {
+        let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
+        match Automerge::load_with_options(chunk, strict) {
+            // Parsed completely; the changes build on others that the cart or a later chunk has.
+            Ok(_) | Err(AutomergeError::MissingDeps) => {}
+            Err(e) => return Err(Refusal::new(
+                ErrorKind::InvalidAutomerge,
+                format!(
+                    "change chunk {n} of the sync message for cart {cart} is not valid automerge data ({e}); nothing was changed, send changes made by automerge"
+                ),
+            )
+            .about(*cart)),
+        }
+    }
+    Ok(())
+}
+
+/// The number of lines of `doc`: distinct skus among its `item:`, `add:` and `set:` keys.
+pub fn line_count(doc: &Automerge) -> usize {
+    let skus: BTreeSet<String> = doc
+        .keys(ROOT)
+        .filter_map(|key| {
+            key.strip_prefix(schema::ITEM_PREFIX)
+                .or_else(|| key.strip_prefix(schema::SET_PREFIX))
+                .or_else(|| schema::sku_of_add_key(&key))
+                .map(str::to_owned)
+        })
+        .collect();
+    skus.len()
+}
+
+/// Checks that `candidate`, cart `cart` after a change, is a valid cart within `limits`: it
+/// passes [`schema::check_document`] (which also checks that `cartId` is `cart`), and it has at most
+/// [`Limits::max_lines`] lines. (The saved size is checked by the hub, which knows the bytes.)
+///
+/// Errs with [`ErrorKind::SchemaViolation`] or [`ErrorKind::TooManyLines`].
+pub fn admit(candidate: &Automerge, cart: &CartId, limits: &Limits) -> Result<(), Refusal> {
+    schema::check_document(candidate, cart)
+        .map_err(|e| refused(cart, ErrorKind::SchemaViolation, e.message()))?;
+    let lines = line_count(candidate);
+    if lines > limits.max_lines {
+        return Err(refused(
+            cart,
+            ErrorKind::TooManyLines,
+            format!(
+                "the cart would have {lines} lines, at most {} are allowed; remove lines before adding new ones",
+                limits.max_lines
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+    use automerge::AutoCommit;
+    use cart_core::{Cart, NewItem};
+
+    fn item(sku: &str, price: i64) -> NewItem {
+        NewItem {
+            sku: sku.into(),
+            name: format!("product {sku}"),
+            unit_price: price,
+            currency: "EUR".into(),
+            quantity: 1,
+            image_url: None,
+            variant: None,
+        }
+    }
+
+    fn cart_with(id: CartId, skus: &[&str]) -> AutoCommit {
+        let mut cart = Cart::new(id);
+        for sku in skus {
+            cart.add_item(&item(sku, 100)).unwrap();
+        }
+        AutoCommit::load(&cart.save()).unwrap()
+    }
+
+    #[test]
+    fn a_valid_cart_is_admitted_and_its_lines_counted() {
+        let id = CartId::from_bytes([1; 16]);
+        let mut doc = cart_with(id, &["A", "B", "A"]);
+        assert_eq!(line_count(doc.document()), 2);
+        assert!(admit(doc.document(), &id, &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn schema_breaking_values_are_refused() {
+        let id = CartId::from_bytes([2; 16]);
+        let mut doc = cart_with(id, &["A"]);
+        doc.put(ROOT, "add:A#zz", 5000).unwrap();
+        let err = admit(doc.document(), &id, &Limits::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SchemaViolation);
+        assert!(err.message().contains("add:A#zz"), "{}", err.message());
+    }
+
+    #[test]
+    fn a_cart_id_of_another_document_is_refused() {
+        let id = CartId::from_bytes([3; 16]);
+        let mut doc = cart_with(CartId::from_bytes([4; 16]), &["A"]);
+        let err = admit(doc.document(), &id, &Limits::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SchemaViolation);
+        assert!(err.message().contains("cartId"));
+    }
+
+    #[test]
+    fn too_many_lines_are_refused() {
+        let id = CartId::from_bytes([5; 16]);
+        let mut doc = cart_with(id, &["A", "B", "C"]);
+        let limits = Limits {
+            max_lines: 2,
+            ..Limits::default()
+        };
+        let err = admit(doc.document(), &id, &limits).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooManyLines);
+    }
+}

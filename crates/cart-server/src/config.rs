@@ -1,0 +1,122 @@
+//! Configuration of the `cart-server` binary: flags, each also read from an environment
+//! variable (the flag wins).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::limits::Limits;
+
+/// `cart-server`: syncs offline-cart carts over automerge-repo's WebSocket protocol and serves
+/// the storefront.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "cart-server", version, about)]
+pub struct Config {
+    /// Address to listen on. 127.0.0.1 keeps the server local; use 0.0.0.0 to accept other
+    /// machines.
+    #[arg(long, env = "CART_SERVER_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free one (the log says which).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Where carts are stored: sqlite://PATH (relative or absolute; the directory is created).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://./data/carts.sqlite3"
+    )]
+    pub database_url: String,
+    /// Directory served at / (the built storefront).
+    #[arg(long, env = "CART_SERVER_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+    /// Largest frame applied, in bytes; larger ones get an error (4x this closes the socket).
+    #[arg(long, env = "CART_SERVER_MAX_FRAME_BYTES", default_value_t = 1024 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Largest saved cart, in bytes.
+    #[arg(long, env = "CART_SERVER_MAX_DOCUMENT_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_document_bytes: usize,
+    /// Most lines (distinct skus) per cart.
+    #[arg(long, env = "CART_SERVER_MAX_LINES", default_value_t = 500)]
+    pub max_lines: usize,
+    /// Messages per second one connection may send on average.
+    #[arg(long, env = "CART_SERVER_MESSAGES_PER_SECOND", default_value_t = 50.0)]
+    pub messages_per_second: f64,
+    /// Messages one connection may send in a burst.
+    #[arg(long, env = "CART_SERVER_MESSAGE_BURST", default_value_t = 200.0)]
+    pub message_burst: f64,
+    /// Seconds to wait for connections to finish on shutdown.
+    #[arg(long, env = "CART_SERVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Config {
+    /// The limits these flags set.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_document_bytes: self.max_document_bytes,
+            max_lines: self.max_lines,
+            messages_per_second: self.messages_per_second,
+            message_burst: self.message_burst,
+        }
+    }
+
+    /// How long shutdown waits for connections.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// The file path of a `sqlite://PATH` (or `sqlite:PATH`) database URL.
+///
+/// Errs, saying what is supported, for any other URL (PostgreSQL is not built yet).
+pub fn sqlite_path(url: &str) -> Result<PathBuf, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(
+            "DATABASE_URL names PostgreSQL, which this build does not support yet; use sqlite://PATH"
+                .to_string(),
+        );
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| format!("DATABASE_URL {url:?} is not supported; use sqlite://PATH"))?;
+    if path.is_empty() || path.contains(":memory:") {
+        return Err(format!(
+            "DATABASE_URL {url:?} names no file; use sqlite://PATH such as sqlite://./data/carts.sqlite3"
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_give_their_path() {
+        assert_eq!(
+            sqlite_path("sqlite://./data/carts.sqlite3").unwrap(),
+            PathBuf::from("./data/carts.sqlite3")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/carts.db").unwrap(),
+            PathBuf::from("/var/lib/carts.db")
+        );
+        assert_eq!(sqlite_path("sqlite:x.db").unwrap(), PathBuf::from("x.db"));
+        assert!(sqlite_path("postgres://localhost/carts")
+            .unwrap_err()
+            .contains("PostgreSQL"));
+        assert!(sqlite_path("mysql://x").is_err());
+        assert!(sqlite_path("sqlite://").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = Config::parse_from(["cart-server"]);
+        assert_eq!(config.host, "127.0.0.1");
+        assert_eq!(config.limits(), Limits::default());
+        assert_eq!(config.static_dir, PathBuf::from("dist"));
+    }
+}

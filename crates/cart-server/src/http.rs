@@ -1,0 +1,123 @@
+//! The HTTP side: the router, the WebSocket upgrade of `/sync`, health, metrics and the
+//! storefront's static files.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::{future, SinkExt, StreamExt};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use crate::sync::{serve_connection, Frame};
+use crate::AppState;
+
+/// An HTTP error: a status and a short text for people, never an internal detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpError {
+    /// The server is shutting down and takes no new connections.
+    ShuttingDown,
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        match self {
+            HttpError::ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                "the server is shutting down; connect again in a few seconds\n",
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// The router of the server: `GET /healthz`, `GET /metrics`, `GET /sync` (WebSocket) and, for
+/// every other path, the files of [`AppState::static_dir`] (404 when missing).
+pub fn app(state: AppState) -> Router {
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/sync", get(sync_socket));
+    let router = match state.static_dir() {
+        // ServeDir picks the MIME type from the extension: .wasm is application/wasm.
+        Some(dir) => router.fallback_service(ServeDir::new(dir)),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let carts = match state.hubs().store().cart_count().await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not count carts for /metrics");
+            None
+        }
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics().render(carts),
+    )
+        .into_response()
+}
+
+async fn sync_socket(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, HttpError> {
+    if state.is_shutting_down() {
+        return Err(HttpError::ShuttingDown);
+    }
+    let hard_limit = state.limits().hard_frame_bytes();
+    let key = query.get("key").cloned();
+    // Held by the connection task, so shutdown can wait for it.
+    let token = state.connections().token();
+    Ok(upgrade
+        .max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| async move {
+            serve_socket(state, key, socket).await;
+            drop(token);
+        }))
+}
+
+/// Adapts an axum WebSocket to the [`Frame`] sink and stream of [`serve_connection`].
+async fn serve_socket(state: AppState, key: Option<String>, socket: WebSocket) {
+    let (sink, stream) = socket.split();
+    let sink = sink.with(|frame: Frame| {
+        future::ready(Ok::<_, axum::Error>(match frame {
+            Frame::Binary(bytes) => WsMessage::Binary(bytes.into()),
+            Frame::Text(text) => WsMessage::Text(text.into()),
+            Frame::Close(close) => WsMessage::Close(close.map(|(code, reason)| CloseFrame {
+                code,
+                reason: reason.into(),
+            })),
+        }))
+    });
+    let stream = stream.filter_map(|item| {
+        future::ready(match item {
+            Ok(WsMessage::Binary(bytes)) => Some(Ok(Frame::Binary(bytes.to_vec()))),
+            Ok(WsMessage::Text(text)) => Some(Ok(Frame::Text(text.to_string()))),
+            Ok(WsMessage::Close(close)) => Some(Ok(Frame::Close(
+                close.map(|c| (c.code, c.reason.to_string())),
+            ))),
+            // Pings are answered by the WebSocket layer.
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => None,
+            Err(e) => Some(Err(e)),
+        })
+    });
+    serve_connection(state, key, Box::pin(sink), Box::pin(stream)).await;
+}

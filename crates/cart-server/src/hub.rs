@@ -1,0 +1,631 @@
+//! Per-cart hubs: the one in-memory copy of each open cart, the peers connected to it, and the
+//! Automerge sync state of each peer.
+//!
+//! All work on one cart runs under that cart's lock, in message order: apply an incoming sync
+//! message to a fork of the cart, check the fork ([`crate::admission`] and the size limit),
+//! store the new changes durably, adopt the fork, then generate the reply to the sender and a
+//! sync message for every other peer of the cart, so they receive the change live. Nothing is
+//! sent that acknowledges a change before the store has it. A refused message leaves the cart,
+//! the store and the sender's sync state exactly as they were.
+//!
+//! A hub exists while a peer is linked to its cart or a message about it is being handled; the
+//! last one out drops it, and the next load reads the store again.
+//!
+//! # Several server instances
+//!
+//! With one store shared by several instances (a future `PostgresStore`), each instance keeps
+//! its own hubs. The instance that stores a change would `NOTIFY cart_changes, '<cart id>'`; each
+//! instance would `LISTEN cart_changes` in one task and, for a cart it has a hub for, call a
+//! `Hubs::refresh_from_store(cart)` that loads the chunks not in `CartState::chunks`, merges them
+//! into the document and runs the same broadcast as [`Hubs::receive`] does after a local change.
+//! Secret binding is already safe across instances: [`crate::store::DocStore::append_chunk`]
+//! binds atomically, and a pending hub re-reads the binding from the store on every message.
+
+use std::collections::hash_map;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+
+use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
+use automerge::{Automerge, ChangeHash};
+use cart_core::CartId;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::admission;
+use crate::error::{ErrorKind, Refusal};
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::secret::{CartKey, SecretHash};
+use crate::store::{ChunkKey, ChunkKind, DocStore, StoreError};
+use cart_core::wire::{self as protocol, Message};
+
+/// Incremental chunks after which a cart is compacted into one snapshot.
+pub const COMPACT_AFTER_INCREMENTALS: usize = 32;
+
+/// What a connection's writer sends: a message, or a close frame that ends the connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    /// A wire message.
+    Message(Message),
+    /// Close the WebSocket with this code and reason, then stop.
+    Close {
+        /// The WebSocket close code (1000 normal, 1001 going away, 1008 policy).
+        code: u16,
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+/// How hubs reach one connection: a bounded queue to its writer, and a token that disconnects it
+/// when the queue is full (a peer that does not read must not hold up a cart).
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    tx: mpsc::Sender<Outbound>,
+    kick: CancellationToken,
+}
+
+impl Mailbox {
+    /// A mailbox over `tx`; `kick` is cancelled when the queue overflows.
+    pub fn new(tx: mpsc::Sender<Outbound>, kick: CancellationToken) -> Mailbox {
+        Mailbox { tx, kick }
+    }
+
+    /// Queues `message`; returns false when it could not be queued. A full queue disconnects the
+    /// peer (its writer stops and closes with code 1008).
+    pub fn send(&self, message: Message) -> bool {
+        self.post(Outbound::Message(message))
+    }
+
+    /// Queues any outbound item, as [`Mailbox::send`] does.
+    pub fn post(&self, item: Outbound) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.kick.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Whether the peer was disconnected for not reading.
+    pub fn kicked(&self) -> bool {
+        self.kick.is_cancelled()
+    }
+}
+
+/// Who is sending: one joined connection.
+#[derive(Debug, Clone)]
+pub struct PeerContext {
+    /// Unique per connection for the life of the process.
+    pub conn_id: u64,
+    /// The peer id the connection joined with.
+    pub peer_id: String,
+    /// The peer's storage id, when it announced one and is not ephemeral.
+    pub storage_id: Option<String>,
+    /// The key from the WebSocket URL.
+    pub key: CartKey,
+    /// Where its messages go.
+    pub mailbox: Mailbox,
+}
+
+/// One peer linked to a cart.
+struct Link {
+    peer_id: String,
+    storage_id: Option<String>,
+    secret: SecretHash,
+    mailbox: Mailbox,
+    sync: SyncState,
+    /// The encoded sync state last persisted (or loaded), to skip identical writes.
+    saved: Option<Vec<u8>>,
+}
+
+/// The in-memory state of one cart.
+struct CartState {
+    loaded: bool,
+    doc: Automerge,
+    /// The binding; `None` while the cart is not stored (a peer may be creating it).
+    secret: Option<SecretHash>,
+    /// The chunks this instance loaded or wrote: all that compaction may delete.
+    chunks: Vec<ChunkKey>,
+    incrementals: usize,
+    stored_bytes: usize,
+    links: HashMap<u64, Link>,
+}
+
+/// The hub of one cart.
+pub struct CartHub {
+    id: CartId,
+    state: tokio::sync::Mutex<CartState>,
+}
+
+struct Entry {
+    hub: Arc<CartHub>,
+    /// Links plus messages being handled; the entry goes at zero.
+    refs: usize,
+}
+
+/// All open carts of this server instance.
+pub struct Hubs {
+    store: Arc<dyn DocStore>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    server_peer_id: String,
+    carts: Mutex<HashMap<CartId, Entry>>,
+}
+
+impl std::fmt::Debug for Hubs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hubs")
+            .field("server_peer_id", &self.server_peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn doc_unavailable(server: &str, peer: &str, cart: &CartId) -> Message {
+    Message::DocUnavailable(protocol::DocUnavailable {
+        sender_id: server.to_string(),
+        target_id: peer.to_string(),
+        document_id: cart.to_string(),
+    })
+}
+
+fn sync_message(server: &str, peer: &str, cart: &CartId, message: AutomergeSync) -> Message {
+    Message::Sync(protocol::Sync {
+        sender_id: server.to_string(),
+        target_id: peer.to_string(),
+        document_id: cart.to_string(),
+        data: message.encode(),
+    })
+}
+
+impl Hubs {
+    /// Hubs over `store`, enforcing `limits`, answering as peer `server_peer_id`.
+    pub fn new(
+        store: Arc<dyn DocStore>,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+        server_peer_id: String,
+    ) -> Hubs {
+        Hubs {
+            store,
+            limits,
+            metrics,
+            server_peer_id,
+            carts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store the hubs write to.
+    pub fn store(&self) -> &Arc<dyn DocStore> {
+        &self.store
+    }
+
+    /// How many carts have a hub now (open carts).
+    pub fn open_carts(&self) -> usize {
+        self.carts.lock().map(|c| c.len()).unwrap_or_default()
+    }
+
+    fn acquire(&self, cart: CartId) -> Arc<CartHub> {
+        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = carts.entry(cart).or_insert_with(|| Entry {
+            hub: Arc::new(CartHub {
+                id: cart,
+                state: tokio::sync::Mutex::new(CartState {
+                    loaded: false,
+                    doc: Automerge::new(),
+                    secret: None,
+                    chunks: Vec::new(),
+                    incrementals: 0,
+                    stored_bytes: 0,
+                    links: HashMap::new(),
+                }),
+            }),
+            refs: 0,
+        });
+        entry.refs += 1;
+        Arc::clone(&entry.hub)
+    }
+
+    fn release(&self, cart: CartId) {
+        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = carts.get_mut(&cart) {
+            entry.refs = entry.refs.saturating_sub(1);
+            if entry.refs == 0 {
+                carts.remove(&cart);
+            }
+        }
+    }
+
+    /// Counts one more link to an open cart.
+    fn retain(&self, cart: CartId) {
+        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = carts.get_mut(&cart) {
+            entry.refs += 1;
+        }
+    }
+
+    fn existing(&self, cart: CartId) -> Option<Arc<CartHub>> {
+        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
+        carts.get_mut(&cart).map(|entry| {
+            entry.refs += 1;
+            Arc::clone(&entry.hub)
+        })
+    }
+
+    /// Handles a `request` (`request` = true) or `sync` message from `peer` about `cart`.
+    ///
+    /// Sends, through the peer's mailbox, the reply sync message, or `doc-unavailable` when the
+    /// peer's key does not open the cart (or, for `request`, the cart is not stored), and sends
+    /// accepted changes to every other peer of the cart. Errs with a [`Refusal`] (and changes
+    /// nothing) when the message is not valid Automerge, the change breaks the schema or a limit,
+    /// or the store fails.
+    pub async fn receive(
+        &self,
+        peer: &PeerContext,
+        cart: CartId,
+        request: bool,
+        message: AutomergeSync,
+    ) -> Result<(), Refusal> {
+        let hub = self.acquire(cart);
+        let result = self.receive_in(&hub, peer, request, message).await;
+        self.release(cart);
+        result
+    }
+
+    async fn receive_in(
+        &self,
+        hub: &CartHub,
+        peer: &PeerContext,
+        request: bool,
+        message: AutomergeSync,
+    ) -> Result<(), Refusal> {
+        let cart = hub.id;
+        let mut guard = hub.state.lock().await;
+        let state = &mut *guard;
+        self.refresh(cart, state).await?;
+        let secret = peer.key.hash_for(&cart);
+        let allowed = match state.secret {
+            Some(bound) => bound == secret,
+            None => !request,
+        };
+        if !allowed {
+            self.unavailable(cart, state, peer);
+            return Ok(());
+        }
+        if let hash_map::Entry::Vacant(vacant) = state.links.entry(peer.conn_id) {
+            vacant.insert(self.new_link(cart, peer, secret).await);
+            self.retain(cart);
+        }
+        let before = state.doc.get_heads();
+        let has_changes = !message.changes.is_empty();
+        let Some(link) = state.links.get_mut(&peer.conn_id) else {
+            return Ok(());
+        };
+        let mut sync = link.sync.clone();
+        let mut fork = if has_changes {
+            state.doc.clone()
+        } else {
+            // Without changes a sync message cannot alter the document; no fork is needed.
+            std::mem::take(&mut state.doc)
+        };
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            fork.receive_sync_message(&mut sync, message)
+        }));
+        let refusal = match applied {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the automerge library could not apply it".to_string()),
+        };
+        if let Some(why) = refusal {
+            if !has_changes {
+                state.doc = fork;
+            }
+            return Err(Refusal::new(
+                ErrorKind::InvalidAutomerge,
+                format!(
+                    "the sync message for cart {cart} could not be applied ({why}); nothing was changed, send changes made by automerge"
+                ),
+            )
+            .about(cart));
+        }
+        let changed = fork.get_heads() != before;
+        if changed
+            && !self
+                .store_change(cart, state, peer, secret, &before, &fork)
+                .await?
+        {
+            return Ok(());
+        }
+        state.doc = fork;
+        if let Some(link) = state.links.get_mut(&peer.conn_id) {
+            link.sync = sync;
+        }
+        if changed {
+            self.after_change(cart, state, peer.conn_id, secret).await;
+        }
+        self.reply(cart, state, peer.conn_id);
+        self.persist_sync_state(cart, state, peer.conn_id).await;
+        Ok(())
+    }
+
+    /// Checks `fork` (the cart with the new changes) and stores the changes since `before`.
+    /// Returns false when the cart turned out to be bound to another key (the peer was told
+    /// `doc-unavailable`); errs when the change is refused or the store fails.
+    async fn store_change(
+        &self,
+        cart: CartId,
+        state: &mut CartState,
+        peer: &PeerContext,
+        secret: SecretHash,
+        before: &[ChangeHash],
+        fork: &Automerge,
+    ) -> Result<bool, Refusal> {
+        admission::admit(fork, &cart, &self.limits)?;
+        let bytes = fork.save_after(before);
+        let max = self.limits.max_document_bytes;
+        let mut snapshot = None;
+        if state.stored_bytes.saturating_add(bytes.len()) > max {
+            // The stored chunks overestimate the saved size; measure exactly before refusing.
+            let whole = fork.save();
+            if whole.len() > max {
+                return Err(Refusal::new(
+                    ErrorKind::DocumentTooLarge,
+                    format!(
+                        "the change to cart {cart} was refused and nothing of it was stored: the saved cart would take {} bytes, at most {max} are allowed",
+                        whole.len()
+                    ),
+                )
+                .about(cart));
+            }
+            snapshot = Some(whole);
+        }
+        let size = bytes.len();
+        match self.store.append_chunk(&cart, &secret, bytes).await {
+            Ok(key) => {
+                self.metrics.change_stored();
+                state.chunks.push(key);
+                state.incrementals += 1;
+                state.stored_bytes = state.stored_bytes.saturating_add(size);
+            }
+            Err(StoreError::SecretMismatch) => {
+                // Another instance created the cart with another key first.
+                state.secret = self.store.secret_hash(&cart).await.ok().flatten();
+                state.loaded = false;
+                self.unavailable(cart, state, peer);
+                return Ok(false);
+            }
+            Err(e) => {
+                tracing::error!(%cart, error = %e, "storing a change failed");
+                return Err(Refusal::storage(cart));
+            }
+        }
+        if let Some(snapshot) = snapshot {
+            self.compact(cart, state, snapshot).await;
+        }
+        Ok(true)
+    }
+
+    /// After a stored change: bind the cart, drop peers of another key, compact when due, and
+    /// send the change to every other peer.
+    async fn after_change(
+        &self,
+        cart: CartId,
+        state: &mut CartState,
+        sender: u64,
+        secret: SecretHash,
+    ) {
+        if state.secret.is_none() {
+            state.secret = Some(secret);
+            let strangers: Vec<u64> = state
+                .links
+                .iter()
+                .filter(|(_, link)| link.secret != secret)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in strangers {
+                if let Some(link) = state.links.remove(&id) {
+                    link.mailbox
+                        .send(doc_unavailable(&self.server_peer_id, &link.peer_id, &cart));
+                    self.release(cart);
+                }
+            }
+        }
+        if state.incrementals >= COMPACT_AFTER_INCREMENTALS {
+            let snapshot = state.doc.save();
+            self.compact(cart, state, snapshot).await;
+        }
+        let CartState { doc, links, .. } = state;
+        for (id, link) in links.iter_mut() {
+            if *id == sender {
+                continue;
+            }
+            if let Some(message) = doc.generate_sync_message(&mut link.sync) {
+                link.mailbox.send(sync_message(
+                    &self.server_peer_id,
+                    &link.peer_id,
+                    &cart,
+                    message,
+                ));
+            }
+        }
+    }
+
+    fn reply(&self, cart: CartId, state: &mut CartState, conn_id: u64) {
+        let CartState { doc, links, .. } = state;
+        if let Some(link) = links.get_mut(&conn_id) {
+            if let Some(message) = doc.generate_sync_message(&mut link.sync) {
+                link.mailbox.send(sync_message(
+                    &self.server_peer_id,
+                    &link.peer_id,
+                    &cart,
+                    message,
+                ));
+            }
+        }
+    }
+
+    /// Replaces every chunk this instance knows of with `snapshot`. A failure is logged; the
+    /// chunks stay and the cart stays complete.
+    async fn compact(&self, cart: CartId, state: &mut CartState, snapshot: Vec<u8>) {
+        let size = snapshot.len();
+        match self.store.compact(&cart, snapshot, &state.chunks).await {
+            Ok(key) => {
+                state.chunks = vec![key];
+                state.incrementals = 0;
+                state.stored_bytes = size;
+            }
+            Err(e) => tracing::warn!(%cart, error = %e, "compaction failed; chunks kept"),
+        }
+    }
+
+    /// Loads the cart from the store when this hub has not, or re-reads the binding of a cart
+    /// that is not stored yet (another instance may have created it).
+    async fn refresh(&self, cart: CartId, state: &mut CartState) -> Result<(), Refusal> {
+        if state.loaded && state.secret.is_some() {
+            return Ok(());
+        }
+        let storage = |e: StoreError| {
+            tracing::error!(%cart, error = %e, "reading a cart failed");
+            Refusal::storage(cart)
+        };
+        let secret = self.store.secret_hash(&cart).await.map_err(storage)?;
+        if secret.is_none() {
+            state.loaded = true;
+            return Ok(());
+        }
+        let chunks = self.store.load_chunks(&cart).await.map_err(storage)?;
+        let mut doc = Automerge::new();
+        let mut keys = Vec::with_capacity(chunks.len());
+        let mut incrementals = 0;
+        let mut bytes = 0usize;
+        for chunk in chunks {
+            doc.load_incremental(&chunk.bytes).map_err(|e| {
+                tracing::error!(%cart, chunk = %chunk.key.hash, error = %e, "a stored chunk does not load");
+                Refusal::storage(cart)
+            })?;
+            if chunk.key.kind == ChunkKind::Incremental {
+                incrementals += 1;
+            }
+            bytes = bytes.saturating_add(chunk.bytes.len());
+            keys.push(chunk.key);
+        }
+        state.doc = doc;
+        state.chunks = keys;
+        state.incrementals = incrementals;
+        state.stored_bytes = bytes;
+        state.secret = secret;
+        state.loaded = true;
+        Ok(())
+    }
+
+    async fn new_link(&self, cart: CartId, peer: &PeerContext, secret: SecretHash) -> Link {
+        let mut sync = SyncState::new();
+        let mut saved = None;
+        if let Some(storage_id) = &peer.storage_id {
+            match self.store.load_sync_state(storage_id, &cart).await {
+                Ok(Some(bytes)) => match SyncState::decode(&bytes) {
+                    Ok(state) => {
+                        sync = state;
+                        saved = Some(bytes);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%cart, error = %e, "ignoring an undecodable sync state")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%cart, error = %e, "could not load a sync state"),
+            }
+        }
+        Link {
+            peer_id: peer.peer_id.clone(),
+            storage_id: peer.storage_id.clone(),
+            secret,
+            mailbox: peer.mailbox.clone(),
+            sync,
+            saved,
+        }
+    }
+
+    /// Tells `peer` the cart is unavailable and unlinks it if it was linked.
+    fn unavailable(&self, cart: CartId, state: &mut CartState, peer: &PeerContext) {
+        if state.links.remove(&peer.conn_id).is_some() {
+            self.release(cart);
+        }
+        peer.mailbox
+            .send(doc_unavailable(&self.server_peer_id, &peer.peer_id, &cart));
+    }
+
+    /// Saves the sync state of a peer with a storage id when it changed, for a stored cart.
+    async fn persist_sync_state(&self, cart: CartId, state: &mut CartState, conn_id: u64) {
+        if state.secret.is_none() {
+            return;
+        }
+        let Some(link) = state.links.get_mut(&conn_id) else {
+            return;
+        };
+        let Some(storage_id) = link.storage_id.clone() else {
+            return;
+        };
+        let encoded = link.sync.encode();
+        if link.saved.as_ref() == Some(&encoded) {
+            return;
+        }
+        match self
+            .store
+            .save_sync_state(&storage_id, &cart, encoded.clone())
+            .await
+        {
+            Ok(()) => link.saved = Some(encoded),
+            Err(e) => tracing::warn!(%cart, error = %e, "could not save a sync state"),
+        }
+    }
+
+    /// Relays an `ephemeral` message from `peer` to every other peer linked to its cart, with
+    /// `targetId` set to each recipient. Ignored when `peer` is not linked to the cart (so
+    /// nothing reveals whether the cart exists).
+    pub async fn relay_ephemeral(
+        &self,
+        peer: &PeerContext,
+        cart: CartId,
+        message: protocol::Ephemeral,
+    ) {
+        let Some(hub) = self.existing(cart) else {
+            return;
+        };
+        {
+            let state = hub.state.lock().await;
+            if state.links.contains_key(&peer.conn_id) {
+                for (id, link) in &state.links {
+                    if *id == peer.conn_id {
+                        continue;
+                    }
+                    let mut copy = message.clone();
+                    copy.target_id = link.peer_id.clone();
+                    if link.mailbox.send(Message::Ephemeral(copy)) {
+                        self.metrics.ephemeral_relayed();
+                    }
+                }
+            }
+        }
+        self.release(cart);
+    }
+
+    /// Unlinks connection `conn_id` from `cart`, saving its sync state first. Does nothing when
+    /// it is not linked.
+    pub async fn leave(&self, conn_id: u64, cart: CartId) {
+        let Some(hub) = self.existing(cart) else {
+            return;
+        };
+        {
+            let mut guard = hub.state.lock().await;
+            let state = &mut *guard;
+            self.persist_sync_state(cart, state, conn_id).await;
+            if state.links.remove(&conn_id).is_some() {
+                self.release(cart);
+            }
+        }
+        self.release(cart);
+    }
+}

@@ -1,0 +1,204 @@
+//! cart-server: the sync server of offline-cart.
+//!
+//! It speaks automerge-repo's WebSocket protocol (version 1) at `/sync`, so any automerge-repo
+//! peer can sync carts with it, and adds what automerge-repo lacks: a per-cart access secret,
+//! validation of every change against the cart schema, and limits.
+//!
+//! - [`config`]: flags and environment of the binary.
+//! - [`cart_core::wire`]: the CBOR wire messages, shared with the browser module.
+//! - [`sync`]: one connection, generic over a Sink/Stream of frames.
+//! - [`hub`]: the open carts, their peers and sync states; live fan-out of accepted changes.
+//! - [`admission`]: the schema and line checks a changed cart must pass.
+//! - [`limits`]: the limits and the per-connection token bucket.
+//! - [`secret`]: access keys and their stored hashes.
+//! - [`store`]: the [`store::DocStore`] trait, [`store::SqliteStore`] and the conformance suite.
+//! - [`metrics`]: Prometheus counters.
+//! - [`http`]: the router: `/healthz`, `/metrics`, `/sync` and the storefront's static files.
+
+pub mod admission;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod limits;
+pub mod metrics;
+pub mod secret;
+pub mod store;
+pub mod sync;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use http::app;
+
+use crate::hub::Hubs;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::store::{DocStore, StoreError};
+
+/// How a server is set up, apart from its store.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// The limits to enforce.
+    pub limits: Limits,
+    /// The directory served at `/` (the built storefront); `None` serves no files.
+    pub static_dir: Option<PathBuf>,
+}
+
+struct Shared {
+    hubs: Hubs,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    server_peer_id: String,
+    storage_id: String,
+    static_dir: Option<PathBuf>,
+    shutdown: CancellationToken,
+    connections: TaskTracker,
+    next_connection: AtomicU64,
+}
+
+/// Everything the handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("server_peer_id", &self.0.server_peer_id)
+            .field("storage_id", &self.0.storage_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// A server over `store`: reads (or creates) the store's storage id and picks a random peer
+    /// id for this process.
+    ///
+    /// Errs when the store cannot be read.
+    pub async fn new(
+        store: Arc<dyn DocStore>,
+        options: ServerOptions,
+    ) -> Result<AppState, StoreError> {
+        let storage_id = store.storage_id().await?;
+        let server_peer_id = format!("cart-server-{}", &store::random_uuid()?[..8]);
+        let metrics = Arc::new(Metrics::default());
+        let hubs = Hubs::new(
+            store,
+            options.limits.clone(),
+            Arc::clone(&metrics),
+            server_peer_id.clone(),
+        );
+        Ok(AppState(Arc::new(Shared {
+            hubs,
+            metrics,
+            limits: options.limits,
+            server_peer_id,
+            storage_id,
+            static_dir: options.static_dir,
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            next_connection: AtomicU64::new(1),
+        })))
+    }
+
+    /// The open carts.
+    pub fn hubs(&self) -> &Hubs {
+        &self.0.hubs
+    }
+
+    /// The server's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    pub(crate) fn metrics_arc(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.0.limits
+    }
+
+    /// The peer id this server answers `join` with.
+    pub fn server_peer_id(&self) -> &str {
+        &self.0.server_peer_id
+    }
+
+    /// The storage id announced in `peer` messages.
+    pub fn storage_id(&self) -> &str {
+        &self.0.storage_id
+    }
+
+    /// The directory served at `/`.
+    pub fn static_dir(&self) -> Option<&PathBuf> {
+        self.0.static_dir.as_ref()
+    }
+
+    pub(crate) fn next_connection_id(&self) -> u64 {
+        self.0.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn shutdown_token(&self) -> CancellationToken {
+        self.0.shutdown.clone()
+    }
+
+    pub(crate) fn connections(&self) -> &TaskTracker {
+        &self.0.connections
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.shutdown.is_cancelled()
+    }
+
+    /// Begins shutdown: new WebSocket upgrades are refused and every connection finishes the
+    /// message it is handling (including its store writes), saves its sync states and closes
+    /// with code 1001.
+    pub fn begin_shutdown(&self) {
+        self.0.shutdown.cancel();
+        self.0.connections.close();
+    }
+
+    /// Waits until every WebSocket connection has ended (after [`AppState::begin_shutdown`]).
+    pub async fn connections_closed(&self) {
+        self.0.connections.wait().await;
+    }
+}
+
+/// Serves `state` on `listener` until `stop` completes, then shuts down gracefully: stops
+/// accepting, lets every connection finish its in-flight message and writes, and waits up to
+/// `grace` for them to close.
+///
+/// Errs when the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    stop: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    let on_stop = state.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            stop.await;
+            tracing::info!("shutting down: finishing in-flight messages");
+            on_stop.begin_shutdown();
+        })
+        .await?;
+    state.begin_shutdown();
+    if tokio::time::timeout(grace, state.connections_closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(?grace, "connections still open after the grace period");
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The `cart-server` binary: reads [`Config`], opens the store, serves until SIGTERM or SIGINT,
+//! then shuts down gracefully.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use cart_server::config::{sqlite_path, Config};
+use cart_server::store::SqliteStore;
+use cart_server::{serve, AppState, ServerOptions};
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+    let config = Config::parse();
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            tracing::error!("{why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), String> {
+    let path = sqlite_path(&config.database_url)?;
+    let store = SqliteStore::open(&path)
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", path.display()))?;
+    tracing::info!(database = %path.display(), "store open");
+    if !config.static_dir.is_dir() {
+        tracing::warn!(
+            dir = %config.static_dir.display(),
+            "the static directory does not exist; / answers 404 until the storefront is built"
+        );
+    }
+    let options = ServerOptions {
+        limits: config.limits(),
+        static_dir: Some(config.static_dir.clone()),
+    };
+    let state = AppState::new(Arc::new(store), options)
+        .await
+        .map_err(|e| format!("cannot read the store: {e}"))?;
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    tracing::info!(
+        storage_id = state.storage_id(),
+        peer_id = state.server_peer_id(),
+        "cart-server listening on http://{address}"
+    );
+    serve(listener, state, stop_signal(), config.shutdown_grace())
+        .await
+        .map_err(|e| format!("the server failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn stop_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("SIGINT received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,205 @@
+//! Counters of the server, rendered in the Prometheus text format at `GET /metrics`.
+//!
+//! Plain atomics: incrementing never blocks and never fails. The number of stored carts is
+//! asked from the store when the metrics are scraped.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::ErrorKind;
+
+/// Every counter and gauge of the server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    connections_open: AtomicU64,
+    connections_total: AtomicU64,
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+    sync_messages_in: AtomicU64,
+    sync_messages_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    changes_stored: AtomicU64,
+    ephemeral_relayed: AtomicU64,
+    errors: [AtomicU64; ErrorKind::ALL.len()],
+}
+
+/// Adds one and returns nothing; counters wrap only after 2^64 events.
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// A connection was accepted.
+    pub fn connection_opened(&self) {
+        bump(&self.connections_open, 1);
+        bump(&self.connections_total, 1);
+    }
+
+    /// A connection ended.
+    pub fn connection_closed(&self) {
+        // Saturate at zero rather than wrap if a close is ever counted twice.
+        let _ = self
+            .connections_open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// A frame of `bytes` bytes arrived; `sync` when it was a `request` or `sync` message.
+    pub fn message_in(&self, bytes: usize, sync: bool) {
+        bump(&self.messages_in, 1);
+        bump(&self.bytes_in, bytes as u64);
+        if sync {
+            bump(&self.sync_messages_in, 1);
+        }
+    }
+
+    /// A frame of `bytes` bytes was sent; `sync` when it was a `sync` message.
+    pub fn message_out(&self, bytes: usize, sync: bool) {
+        bump(&self.messages_out, 1);
+        bump(&self.bytes_out, bytes as u64);
+        if sync {
+            bump(&self.sync_messages_out, 1);
+        }
+    }
+
+    /// A change was stored durably.
+    pub fn change_stored(&self) {
+        bump(&self.changes_stored, 1);
+    }
+
+    /// An ephemeral message was relayed to one peer.
+    pub fn ephemeral_relayed(&self) {
+        bump(&self.ephemeral_relayed, 1);
+    }
+
+    /// A message was refused (or a peer dropped) for reason `kind`.
+    pub fn error(&self, kind: ErrorKind) {
+        if let Some(counter) = self.errors.get(kind.index()) {
+            bump(counter, 1);
+        }
+    }
+
+    /// How many errors of `kind` were counted.
+    pub fn errors_of(&self, kind: ErrorKind) -> u64 {
+        self.errors
+            .get(kind.index())
+            .map(|c| c.load(Ordering::Relaxed))
+            .unwrap_or_default()
+    }
+
+    /// The metrics in the Prometheus text exposition format; `carts_stored` is `None` when the
+    /// store could not be asked.
+    pub fn render(&self, carts_stored: Option<u64>) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        metric(
+            "cart_server_connections_open",
+            "gauge",
+            "WebSocket connections open now.",
+            get(&self.connections_open),
+        );
+        metric(
+            "cart_server_connections_total",
+            "counter",
+            "WebSocket connections accepted.",
+            get(&self.connections_total),
+        );
+        metric(
+            "cart_server_messages_in_total",
+            "counter",
+            "Frames received on /sync.",
+            get(&self.messages_in),
+        );
+        metric(
+            "cart_server_messages_out_total",
+            "counter",
+            "Messages sent on /sync.",
+            get(&self.messages_out),
+        );
+        metric(
+            "cart_server_sync_messages_in_total",
+            "counter",
+            "request and sync messages received.",
+            get(&self.sync_messages_in),
+        );
+        metric(
+            "cart_server_sync_messages_out_total",
+            "counter",
+            "sync messages sent.",
+            get(&self.sync_messages_out),
+        );
+        metric(
+            "cart_server_bytes_in_total",
+            "counter",
+            "Bytes of frames received on /sync.",
+            get(&self.bytes_in),
+        );
+        metric(
+            "cart_server_bytes_out_total",
+            "counter",
+            "Bytes of messages sent on /sync.",
+            get(&self.bytes_out),
+        );
+        metric(
+            "cart_server_changes_stored_total",
+            "counter",
+            "Accepted changes written durably to the store.",
+            get(&self.changes_stored),
+        );
+        metric(
+            "cart_server_ephemeral_relayed_total",
+            "counter",
+            "Ephemeral messages relayed to a peer.",
+            get(&self.ephemeral_relayed),
+        );
+        if let Some(carts) = carts_stored {
+            metric(
+                "cart_server_carts_stored",
+                "gauge",
+                "Carts in the store.",
+                carts,
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP cart_server_errors_total Refused messages and dropped peers, by kind."
+        );
+        let _ = writeln!(out, "# TYPE cart_server_errors_total counter");
+        for kind in ErrorKind::ALL {
+            let _ = writeln!(
+                out,
+                "cart_server_errors_total{{kind=\"{kind}\"}} {}",
+                self.errors_of(kind)
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_lists_every_metric_and_error_kind() {
+        let m = Metrics::default();
+        m.connection_opened();
+        m.message_in(10, true);
+        m.error(ErrorKind::RateLimited);
+        let text = m.render(Some(3));
+        assert!(text.contains("cart_server_connections_open 1\n"));
+        assert!(text.contains("cart_server_sync_messages_in_total 1\n"));
+        assert!(text.contains("cart_server_bytes_in_total 10\n"));
+        assert!(text.contains("cart_server_carts_stored 3\n"));
+        assert!(text.contains("cart_server_errors_total{kind=\"rate_limited\"} 1\n"));
+        assert!(text.contains("cart_server_errors_total{kind=\"schema_violation\"} 0\n"));
+        m.connection_closed();
+        m.connection_closed();
+        assert!(m.render(None).contains("cart_server_connections_open 0\n"));
+    }
+}

@@ -1,0 +1,349 @@
+//! The conformance suite every [`DocStore`] must pass, generic over the store.
+//!
+//! A backend's test file implements [`Harness`] (how to get an empty store, and a second handle
+//! on the same storage, as another server instance would have) and invokes
+//! [`store_conformance_tests!`](crate::store_conformance_tests), which expands to one
+//! `#[tokio::test]` per check below. `tests/store_sqlite.rs` does this for [`SqliteStore`] with a
+//! real temporary file; a `PostgresStore` would do the same against a real PostgreSQL.
+//!
+//! Each check panics with a message naming the broken guarantee.
+//!
+//! [`SqliteStore`]: super::SqliteStore
+
+use std::future::Future;
+
+use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
+use cart_core::CartId;
+
+use super::{ChunkKey, ChunkKind, DocStore, StoreError};
+use crate::secret::{CartKey, SecretHash};
+
+/// How the suite gets stores of one backend.
+pub trait Harness: Send + Sync {
+    /// The store under test.
+    type Store: DocStore;
+
+    /// A new store with nothing in it.
+    fn fresh(&self) -> impl Future<Output = Self::Store> + Send;
+
+    /// A second, independent handle on the storage of `store` (as another process or server
+    /// instance would open it).
+    fn another_handle(&self, store: &Self::Store) -> impl Future<Output = Self::Store> + Send;
+}
+
+fn cart(n: u8) -> CartId {
+    CartId::from_bytes([n; 16])
+}
+
+fn secret(cart: &CartId, key: &str) -> SecretHash {
+    CartKey::parse(Some(key))
+        .expect("test keys are valid")
+        .hash_for(cart)
+}
+
+fn change_bytes(doc: &mut AutoCommit, key: &str, value: i64) -> Vec<u8> {
+    let heads = doc.get_heads();
+    doc.put(ROOT, key, value).expect("put on a fresh map");
+    doc.commit();
+    doc.save_after(&heads)
+}
+
+/// A cart that was never written has no secret, no chunks and no sync states.
+pub async fn unknown_carts_are_empty<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(1);
+    assert!(store.secret_hash(&id).await.expect("secret_hash").is_none());
+    assert!(store
+        .load_chunks(&id)
+        .await
+        .expect("load_chunks")
+        .is_empty());
+    assert!(store
+        .load_sync_state("peer", &id)
+        .await
+        .expect("load_sync_state")
+        .is_none());
+    assert_eq!(store.cart_count().await.expect("cart_count"), 0);
+}
+
+/// The first append binds the cart to its secret; chunks load back byte for byte and make the
+/// document again.
+pub async fn first_append_binds_the_secret_and_chunks_load_back<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(2);
+    let owner = secret(&id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    let first = change_bytes(&mut doc, "a", 1);
+    let second = change_bytes(&mut doc, "b", 2);
+    let k1 = store
+        .append_chunk(&id, &owner, first.clone())
+        .await
+        .expect("first append");
+    let k2 = store
+        .append_chunk(&id, &owner, second.clone())
+        .await
+        .expect("second append with the same secret");
+    assert_eq!(k1, ChunkKey::of(ChunkKind::Incremental, &first));
+    assert_eq!(
+        store.secret_hash(&id).await.expect("secret_hash"),
+        Some(owner),
+        "the first append must bind the cart to its secret"
+    );
+    let chunks = store.load_chunks(&id).await.expect("load_chunks");
+    let mut keys: Vec<ChunkKey> = chunks.iter().map(|c| c.key.clone()).collect();
+    keys.sort();
+    let mut expected = vec![k1, k2];
+    expected.sort();
+    assert_eq!(keys, expected);
+    let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+    let loaded = AutoCommit::load(&joined).expect("stored chunks load as one document");
+    assert!(loaded.get(ROOT, "a").expect("get").is_some());
+    assert!(loaded.get(ROOT, "b").expect("get").is_some());
+    assert_eq!(store.cart_count().await.expect("cart_count"), 1);
+}
+
+/// An append with another secret is refused and writes nothing.
+pub async fn another_secret_is_refused_and_writes_nothing<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(3);
+    let owner = secret(&id, "owner-key-0123456789");
+    let intruder = secret(&id, "intruder-key-0123456");
+    let mut doc = AutoCommit::new();
+    store
+        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
+        .await
+        .expect("owner append");
+    let refused = store
+        .append_chunk(&id, &intruder, change_bytes(&mut doc, "b", 2))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::SecretMismatch)),
+        "an append with another secret must fail with SecretMismatch, got {refused:?}"
+    );
+    assert_eq!(store.load_chunks(&id).await.expect("load").len(), 1);
+    assert_eq!(store.secret_hash(&id).await.expect("secret"), Some(owner));
+}
+
+/// Appending the same bytes twice keeps one chunk.
+pub async fn the_same_bytes_are_stored_once<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(4);
+    let owner = secret(&id, "owner-key-0123456789");
+    let bytes = change_bytes(&mut AutoCommit::new(), "a", 1);
+    let a = store
+        .append_chunk(&id, &owner, bytes.clone())
+        .await
+        .expect("append");
+    let b = store
+        .append_chunk(&id, &owner, bytes)
+        .await
+        .expect("append again");
+    assert_eq!(a, b);
+    assert_eq!(store.load_chunks(&id).await.expect("load").len(), 1);
+}
+
+/// Compaction writes the snapshot and deletes exactly the chunks it was told it replaces; a
+/// chunk written meanwhile by another handle survives, and the cart still loads completely.
+pub async fn compaction_deletes_only_what_it_replaces<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let other = h.another_handle(&store).await;
+    let id = cart(5);
+    let owner = secret(&id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    let mut seen = Vec::new();
+    for i in 0..3 {
+        let bytes = change_bytes(&mut doc, &format!("k{i}"), i);
+        seen.push(
+            store
+                .append_chunk(&id, &owner, bytes)
+                .await
+                .expect("append"),
+        );
+    }
+    let snapshot = doc.save();
+    // Another instance adds a concurrent change this instance never loaded.
+    let mut theirs = doc.fork();
+    let concurrent = change_bytes(&mut theirs, "theirs", 7);
+    let their_key = other
+        .append_chunk(&id, &owner, concurrent)
+        .await
+        .expect("append through the other handle");
+    let snap_key = store.compact(&id, snapshot, &seen).await.expect("compact");
+    let chunks = store.load_chunks(&id).await.expect("load");
+    let keys: Vec<&ChunkKey> = chunks.iter().map(|c| &c.key).collect();
+    assert!(keys.contains(&&snap_key), "the snapshot must be stored");
+    assert!(
+        keys.contains(&&their_key),
+        "compaction deleted a chunk it had not loaded"
+    );
+    assert_eq!(chunks.len(), 2, "every replaced chunk must be deleted");
+    assert_eq!(
+        chunks[0].key.kind,
+        ChunkKind::Snapshot,
+        "snapshots load first"
+    );
+    let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+    let loaded = AutoCommit::load(&joined).expect("compacted cart loads");
+    for key in ["k0", "k1", "k2", "theirs"] {
+        assert!(loaded.get(ROOT, key).expect("get").is_some(), "{key} lost");
+    }
+}
+
+/// A compaction that lists the new snapshot's own key among the replaced chunks keeps it.
+pub async fn compaction_never_deletes_its_own_snapshot<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(6);
+    let owner = secret(&id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    store
+        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
+        .await
+        .expect("append");
+    let snapshot = doc.save();
+    let first = store
+        .compact(&id, snapshot.clone(), &[])
+        .await
+        .expect("compact");
+    let again = store
+        .compact(&id, snapshot, std::slice::from_ref(&first))
+        .await
+        .expect("compact again");
+    assert_eq!(first, again);
+    let chunks = store.load_chunks(&id).await.expect("load");
+    assert!(chunks.iter().any(|c| c.key == first));
+}
+
+/// Compacting a cart that is not stored fails and stores nothing.
+pub async fn compaction_of_an_unknown_cart_is_refused<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(7);
+    let result = store.compact(&id, AutoCommit::new().save(), &[]).await;
+    assert!(matches!(result, Err(StoreError::UnknownCart)), "{result:?}");
+    assert!(store.load_chunks(&id).await.expect("load").is_empty());
+    assert_eq!(store.cart_count().await.expect("count"), 0);
+}
+
+/// Sync states are kept per (storage id, cart), and a save replaces the previous one.
+pub async fn sync_states_are_kept_per_storage_and_cart<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let (a, b) = (cart(8), cart(9));
+    store
+        .save_sync_state("phone", &a, vec![1])
+        .await
+        .expect("save");
+    store
+        .save_sync_state("laptop", &a, vec![2])
+        .await
+        .expect("save");
+    store
+        .save_sync_state("phone", &b, vec![3])
+        .await
+        .expect("save");
+    store
+        .save_sync_state("phone", &a, vec![4])
+        .await
+        .expect("save replaces");
+    let load = |s: &'static str, c: CartId| {
+        let store = &store;
+        async move { store.load_sync_state(s, &c).await.expect("load") }
+    };
+    assert_eq!(load("phone", a).await, Some(vec![4]));
+    assert_eq!(load("laptop", a).await, Some(vec![2]));
+    assert_eq!(load("phone", b).await, Some(vec![3]));
+    assert_eq!(load("laptop", b).await, None);
+}
+
+/// The storage id is created once and every handle on the storage sees the same one.
+pub async fn the_storage_id_is_stable<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = store.storage_id().await.expect("storage_id");
+    assert!(!id.is_empty());
+    assert_eq!(store.storage_id().await.expect("again"), id);
+    let other = h.another_handle(&store).await;
+    assert_eq!(other.storage_id().await.expect("other handle"), id);
+}
+
+/// Everything written through one handle is read back through a new one.
+pub async fn writes_are_visible_to_a_new_handle<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(10);
+    let owner = secret(&id, "owner-key-0123456789");
+    let bytes = change_bytes(&mut AutoCommit::new(), "a", 1);
+    store
+        .append_chunk(&id, &owner, bytes.clone())
+        .await
+        .expect("append");
+    store
+        .save_sync_state("phone", &id, vec![9])
+        .await
+        .expect("save");
+    drop(store.storage_id().await.expect("storage id"));
+    let reopened = h.another_handle(&store).await;
+    drop(store);
+    assert_eq!(
+        reopened.secret_hash(&id).await.expect("secret"),
+        Some(owner)
+    );
+    let chunks = reopened.load_chunks(&id).await.expect("load");
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0].bytes, bytes);
+    assert_eq!(
+        reopened.load_sync_state("phone", &id).await.expect("load"),
+        Some(vec![9])
+    );
+}
+
+/// Two handles racing to create the same cart with different secrets: exactly one wins and
+/// only its chunk is stored.
+pub async fn racing_creators_bind_exactly_one_secret<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let other = h.another_handle(&store).await;
+    let id = cart(11);
+    let first = secret(&id, "first-key-0123456789");
+    let second = secret(&id, "second-key-012345678");
+    let a = change_bytes(&mut AutoCommit::new(), "a", 1);
+    let b = change_bytes(&mut AutoCommit::new(), "b", 2);
+    let (ra, rb) = tokio::join!(
+        store.append_chunk(&id, &first, a),
+        other.append_chunk(&id, &second, b)
+    );
+    let winners = [ra.is_ok(), rb.is_ok()];
+    assert_eq!(
+        winners.iter().filter(|w| **w).count(),
+        1,
+        "exactly one creator must win: {ra:?} {rb:?}"
+    );
+    let bound = store.secret_hash(&id).await.expect("secret");
+    assert_eq!(bound, Some(if ra.is_ok() { first } else { second }));
+    assert_eq!(store.load_chunks(&id).await.expect("load").len(), 1);
+}
+
+/// Expands to one `#[tokio::test]` per conformance check, for the [`Harness`] built by the given
+/// expression.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($harness:expr) => {
+        $crate::store_conformance_tests!(@each $harness;
+            unknown_carts_are_empty,
+            first_append_binds_the_secret_and_chunks_load_back,
+            another_secret_is_refused_and_writes_nothing,
+            the_same_bytes_are_stored_once,
+            compaction_deletes_only_what_it_replaces,
+            compaction_never_deletes_its_own_snapshot,
+            compaction_of_an_unknown_cart_is_refused,
+            sync_states_are_kept_per_storage_and_cart,
+            the_storage_id_is_stable,
+            writes_are_visible_to_a_new_handle,
+            racing_creators_bind_exactly_one_secret
+        );
+    };
+    (@each $harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let harness = $harness;
+                $crate::store::conformance::$name(&harness).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,212 @@
+//! Where carts live: the [`DocStore`] trait, its embedded implementation [`SqliteStore`], and the
+//! [`conformance`] suite every implementation must pass.
+//!
+//! A cart is stored like automerge-repo stores a document: a set of chunks, each either a
+//! snapshot (a whole saved document) or an incremental chunk (changes), keyed by the SHA-256 of
+//! its bytes. Loading concatenates every chunk of the cart. Compaction writes one snapshot and
+//! deletes exactly the chunks the compacting server had loaded or written itself, so chunks
+//! another server instance added in the meantime survive.
+//!
+//! # Scaling out: `PostgresStore` (not built yet)
+//!
+//! The trait assumes no exclusive access: several stateless server instances may share one
+//! store. A `PostgresStore` would keep the same three tables (`carts`, `chunks`,
+//! `sync_states`) and implement [`DocStore::append_chunk`] as one transaction (`INSERT INTO carts
+//! ... ON CONFLICT DO NOTHING`, compare the stored secret hash, `INSERT INTO chunks ... ON
+//! CONFLICT DO NOTHING`, then `NOTIFY cart_changes, '<cart id>'`). The instances' per-cart hubs
+//! (see [`crate::hub`]) would `LISTEN cart_changes` and, on a notification for a cart they have
+//! open, load the chunks they have not seen and send them to their peers.
+
+pub mod conformance;
+pub mod sqlite;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use cart_core::CartId;
+use sha2::{Digest, Sha256};
+
+use crate::secret::SecretHash;
+
+pub use sqlite::SqliteStore;
+
+/// Whether a chunk holds a whole document or some changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChunkKind {
+    /// A whole saved document (`Automerge::save`).
+    Snapshot,
+    /// Changes (`Automerge::save_after`).
+    Incremental,
+}
+
+impl ChunkKind {
+    /// The kind as stored: `snapshot` or `incremental`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkKind::Snapshot => "snapshot",
+            ChunkKind::Incremental => "incremental",
+        }
+    }
+
+    /// The kind stored as `text`, or `None` for any other text.
+    pub fn parse(text: &str) -> Option<ChunkKind> {
+        match text {
+            "snapshot" => Some(ChunkKind::Snapshot),
+            "incremental" => Some(ChunkKind::Incremental),
+            _ => None,
+        }
+    }
+}
+
+/// The key of one stored chunk: its kind and the SHA-256 of its bytes (lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkKey {
+    /// Snapshot or incremental.
+    pub kind: ChunkKind,
+    /// SHA-256 of the chunk's bytes, 64 lowercase hex digits.
+    pub hash: String,
+}
+
+impl ChunkKey {
+    /// The key of a chunk of `kind` holding `bytes`. Every store must key chunks this way.
+    pub fn of(kind: ChunkKind, bytes: &[u8]) -> ChunkKey {
+        let digest = Sha256::digest(bytes);
+        let hash = digest.iter().map(|b| format!("{b:02x}")).collect();
+        ChunkKey { kind, hash }
+    }
+}
+
+/// One stored chunk of a cart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Its key.
+    pub key: ChunkKey,
+    /// The Automerge bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The cart is bound to another secret; nothing was written.
+    SecretMismatch,
+    /// The operation needs a cart that is not stored.
+    UnknownCart,
+    /// The backend failed (IO, SQL, corrupt rows); the text is for the log only.
+    Backend(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::SecretMismatch => f.write_str("the cart is bound to another secret"),
+            StoreError::UnknownCart => f.write_str("the cart is not stored"),
+            StoreError::Backend(why) => write!(f, "storage backend failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Durable storage of carts, their secret hashes and peers' sync states.
+///
+/// Guarantees every implementation gives (checked by [`conformance`]):
+/// - When a writing method returns `Ok`, the write is durable (on disk, or committed in the
+///   database): the server acknowledges a change only after that.
+/// - No exclusive access is assumed: several handles (processes, server instances) may use one
+///   store at once, and nothing one of them wrote is lost through another.
+/// - A failed call changes nothing.
+#[async_trait]
+pub trait DocStore: Send + Sync + 'static {
+    /// The id of this store, created on first use and stable afterwards. The server announces it
+    /// as its `storageId`, so clients can persist their sync state with it.
+    async fn storage_id(&self) -> Result<String, StoreError>;
+
+    /// The secret hash cart `cart` is bound to, or `None` when the cart is not stored.
+    async fn secret_hash(&self, cart: &CartId) -> Result<Option<SecretHash>, StoreError>;
+
+    /// Every chunk of `cart`, snapshots first; empty when the cart is not stored.
+    async fn load_chunks(&self, cart: &CartId) -> Result<Vec<Chunk>, StoreError>;
+
+    /// Stores `bytes` as an incremental chunk of `cart` and returns its key. When the cart is
+    /// not stored yet, binds it to `secret` in the same transaction.
+    ///
+    /// Storing the same bytes twice keeps one chunk. Errs with [`StoreError::SecretMismatch`]
+    /// (writing nothing) when the cart is bound to another secret.
+    async fn append_chunk(
+        &self,
+        cart: &CartId,
+        secret: &SecretHash,
+        bytes: Vec<u8>,
+    ) -> Result<ChunkKey, StoreError>;
+
+    /// Stores `snapshot` as a snapshot chunk of `cart`, then deletes the chunks in `replaces`
+    /// (never the new snapshot itself, and never a chunk not listed), in one transaction.
+    /// Returns the snapshot's key.
+    ///
+    /// Errs with [`StoreError::UnknownCart`] when the cart is not stored.
+    async fn compact(
+        &self,
+        cart: &CartId,
+        snapshot: Vec<u8>,
+        replaces: &[ChunkKey],
+    ) -> Result<ChunkKey, StoreError>;
+
+    /// The sync state last saved for the peer storage `storage_id` and `cart`.
+    async fn load_sync_state(
+        &self,
+        storage_id: &str,
+        cart: &CartId,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Saves (replacing) the sync state of the peer storage `storage_id` for `cart`.
+    async fn save_sync_state(
+        &self,
+        storage_id: &str,
+        cart: &CartId,
+        state: Vec<u8>,
+    ) -> Result<(), StoreError>;
+
+    /// How many carts are stored.
+    async fn cart_count(&self) -> Result<u64, StoreError>;
+}
+
+/// A random id in the form of a UUID v4 (what automerge-repo uses for storage ids).
+pub fn random_uuid() -> Result<String, StoreError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| StoreError::Backend(format!("no secure random source: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_keys_are_sha256_of_the_bytes() {
+        let key = ChunkKey::of(ChunkKind::Incremental, b"");
+        assert_eq!(
+            key.hash,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn uuids_have_the_v4_shape() {
+        let id = random_uuid().unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert_ne!(id, random_uuid().unwrap());
+    }
+}

@@ -1,0 +1,341 @@
+//! [`SqliteStore`]: the embedded [`DocStore`], one SQLite file.
+//!
+//! - WAL journal with `synchronous=FULL`: every commit is fsynced to the WAL before the call
+//!   returns, so a change the server acknowledged survives a crash or a power cut. (`NORMAL`
+//!   would only survive a process crash, not a power cut, so it is not used.)
+//! - One connection behind a mutex, used from `spawn_blocking`: SQLite serialises writers anyway,
+//!   and the async runtime never waits on disk.
+//! - Writes use `BEGIN IMMEDIATE` and a busy timeout, so several processes may share the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cart_core::CartId;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{random_uuid, Chunk, ChunkKey, ChunkKind, DocStore, StoreError};
+use crate::secret::SecretHash;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS carts (
+    cart_id     TEXT PRIMARY KEY,          -- bs58check cart id
+    secret_hash BLOB NOT NULL,             -- SHA-256 of the access key, see secret.rs
+    created_at  INTEGER NOT NULL DEFAULT (unixepoch())
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    cart_id TEXT NOT NULL REFERENCES carts (cart_id),
+    kind    TEXT NOT NULL CHECK (kind IN ('snapshot', 'incremental')),
+    hash    TEXT NOT NULL,                 -- SHA-256 of bytes, lowercase hex
+    bytes   BLOB NOT NULL,
+    PRIMARY KEY (cart_id, kind, hash)
+);
+CREATE TABLE IF NOT EXISTS sync_states (
+    storage_id TEXT NOT NULL,              -- the peer's storageId
+    cart_id    TEXT NOT NULL,
+    state      BLOB NOT NULL,              -- automerge sync::State::encode()
+    PRIMARY KEY (storage_id, cart_id)
+);
+";
+
+/// A [`DocStore`] in one SQLite file (WAL, `synchronous=FULL`).
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `path` and its parent directory, and
+    /// creates the tables.
+    ///
+    /// Errs when the directory or file cannot be created or is not a SQLite database.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let for_task = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            if let Some(dir) = for_task.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    backend(format!("cannot create directory {}: {e}", dir.display()))
+                })?;
+            }
+            let conn = Connection::open(&for_task).map_err(backend)?;
+            conn.busy_timeout(Duration::from_secs(10))
+                .map_err(backend)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(backend)?;
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(backend)?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(backend)?;
+            conn.execute_batch(SCHEMA).map_err(backend)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(backend)??;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The file this store uses.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The journal mode and `synchronous` level in force (`("wal", 2)` means WAL with FULL), so
+    /// operators and tests can check the durability settings.
+    pub async fn durability(&self) -> Result<(String, i64), StoreError> {
+        self.with_conn(|conn| {
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+                .map_err(backend)?;
+            let level: i64 = conn
+                .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                .map_err(backend)?;
+            Ok((mode, level))
+        })
+        .await
+    }
+
+    /// Runs `work` on the connection on a blocking thread.
+    async fn with_conn<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| backend("the sqlite connection lock was poisoned"))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+fn stored_secret(conn: &Connection, cart: &str) -> Result<Option<SecretHash>, StoreError> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT secret_hash FROM carts WHERE cart_id = ?1",
+            params![cart],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    bytes
+        .map(|b| {
+            SecretHash::from_slice(&b)
+                .ok_or_else(|| backend(format!("secret hash of cart {cart} is not 32 bytes")))
+        })
+        .transpose()
+}
+
+#[async_trait]
+impl DocStore for SqliteStore {
+    async fn storage_id(&self) -> Result<String, StoreError> {
+        let fresh = random_uuid()?;
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('storage_id', ?1) ON CONFLICT (name) DO NOTHING",
+                params![fresh],
+            )
+            .map_err(backend)?;
+            let id: String = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE name = 'storage_id'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn secret_hash(&self, cart: &CartId) -> Result<Option<SecretHash>, StoreError> {
+        let cart = cart.to_string();
+        self.with_conn(move |conn| stored_secret(conn, &cart)).await
+    }
+
+    async fn load_chunks(&self, cart: &CartId) -> Result<Vec<Chunk>, StoreError> {
+        let cart = cart.to_string();
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT kind, hash, bytes FROM chunks WHERE cart_id = ?1
+                     ORDER BY kind = 'incremental', rowid",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![cart], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                    ))
+                })
+                .map_err(backend)?;
+            let mut chunks = Vec::new();
+            for row in rows {
+                let (kind, hash, bytes) = row.map_err(backend)?;
+                let kind = ChunkKind::parse(&kind)
+                    .ok_or_else(|| backend(format!("unknown chunk kind {kind:?}")))?;
+                chunks.push(Chunk {
+                    key: ChunkKey { kind, hash },
+                    bytes,
+                });
+            }
+            Ok(chunks)
+        })
+        .await
+    }
+
+    async fn append_chunk(
+        &self,
+        cart: &CartId,
+        secret: &SecretHash,
+        bytes: Vec<u8>,
+    ) -> Result<ChunkKey, StoreError> {
+        let cart = cart.to_string();
+        let secret = *secret;
+        let key = ChunkKey::of(ChunkKind::Incremental, &bytes);
+        let hash = key.hash.clone();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            match stored_secret(&tx, &cart)? {
+                Some(stored) if stored != secret => return Err(StoreError::SecretMismatch),
+                Some(_) => {}
+                None => {
+                    tx.execute(
+                        "INSERT INTO carts (cart_id, secret_hash) VALUES (?1, ?2)",
+                        params![cart, secret.as_bytes().as_slice()],
+                    )
+                    .map_err(backend)?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO chunks (cart_id, kind, hash, bytes) VALUES (?1, 'incremental', ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![cart, hash, bytes],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await?;
+        Ok(key)
+    }
+
+    async fn compact(
+        &self,
+        cart: &CartId,
+        snapshot: Vec<u8>,
+        replaces: &[ChunkKey],
+    ) -> Result<ChunkKey, StoreError> {
+        let cart = cart.to_string();
+        let key = ChunkKey::of(ChunkKind::Snapshot, &snapshot);
+        let hash = key.hash.clone();
+        let doomed: Vec<ChunkKey> = replaces.iter().filter(|k| **k != key).cloned().collect();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            if stored_secret(&tx, &cart)?.is_none() {
+                return Err(StoreError::UnknownCart);
+            }
+            tx.execute(
+                "INSERT INTO chunks (cart_id, kind, hash, bytes) VALUES (?1, 'snapshot', ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![cart, hash, snapshot],
+            )
+            .map_err(backend)?;
+            for old in &doomed {
+                tx.execute(
+                    "DELETE FROM chunks WHERE cart_id = ?1 AND kind = ?2 AND hash = ?3",
+                    params![cart, old.kind.as_str(), old.hash],
+                )
+                .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await?;
+        Ok(key)
+    }
+
+    async fn load_sync_state(
+        &self,
+        storage_id: &str,
+        cart: &CartId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let cart = cart.to_string();
+        let storage_id = storage_id.to_string();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT state FROM sync_states WHERE storage_id = ?1 AND cart_id = ?2",
+                params![storage_id, cart],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn save_sync_state(
+        &self,
+        storage_id: &str,
+        cart: &CartId,
+        state: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let cart = cart.to_string();
+        let storage_id = storage_id.to_string();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO sync_states (storage_id, cart_id, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (storage_id, cart_id) DO UPDATE SET state = excluded.state",
+                params![storage_id, cart, state],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn cart_count(&self) -> Result<u64, StoreError> {
+        self.with_conn(|conn| {
+            let n: i64 = conn
+                .query_row("SELECT count(*) FROM carts", [], |row| row.get(0))
+                .map_err(backend)?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        })
+        .await
+    }
+}

@@ -1,0 +1,381 @@
+//! Test support: a real server on 127.0.0.1 with a temporary SQLite file, and a small
+//! automerge-repo protocol client over tokio-tungstenite.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
+use automerge::{Automerge, ChangeHash};
+use cart_core::wire::{self as protocol, Message};
+use cart_core::{Cart, CartId, NewItem};
+use cart_server::limits::Limits;
+use cart_server::store::{DocStore, SqliteStore};
+use cart_server::{serve, AppState, ServerOptions};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something the server must send before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// The key the tests' owners use.
+pub const KEY: &str = "owner-secret-0123456789";
+/// Another valid key.
+pub const OTHER_KEY: &str = "intruder-secret-987654";
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    pub db: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1:0 over the SQLite file `db`.
+    pub async fn start(db: &Path, limits: Limits, static_dir: Option<PathBuf>) -> TestServer {
+        let store = SqliteStore::open(db).await.expect("open the sqlite store");
+        let state = AppState::new(Arc::new(store), ServerOptions { limits, static_dir })
+            .await
+            .expect("start the server");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let stop = async move {
+            let _ = rx.await;
+        };
+        let task = tokio::spawn(serve(listener, state.clone(), stop, Duration::from_secs(5)));
+        TestServer {
+            addr,
+            state,
+            db: db.to_path_buf(),
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// The `/sync` URL with `key`.
+    pub fn url(&self, key: &str) -> String {
+        format!("ws://{}/sync?key={key}", self.addr)
+    }
+
+    /// Shuts the server down gracefully and waits until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("the server stops in time")
+                .expect("the server task does not panic")
+                .expect("the server stops cleanly");
+        }
+    }
+}
+
+/// What the store holds for `cart`, read through a second handle: the number of chunks and the
+/// heads of the document they make (empty when the cart is not stored).
+pub async fn stored(db: &Path, cart: &CartId) -> (usize, Vec<ChangeHash>) {
+    let store = SqliteStore::open(db).await.expect("open the store again");
+    let chunks = store.load_chunks(cart).await.expect("load chunks");
+    let mut doc = Automerge::new();
+    for chunk in &chunks {
+        doc.load_incremental(&chunk.bytes)
+            .expect("stored chunks load");
+    }
+    (chunks.len(), doc.get_heads())
+}
+
+/// A connected automerge-repo protocol client.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub peer_id: String,
+    pub server_peer_id: String,
+    pub server_storage_id: Option<String>,
+}
+
+/// Why a sync did not complete.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncEnd {
+    /// The server said `doc-unavailable`.
+    Unavailable,
+    /// The server sent an `error`.
+    Refused(protocol::Error),
+}
+
+impl Client {
+    /// Connects with `key`, joins as `peer_id` (announcing `storage_id` when given) and waits
+    /// for the server's `peer` message.
+    pub async fn connect(
+        server: &TestServer,
+        key: &str,
+        peer_id: &str,
+        storage_id: Option<&str>,
+    ) -> Client {
+        Client::connect_url(&server.url(key), peer_id, storage_id).await
+    }
+
+    /// As [`Client::connect`], to any URL.
+    pub async fn connect_url(url: &str, peer_id: &str, storage_id: Option<&str>) -> Client {
+        let mut client = Client::open(url).await;
+        client
+            .send(&Message::Join(protocol::Join {
+                sender_id: peer_id.to_string(),
+                peer_metadata: Some(protocol::PeerMetadata {
+                    storage_id: storage_id.map(str::to_string),
+                    is_ephemeral: Some(storage_id.is_none()),
+                }),
+                supported_protocol_versions: Some(vec!["1".to_string()]),
+            }))
+            .await;
+        match client.recv().await {
+            Message::Peer(peer) => {
+                assert_eq!(peer.target_id, peer_id);
+                assert_eq!(peer.selected_protocol_version, "1");
+                assert_eq!(peer.peer_metadata.is_ephemeral, Some(false));
+                client.peer_id = peer_id.to_string();
+                client.server_peer_id = peer.sender_id;
+                client.server_storage_id = peer.peer_metadata.storage_id;
+            }
+            other => panic!("expected a peer message, got {other:?}"),
+        }
+        client
+    }
+
+    /// Opens the WebSocket without joining.
+    pub async fn open(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect to the server");
+        Client {
+            ws,
+            peer_id: String::new(),
+            server_peer_id: String::new(),
+            server_storage_id: None,
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, message: &Message) {
+        self.send_raw(protocol::encode(message)).await;
+    }
+
+    /// Sends one binary frame as is.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        self.ws
+            .send(WsMessage::Binary(bytes.into()))
+            .await
+            .expect("send a frame");
+    }
+
+    /// Sends one text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(WsMessage::Text(text.into()))
+            .await
+            .expect("send a text frame");
+    }
+
+    /// The next message from the server; panics after [`WAIT`] or when the socket closes.
+    pub async fn recv(&mut self) -> Message {
+        match self.next_frame().await {
+            Some(WsMessage::Binary(bytes)) => match protocol::decode_any(&bytes) {
+                Ok(m) => m,
+                other => panic!("the server sent an undecodable message: {other:?}"),
+            },
+            other => panic!("expected a binary frame, got {other:?}"),
+        }
+    }
+
+    /// The next frame (binary or close); `None` when the socket ended.
+    pub async fn next_frame(&mut self) -> Option<WsMessage> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("the server answers in time");
+            match frame {
+                None => return None,
+                Some(Err(_)) => return None,
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                Some(Ok(other)) => return Some(other),
+            }
+        }
+    }
+
+    /// Waits for an `error` message; panics on anything else.
+    pub async fn expect_error(&mut self) -> protocol::Error {
+        match self.recv().await {
+            Message::Error(e) => e,
+            other => panic!("expected an error message, got {other:?}"),
+        }
+    }
+
+    /// A `request` or `sync` message for `cart` carrying `data`.
+    pub fn sync_message(&self, cart: &CartId, data: Vec<u8>, request: bool) -> Message {
+        let body = protocol::Sync {
+            sender_id: self.peer_id.clone(),
+            target_id: self.server_peer_id.clone(),
+            document_id: cart.to_string(),
+            data,
+        };
+        if request {
+            Message::Request(body)
+        } else {
+            Message::Sync(body)
+        }
+    }
+
+    /// Runs the Automerge sync protocol for `replica` until both sides have the same heads.
+    /// The first message is a `request` when `request` is set.
+    pub async fn sync(&mut self, replica: &mut Replica, request: bool) -> Result<(), SyncEnd> {
+        let mut first = true;
+        loop {
+            if let Some(message) = replica.doc.generate_sync_message(&mut replica.state) {
+                let m = self.sync_message(&replica.cart, message.encode(), request && first);
+                self.send(&m).await;
+                first = false;
+            }
+            if replica.state.their_heads.as_ref() == Some(&replica.doc.get_heads()) {
+                return Ok(());
+            }
+            self.receive_into(replica).await?;
+        }
+    }
+
+    /// Receives one message about `replica`'s cart and applies it.
+    pub async fn receive_into(&mut self, replica: &mut Replica) -> Result<(), SyncEnd> {
+        match self.recv().await {
+            Message::Sync(sync) => {
+                assert_eq!(sync.document_id, replica.cart.to_string());
+                assert_eq!(sync.target_id, self.peer_id);
+                let message = AutomergeSync::decode(&sync.data)
+                    .expect("the server sends valid sync messages");
+                replica
+                    .doc
+                    .receive_sync_message(&mut replica.state, message)
+                    .expect("the server's changes apply");
+                Ok(())
+            }
+            Message::DocUnavailable(d) => {
+                assert_eq!(d.document_id, replica.cart.to_string());
+                Err(SyncEnd::Unavailable)
+            }
+            Message::Error(e) => Err(SyncEnd::Refused(e)),
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+}
+
+/// One device's copy of a cart and its sync state with the server.
+pub struct Replica {
+    pub cart: CartId,
+    pub doc: Automerge,
+    pub state: SyncState,
+}
+
+/// An item for `sku`.
+pub fn item(sku: &str, quantity: i64) -> NewItem {
+    NewItem {
+        sku: sku.to_string(),
+        name: format!("Product {sku}"),
+        unit_price: 1999,
+        currency: "EUR".to_string(),
+        quantity,
+        image_url: None,
+        variant: None,
+    }
+}
+
+impl Replica {
+    /// A device with a new, empty copy of `cart`.
+    pub fn empty(cart: CartId) -> Replica {
+        Replica {
+            cart,
+            doc: Automerge::new(),
+            state: SyncState::new(),
+        }
+    }
+
+    /// A device that made a new cart and added `skus` (one unit each).
+    pub fn with_items(skus: &[&str]) -> Replica {
+        let mut replica = Replica::empty(CartId::random().expect("random id"));
+        for sku in skus {
+            replica.add(sku, 1);
+        }
+        replica
+    }
+
+    /// Edits the cart through cart-core, as the browser module would.
+    pub fn edit(&mut self, edit: impl FnOnce(&mut Cart)) {
+        let mut cart =
+            Cart::load(self.cart, &self.doc.save()).expect("the replica loads as a cart");
+        edit(&mut cart);
+        let mut edited = Automerge::load(&cart.save()).expect("a saved cart loads");
+        self.doc.merge(&mut edited).expect("merge the edit");
+    }
+
+    /// Adds `quantity` units of `sku`.
+    pub fn add(&mut self, sku: &str, quantity: i64) {
+        self.edit(|cart| cart.add_item(&item(sku, quantity)).expect("a valid add"));
+    }
+
+    /// The cart as cart-core reads it.
+    pub fn view(&self) -> Cart {
+        Cart::load(self.cart, &self.doc.save()).expect("the replica loads as a cart")
+    }
+
+    /// Quantity per sku.
+    pub fn lines(&self) -> Vec<(String, i64)> {
+        self.view()
+            .lines()
+            .into_iter()
+            .map(|l| (l.sku, l.quantity))
+            .collect()
+    }
+
+    /// The replica as a new device would get it after a restart that kept its sync state.
+    pub fn restarted(&self) -> Replica {
+        Replica {
+            cart: self.cart,
+            doc: Automerge::load(&self.doc.save()).expect("reload"),
+            state: SyncState::decode(&self.state.encode()).expect("reload the sync state"),
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET on the server: status, headers (lowercase names) and body.
+pub async fn http_get(server: &TestServer, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
