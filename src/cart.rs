@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use cart_core::persist::Persister;
+use cart_core::session::random_key;
 use cart_core::storage::{Storage, StorageOp};
 use cart_core::{CartError, CartId};
 use js_sys::{Function, Promise};
@@ -17,12 +18,17 @@ use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use crate::convert;
 use crate::error::{self, from_core};
 use crate::events::{deliver, Event, Listeners, Origin, Status};
+use crate::server_link::{self, Connection, ServerLink};
 use crate::storage::{Backend, Fallback, StorageKind};
 use crate::tabs::{TabChannel, TabMessage};
 
 /// Everything one open cart holds.
-struct State {
-    cart: cart_core::Cart,
+pub(crate) struct State {
+    pub(crate) cart: cart_core::Cart,
+    /// The cart's secret for the sync server.
+    key: String,
+    /// The sync server, when the cart has one.
+    pub(crate) link: Option<ServerLink>,
     persister: Persister,
     backend: Backend,
     tabs: Option<TabChannel>,
@@ -39,26 +45,38 @@ struct State {
 }
 
 impl State {
-    fn status(&self) -> Status {
+    fn status(&mut self) -> Status {
+        let (connection, pending, last_synced_at) = match &self.link {
+            Some(link) => (
+                link.connection(),
+                link.pending(&mut self.cart),
+                link.last_synced_at(),
+            ),
+            None => (Connection::Offline, 0, None),
+        };
         Status {
             storage: self.backend.kind().as_str(),
             unsaved: self.edits - self.saved_edits,
+            connection,
+            pending,
+            last_synced_at,
         }
     }
 }
 
-type Shared = Rc<RefCell<State>>;
+/// One open cart, shared by the JS object and the callbacks of its IO.
+pub(crate) type Shared = Rc<RefCell<State>>;
 
 fn js_now() -> i64 {
     js_sys::Date::now() as i64
 }
 
-fn emit(shared: &Shared, event: Event) {
+pub(crate) fn emit(shared: &Shared, event: Event) {
     let (callbacks, value) = shared.borrow_mut().listeners.prepare(&event);
     deliver(&callbacks, &value);
 }
 
-fn emit_status_if_changed(shared: &Shared) {
+pub(crate) fn emit_status_if_changed(shared: &Shared) {
     let changed = {
         let mut s = shared.borrow_mut();
         let status = s.status();
@@ -87,7 +105,7 @@ fn warn_fallbacks(shared: &Shared, fallbacks: Vec<Fallback>) {
 }
 
 /// Starts the write loop unless it is running.
-fn schedule_write(shared: &Shared) {
+pub(crate) fn schedule_write(shared: &Shared) {
     let start = !std::mem::replace(&mut shared.borrow_mut().writing, true);
     if start {
         spawn_local(write_loop(shared.clone()));
@@ -213,7 +231,9 @@ impl Cart {
     /// Opens the cart `options.cartId`, or a new cart with a random id, from `options.storage`
     /// (default `"indexeddb"`; falls back to localStorage, then memory, with a `warning` event).
     /// Chunks that cannot be read are skipped with a `warning` event; the rest of the cart loads.
-    /// Rejects with a `CartError` only for invalid options.
+    /// With `options.server` the cart connects to that sync server and keeps connecting until
+    /// it succeeds; it works offline all the while. Rejects with a `CartError` only for invalid
+    /// options.
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: Option<JsValue>,
     ) -> Result<Cart, JsValue> {
@@ -234,12 +254,29 @@ impl Cart {
             }
         };
         let restored = Persister::restore(id, chunks);
+        let stored_key = restored.key;
+        let key = match (options.key, &stored_key) {
+            (Some(given), _) => given,
+            (None, Some(stored)) => stored.clone(),
+            (None, None) => random_key().map_err(from_core)?,
+        };
+        if stored_key.as_deref() != Some(key.as_str()) {
+            // Keep the key with the cart so that reopening presents the same one. Should this
+            // write fail, the key still works for this session; the write loop's fallback
+            // handles the storage itself.
+            let _ = backend.apply(&[Persister::key_write(&id, &key)]).await;
+        }
         let state = State {
             cart: restored.cart.with_clock(js_now),
+            key,
+            link: None,
             persister: restored.persister,
             last_status: Status {
                 storage: backend.kind().as_str(),
                 unsaved: 0,
+                connection: Connection::Offline,
+                pending: 0,
+                last_synced_at: None,
             },
             backend,
             tabs: None,
@@ -272,10 +309,29 @@ impl Cart {
                 },
             );
         }
+        if let Some(server) = options.server {
+            let key = shared.borrow().key.clone();
+            server_link::start(&shared, &id, &server, &key);
+        }
         Ok(Cart {
             shared,
             id: id.to_string(),
         })
+    }
+
+    /// The cart's secret for the sync server. Another device opens the same cart with
+    /// `{ cartId, key }`; keep it as private as a session cookie.
+    #[wasm_bindgen(getter)]
+    pub fn key(&self) -> String {
+        self.shared.borrow().key.clone()
+    }
+
+    /// Resolves once the server holds every local change. Rejects with a `CartError` whose code
+    /// is `offline` when that does not happen within `timeoutMs` (default 10 000), or
+    /// `no_server` when the cart was opened without a server. The cart stays fully usable.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn sync(&self, #[wasm_bindgen(js_name = timeoutMs)] timeout_ms: Option<f64>) -> Promise {
+        server_link::sync_promise(&self.shared, timeout_ms.unwrap_or(10_000.0))
     }
 
     /// The cart id (an automerge-repo document id).
@@ -381,25 +437,34 @@ impl Cart {
         self.edit(Origin::Remote, |cart| cart.merge_bytes(bytes))
     }
 
-    /// Which storage holds the cart and how many local edits are not yet on disk.
+    /// Where the cart is saved: `storage` and `unsaved` for this device; `connection`,
+    /// `pending` and `lastSyncedAt` for the server.
     #[wasm_bindgen(unchecked_return_type = "CartStatus")]
     pub fn status(&self) -> JsValue {
-        convert::to_js(&self.shared.borrow().status())
+        convert::to_js(&self.shared.borrow_mut().status())
     }
 
-    /// Flushes, then releases storage and the tab channel. Later edits throw `cart_closed`;
-    /// reads keep working. Closing twice is harmless.
+    /// Flushes, then releases storage, the tab channel and the server connection (waiting
+    /// `sync()` calls reject with `cart_closed`). Later edits throw `cart_closed`; reads keep
+    /// working. Closing twice is harmless.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let shared = self.shared.clone();
         future_to_promise(async move {
             JsFuture::from(flush_promise(&shared)).await?;
-            let mut s = shared.borrow_mut();
-            if !s.closed {
-                s.closed = true;
-                s.tabs = None;
-                s.backend.close();
+            let link = {
+                let mut s = shared.borrow_mut();
+                if !s.closed {
+                    s.closed = true;
+                    s.tabs = None;
+                    s.backend.close();
+                }
+                s.link.take()
+            };
+            if let Some(link) = link {
+                server_link::reject_waiters(link, &error::closed());
             }
+            emit_status_if_changed(&shared);
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -428,6 +493,7 @@ impl Cart {
         };
         if changed {
             schedule_write(&self.shared);
+            server_link::push(&self.shared);
             emit(&self.shared, Event::Change { origin });
             emit_status_if_changed(&self.shared);
         }

@@ -19,6 +19,12 @@ export interface OpenOptions {
   cartId?: string;
   /** Preferred storage. Falls back to localStorage, then memory, when it cannot be used. */
   storage?: StorageKind;
+  /** The sync server's WebSocket endpoint, such as "ws://localhost:8080/sync". Without it the
+   *  cart stays on this device. */
+  server?: string;
+  /** The cart's secret for the server (16..=512 characters, no whitespace). Defaults to the one
+   *  stored with the cart, or a new random one. Another device needs `cartId` and `key`. */
+  key?: string;
 }
 
 /** An item to add. Prices are integers in the currency's minor unit (cents). */
@@ -54,12 +60,18 @@ export interface CurrencyTotal {
   amount: number;
 }
 
-/** Where the cart's data is and how much of it is not yet on disk. */
+/** Where the cart's data is: on this device (`unsaved`) and on the server (`pending`). */
 export interface CartStatus {
   /** The storage in use now; changes when a fallback happens. */
   storage: StorageKind;
   /** Local edits not yet durably stored on this device. */
   unsaved: number;
+  /** The connection to the sync server; "offline" when the cart has no server. */
+  connection: "offline" | "connecting" | "online";
+  /** Local changes the server has not confirmed yet. */
+  pending: number;
+  /** When the server last confirmed every local change (ms since the epoch), or null. */
+  lastSyncedAt: number | null;
 }
 
 /** What `subscribe` callbacks receive. */
@@ -176,6 +188,8 @@ pub fn quantity(value: &JsValue) -> Result<i64, JsValue> {
 struct OpenInput {
     cart_id: Option<String>,
     storage: Option<String>,
+    server: Option<String>,
+    key: Option<String>,
 }
 
 /// The options of `Cart.open`, read and checked.
@@ -184,6 +198,10 @@ pub struct OpenOptions {
     pub cart_id: Option<cart_core::CartId>,
     /// The preferred storage.
     pub storage: StorageKind,
+    /// The sync server's WebSocket URL.
+    pub server: Option<String>,
+    /// The cart's secret for the server.
+    pub key: Option<String>,
 }
 
 /// Reads the argument of `Cart.open`.
@@ -191,12 +209,12 @@ pub fn open_options(value: Option<JsValue>) -> Result<OpenOptions, JsValue> {
     let invalid = |why: String| {
         js_error(
             INVALID_OPTIONS,
-            &format!("Cart.open expects {{ cartId?, storage? }}: {why}"),
+            &format!("Cart.open expects {{ cartId?, storage?, server?, key? }}: {why}"),
         )
     };
     let input: OpenInput = match value {
         Some(v) if !v.is_undefined() && !v.is_null() => {
-            only_known_keys(&v, &["cartId", "storage"], invalid)?;
+            only_known_keys(&v, &["cartId", "storage", "server", "key"], invalid)?;
             serde_wasm_bindgen::from_value(v).map_err(|e| invalid(e.to_string()))?
         }
         _ => OpenInput::default(),
@@ -217,7 +235,28 @@ pub fn open_options(value: Option<JsValue>) -> Result<OpenOptions, JsValue> {
             )
         })?,
     };
-    Ok(OpenOptions { cart_id, storage })
+    if let Some(server) = &input.server {
+        if !(server.starts_with("ws://") || server.starts_with("wss://")) {
+            return Err(invalid(format!(
+                "server must be a ws:// or wss:// URL such as \"wss://shop.example/sync\", got {server:?}"
+            )));
+        }
+    }
+    if let Some(key) = &input.key {
+        let chars = key.chars().count();
+        if !(16..=512).contains(&chars) || key.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid(
+                "key must be 16..=512 characters without whitespace; omit it to use the stored or a new random key".into(),
+            ));
+        }
+    }
+    Ok(OpenOptions {
+        cart_id,
+        storage,
+        server: input.server,
+        key: input.key,
+    })
 }
 
 #[derive(Serialize)]

@@ -4,14 +4,23 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use crate::convert::to_js;
+use crate::server_link::Connection;
 
-/// The status a page shows: which storage holds the cart and how much is not on disk yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The status a page shows: "saved on this device" (`unsaved == 0`) versus "saved to your
+/// account" (`pending == 0` while `online`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Status {
     /// The backend in use.
     pub storage: &'static str,
-    /// Local edits not yet durably stored.
+    /// Local edits not yet durably stored on this device.
     pub unsaved: u32,
+    /// The connection to the sync server (`offline` when the cart has none).
+    pub connection: Connection,
+    /// Local changes the server has not confirmed yet.
+    pub pending: u32,
+    /// When the server last confirmed every local change, ms since the epoch; `null` before.
+    pub last_synced_at: Option<f64>,
 }
 
 /// Where a change came from.
@@ -40,7 +49,8 @@ pub enum Event {
     },
     /// Something went wrong that the cart worked around; the page may want to tell the shopper.
     Warning {
-        /// Stable code: `storage_fallback`, `corrupt_chunk`, `tab_sync_failed`.
+        /// Stable code: `storage_fallback`, `corrupt_chunk`, `tab_sync_failed`,
+        /// `cart_unavailable`, `server_refused`.
         code: &'static str,
         /// What happened.
         message: String,

@@ -1,0 +1,195 @@
+//! The browser module's sync logic (`cart_core::session::ClientSession`), driven natively over
+//! real WebSockets against a real server: what a shopper's devices do, minus the browser.
+
+mod support;
+
+use cart_core::session::{random_peer_id, ClientSession, Notice};
+use cart_core::{Cart, CartId};
+use cart_server::limits::Limits;
+use futures_util::{SinkExt, StreamExt};
+use support::{item, TestServer, KEY, OTHER_KEY, WAIT};
+use tempfile::TempDir;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One device: a cart, its session and, while online, a socket.
+struct Device {
+    cart: Cart,
+    session: ClientSession,
+    socket: Option<Socket>,
+    notices: Vec<Notice>,
+}
+
+impl Device {
+    fn new(cart: CartId) -> Device {
+        Device {
+            cart: Cart::new(cart),
+            session: ClientSession::new(&cart, random_peer_id(), None),
+            socket: None,
+            notices: Vec::new(),
+        }
+    }
+
+    async fn connect(&mut self, url: &str) {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        socket
+            .send(WsMessage::Binary(self.session.join().into()))
+            .await
+            .expect("send join");
+        self.socket = Some(socket);
+        self.pump_until(|d| d.session.is_connected()).await;
+    }
+
+    fn disconnect(&mut self) {
+        self.socket = None;
+        self.session.disconnected();
+    }
+
+    async fn send(&mut self, frames: Vec<Vec<u8>>) {
+        let socket = self.socket.as_mut().expect("online");
+        for frame in frames {
+            socket
+                .send(WsMessage::Binary(frame.into()))
+                .await
+                .expect("send");
+        }
+    }
+
+    /// Sends what local edits produced (nothing while offline).
+    async fn push(&mut self) {
+        let frames = self.session.local_change(&mut self.cart);
+        if !frames.is_empty() {
+            self.send(frames).await;
+        }
+    }
+
+    /// Handles frames from the server until `done` holds.
+    async fn pump_until(&mut self, done: impl Fn(&mut Device) -> bool) {
+        while !done(self) {
+            let frame = tokio::time::timeout(WAIT, self.socket.as_mut().expect("online").next())
+                .await
+                .expect("the server answers in time")
+                .expect("the socket stays open")
+                .expect("a frame");
+            let WsMessage::Binary(bytes) = frame else {
+                continue;
+            };
+            let received = self
+                .session
+                .receive(&mut self.cart, &bytes)
+                .expect("a valid frame");
+            self.notices.extend(received.notice);
+            self.send(received.replies).await;
+        }
+    }
+
+    async fn synced(&mut self) {
+        self.pump_until(|d| d.session.unconfirmed(&mut d.cart) == 0)
+            .await;
+    }
+
+    fn lines(&self) -> Vec<(String, i64)> {
+        self.cart
+            .lines()
+            .into_iter()
+            .map(|l| (l.sku, l.quantity))
+            .collect()
+    }
+}
+
+async fn server() -> (TempDir, TestServer) {
+    let dir = TempDir::new().unwrap();
+    let server =
+        TestServer::start(&dir.path().join("carts.sqlite3"), Limits::default(), None).await;
+    (dir, server)
+}
+
+#[tokio::test]
+async fn edits_made_offline_reach_the_server_and_another_device() {
+    let (_dir, server) = server().await;
+    let id = CartId::random().unwrap();
+    let mut phone = Device::new(id);
+    phone.cart.add_item(&item("TEE", 2)).unwrap();
+    phone.cart.add_item(&item("MUG", 1)).unwrap();
+    assert_eq!(
+        phone.session.unconfirmed(&mut phone.cart),
+        2,
+        "both changes wait for the server"
+    );
+
+    phone.connect(&server.url(KEY)).await;
+    phone.synced().await;
+
+    let mut laptop = Device::new(id);
+    laptop.connect(&server.url(KEY)).await;
+    laptop.pump_until(|d| d.lines().len() == 2).await;
+    assert_eq!(laptop.lines(), phone.lines());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_on_one_device_reaches_the_other_live() {
+    let (_dir, server) = server().await;
+    let id = CartId::random().unwrap();
+    let (mut phone, mut laptop) = (Device::new(id), Device::new(id));
+    phone.cart.add_item(&item("TEE", 1)).unwrap();
+    phone.connect(&server.url(KEY)).await;
+    phone.synced().await;
+    laptop.connect(&server.url(KEY)).await;
+    laptop.pump_until(|d| d.lines().len() == 1).await;
+
+    phone.cart.add_item(&item("TEE", 2)).unwrap();
+    phone.push().await;
+    laptop.pump_until(|d| d.cart.quantity("TEE") == 3).await;
+    phone.synced().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn devices_that_diverged_offline_converge_without_resurrecting_removals() {
+    let (_dir, server) = server().await;
+    let id = CartId::random().unwrap();
+    let (mut phone, mut laptop) = (Device::new(id), Device::new(id));
+    phone.cart.add_item(&item("MUG", 2)).unwrap();
+    phone.connect(&server.url(KEY)).await;
+    phone.synced().await;
+    laptop.connect(&server.url(KEY)).await;
+    laptop.pump_until(|d| d.cart.quantity("MUG") == 2).await;
+
+    phone.disconnect();
+    laptop.disconnect();
+    phone.cart.remove_item("MUG").unwrap();
+    laptop.cart.add_item(&item("MUG", 1)).unwrap();
+    laptop.cart.add_item(&item("CAP", 1)).unwrap();
+
+    phone.connect(&server.url(KEY)).await;
+    phone.synced().await;
+    laptop.connect(&server.url(KEY)).await;
+    laptop.synced().await;
+    phone.pump_until(|d| d.lines().len() == 2).await;
+    laptop.pump_until(|d| d.cart.quantity("MUG") == 1).await;
+    assert_eq!(phone.lines(), vec![("MUG".into(), 1), ("CAP".into(), 1)]);
+    assert_eq!(laptop.lines(), phone.lines());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_device_with_another_key_is_told_the_cart_is_unavailable() {
+    let (_dir, server) = server().await;
+    let id = CartId::random().unwrap();
+    let mut owner = Device::new(id);
+    owner.cart.add_item(&item("TEE", 1)).unwrap();
+    owner.connect(&server.url(KEY)).await;
+    owner.synced().await;
+
+    let mut stranger = Device::new(id);
+    stranger.connect(&server.url(OTHER_KEY)).await;
+    stranger.pump_until(|d| !d.notices.is_empty()).await;
+    assert_eq!(stranger.notices, vec![Notice::Unavailable]);
+    assert!(stranger.lines().is_empty());
+    server.stop().await;
+}

@@ -1,0 +1,174 @@
+//! The IO of syncing with a server: a WebSocket whose events become callbacks, the backoff
+//! between reconnects, timers and the `online` event. Every handle here cleans up on drop
+//! (closes the socket, clears the timer, removes the listener), so dropping the state that
+//! owns them is enough to stop them.
+
+use js_sys::{ArrayBuffer, Function, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, EventTarget, MessageEvent, WebSocket};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// An open (or opening) WebSocket with binary frames.
+pub struct Socket {
+    socket: WebSocket,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut()>,
+}
+
+impl Socket {
+    /// Connects to `url`. `on_open` runs when the socket opens, `on_frame` for every binary
+    /// frame, `on_close` once when it closes or fails to connect (a socket that errors always
+    /// closes too). Errs when the URL is not a valid WebSocket URL.
+    pub fn open(
+        url: &str,
+        on_open: impl FnMut() + 'static,
+        mut on_frame: impl FnMut(Vec<u8>) + 'static,
+        on_close: impl FnMut() + 'static,
+    ) -> Result<Socket, JsValue> {
+        let socket = WebSocket::new(url)?;
+        socket.set_binary_type(BinaryType::Arraybuffer);
+        let on_open = Closure::<dyn FnMut()>::new(on_open);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Ok(buffer) = event.data().dyn_into::<ArrayBuffer>() {
+                on_frame(Uint8Array::new(&buffer).to_vec());
+            }
+        });
+        let on_close = Closure::<dyn FnMut()>::new(on_close);
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Ok(Socket {
+            socket,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
+    }
+
+    /// Sends one binary frame; a socket that is not open drops it (the sync protocol resends
+    /// whatever the server turns out to lack after the next `join`).
+    pub fn send(&self, frame: &[u8]) {
+        if self.socket.ready_state() == WebSocket::OPEN {
+            let _ = self.socket.send_with_u8_array(frame);
+        }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.socket.set_onopen(None);
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
+    }
+}
+
+/// Exponential backoff with jitter between reconnect attempts: 0.5 s, 1 s, 2 s, … capped at
+/// 30 s, each multiplied by a random factor in [0.5, 1) so that many clients coming back at
+/// once do not reconnect in step.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// The first delay, in milliseconds.
+    pub const BASE_MS: f64 = 500.0;
+    /// The longest delay, in milliseconds.
+    pub const CAP_MS: f64 = 30_000.0;
+
+    /// The delay before the next attempt, given a random number in [0, 1).
+    pub fn next_delay_ms(&mut self, random: f64) -> f64 {
+        let exponential = Self::BASE_MS * 2f64.powi(self.failures.min(16) as i32);
+        self.failures += 1;
+        exponential.min(Self::CAP_MS) * (0.5 + random / 2.0)
+    }
+
+    /// A connection succeeded: start again from the first delay.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// A `setTimeout` that is cleared when dropped.
+pub struct Timer {
+    id: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Timer {
+    /// Runs `callback` once after `ms` milliseconds, unless the timer is dropped first.
+    pub fn after(ms: f64, callback: impl FnOnce() + 'static) -> Timer {
+        let mut callback = Some(callback);
+        let callback = Closure::<dyn FnMut()>::new(move || {
+            if let Some(f) = callback.take() {
+                f();
+            }
+        });
+        let id = set_timeout(callback.as_ref().unchecked_ref(), ms);
+        Timer {
+            id,
+            _callback: callback,
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        clear_timeout(&self.id);
+    }
+}
+
+/// A listener for the global `online` event, removed when dropped.
+pub struct OnlineListener {
+    target: EventTarget,
+    callback: Closure<dyn FnMut()>,
+}
+
+impl OnlineListener {
+    /// Calls `callback` whenever the browser says it is back online. `None` where the global
+    /// object has no events (the cart then relies on its reconnect timer alone).
+    pub fn new(callback: impl FnMut() + 'static) -> Option<OnlineListener> {
+        let target = js_sys::global().dyn_into::<EventTarget>().ok()?;
+        let callback = Closure::<dyn FnMut()>::new(callback);
+        target
+            .add_event_listener_with_callback("online", callback.as_ref().unchecked_ref())
+            .ok()?;
+        Some(OnlineListener { target, callback })
+    }
+}
+
+impl Drop for OnlineListener {
+    fn drop(&mut self) {
+        let _ = self
+            .target
+            .remove_event_listener_with_callback("online", self.callback.as_ref().unchecked_ref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backoff;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let mut backoff = Backoff::default();
+        assert_eq!(backoff.next_delay_ms(0.0), 250.0);
+        assert_eq!(backoff.next_delay_ms(0.999_999).round(), 1000.0);
+        for _ in 0..20 {
+            backoff.next_delay_ms(0.5);
+        }
+        assert_eq!(backoff.next_delay_ms(0.999_999).round(), Backoff::CAP_MS);
+        backoff.reset();
+        assert_eq!(backoff.next_delay_ms(0.0), 250.0);
+    }
+}
