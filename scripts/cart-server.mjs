@@ -1,0 +1,85 @@
+// Starts a real cart-server for tests: built by cargo (a no-op when up to date; CART_SERVER_BIN
+// names a binary built elsewhere), on a free loopback port (PORT=0, read back from its log),
+// over a temporary SQLite file that is removed on stop.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+/** The repository root. */
+export const ROOT = process.env.CART_REPO_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
+const START_MS = 15000;
+
+/** The cart-server binary, built if needed. */
+export function serverBinary() {
+  if (process.env.CART_SERVER_BIN) return process.env.CART_SERVER_BIN;
+  const build = spawnSync("cargo", ["build", "-p", "cart-server", "--bin", "cart-server"], {
+    cwd: ROOT,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  if (build.status !== 0) throw new Error("cargo build -p cart-server failed");
+  const binary = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug", "cart-server");
+  if (!existsSync(binary)) throw new Error(`no cart-server binary at ${binary}`);
+  return binary;
+}
+
+/**
+ * Starts cart-server serving `staticDir` (default: none). Resolves to `{ base, http, ws, log,
+ * stop }`: `base` is host:port, `http` its origin, `ws(key)` the /sync URL with `key`, `log()`
+ * what it printed, and `stop()` shuts it down with SIGTERM and removes its data.
+ */
+export async function startCartServer({ staticDir } = {}) {
+  const binary = serverBinary();
+  const dataDir = mkdtempSync(path.join(tmpdir(), "cart-server-"));
+  const child = spawn(binary, [], {
+    env: {
+      ...process.env,
+      PORT: "0",
+      DATABASE_URL: `sqlite://${path.join(dataDir, "carts.sqlite3")}`,
+      CART_SERVER_STATIC_DIR: staticDir ?? path.join(dataDir, "no-storefront"),
+      RUST_LOG: process.env.RUST_LOG ?? "info",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output = [];
+  createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`cart-server did not start:\n${output.join("\n")}`)), START_MS);
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      output.push(line);
+      const match = line.match(/listening on http:\/\/(\S+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`cart-server exited with ${code}:\n${output.join("\n")}`)));
+  });
+  return {
+    base,
+    http: `http://${base}`,
+    ws: (key) => `ws://${base}/sync${key ? `?key=${encodeURIComponent(key)}` : ""}`,
+    log: () => output.join("\n"),
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.on("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves with `check()`'s value once it is truthy, re-checking every 50 ms. */
+export async function eventually(what, check, ms = START_MS) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
