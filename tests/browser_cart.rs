@@ -132,6 +132,19 @@ async fn without_indexed_db_and_local_storage_the_cart_still_takes_adds() {
 }
 
 #[wasm_bindgen_test]
+async fn an_indexed_db_that_never_answers_falls_back_to_local_storage() {
+    wait(hang_indexed_db_open()).await;
+    let opened = Cart::open(Some(js("{}"))).await;
+    restore_indexed_db_open();
+    let cart = opened.expect("open gives up on IndexedDB instead of hanging");
+    let events = Recorder::attach(&cart);
+    assert_eq!(text(&cart.status(), "storage"), "localstorage");
+    assert_eq!(events.warnings(), vec!["storage_fallback"]);
+    cart.add_item(item("A", 1)).unwrap();
+    wait(cart.flush()).await;
+}
+
+#[wasm_bindgen_test]
 async fn a_full_disk_moves_the_cart_to_memory_without_losing_adds() {
     let cart = open("{}").await;
     let events = Recorder::attach(&cart);

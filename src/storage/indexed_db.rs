@@ -8,6 +8,7 @@
 //! A write is one `readwrite` transaction; it counts as done on the transaction's `complete`
 //! event (the browser's default durability), so a batch is atomic.
 
+use crate::connection::Timer;
 use cart_core::storage::{Storage, StorageError, StorageErrorKind, StorageKey, StorageOp};
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -23,6 +24,10 @@ pub const DATABASE: &str = "offline-cart";
 /// The object store that holds every chunk of every cart.
 pub const STORE: &str = "chunks";
 const VERSION: u32 = 1;
+/// How long opening the database may take before the cart falls back to another backend. Some
+/// browsers and modes never answer the open request at all (headless Chromium's
+/// `--screenshot` mode, profiles with storage switched off half-way).
+pub const OPEN_TIMEOUT_MS: f64 = 5000.0;
 
 /// An open IndexedDB database. Clones share the connection.
 #[derive(Clone)]
@@ -46,20 +51,42 @@ fn error_from_js(context: &str, value: JsValue) -> StorageError {
     error_from_dom(context, value.dyn_into::<DomException>().ok())
 }
 
-/// Resolves when `request` succeeds; errs with the request's error.
-async fn finished(request: &IdbRequest, context: &str) -> Result<JsValue, StorageError> {
+/// Resolves when `request` succeeds; errs with the request's error, or as unavailable when it
+/// has not answered within `timeout_ms`.
+async fn finished(
+    request: &IdbRequest,
+    context: &str,
+    timeout_ms: Option<f64>,
+) -> Result<JsValue, StorageError> {
+    let mut deadline = None;
     let promise = Promise::new(&mut |resolve, reject| {
         request.set_onsuccess(Some(&resolve));
         request.set_onerror(Some(&reject));
+        deadline = timeout_ms.map(|ms| {
+            Timer::after(ms, move || {
+                drop(reject.call1(&JsValue::NULL, &TIMED_OUT.into()))
+            })
+        });
     });
     let outcome = JsFuture::from(promise).await;
+    drop(deadline);
     request.set_onsuccess(None);
     request.set_onerror(None);
     match outcome {
         Ok(_) => request.result().map_err(|e| error_from_js(context, e)),
+        Err(reason) if reason.as_string().as_deref() == Some(TIMED_OUT) => Err(StorageError::new(
+            StorageErrorKind::Unavailable,
+            format!(
+                "indexeddb {context}: no answer within {} s",
+                timeout_ms.unwrap_or_default() / 1000.0
+            ),
+        )),
         Err(_) => Err(error_from_dom(context, request.error().ok().flatten())),
     }
 }
+
+/// The rejection reason of a request that timed out.
+const TIMED_OUT: &str = "offline-cart: indexeddb timed out";
 
 /// Resolves when `transaction` commits; errs when it aborts (quota, or any request failing).
 async fn committed(transaction: &IdbTransaction, context: &str) -> Result<(), StorageError> {
@@ -120,8 +147,21 @@ impl IndexedDbStorage {
             }
         });
         request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-        let opened = finished(&request, "open").await;
+        let opened = finished(&request, "open", Some(OPEN_TIMEOUT_MS)).await;
         request.set_onupgradeneeded(None);
+        if opened.is_err() {
+            // Should the browser answer after all, close that connection rather than keep it.
+            let late = Closure::once_into_js(move |event: web_sys::Event| {
+                let db = event
+                    .target()
+                    .and_then(|t| t.dyn_into::<IdbRequest>().ok())
+                    .and_then(|r| r.result().ok());
+                if let Some(db) = db.and_then(|db| db.dyn_into::<IdbDatabase>().ok()) {
+                    db.close();
+                }
+            });
+            request.set_onsuccess(Some(late.unchecked_ref()));
+        }
         let db: IdbDatabase = opened
             .map_err(|e| StorageError {
                 kind: StorageErrorKind::Unavailable,
@@ -174,10 +214,12 @@ impl Storage for IndexedDbStorage {
         let values_request = store
             .get_all_with_key(&range)
             .map_err(|e| error_from_js("getAll", e))?;
-        let keys: Array = finished(&keys_request, "getAllKeys")
+        let keys: Array = finished(&keys_request, "getAllKeys", None)
             .await?
             .unchecked_into();
-        let values: Array = finished(&values_request, "getAll").await?.unchecked_into();
+        let values: Array = finished(&values_request, "getAll", None)
+            .await?
+            .unchecked_into();
         let entries = keys
             .iter()
             .zip(values.iter())

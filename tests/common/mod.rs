@@ -29,6 +29,24 @@ export function failIndexedDbPutsWithQuota() {
   IDBObjectStore.prototype.put = function () { throw new DOMException('the disk is full', 'QuotaExceededError'); };
 }
 export function restoreIndexedDbPuts() { IDBObjectStore.prototype.put = realPut; }
+
+// Makes indexedDB.open hang: it becomes an upgrade of a database that another connection holds
+// open and never closes, so the request stays blocked and neither succeeds nor fails.
+let realOpen;
+let holder;
+export async function hangIndexedDbOpen() {
+  holder = await new Promise((resolve, reject) => {
+    const request = indexedDB.open('offline-cart-test-hang', 1);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  realOpen = IDBFactory.prototype.open;
+  IDBFactory.prototype.open = function () { return realOpen.call(this, 'offline-cart-test-hang', 2); };
+}
+export function restoreIndexedDbOpen() {
+  IDBFactory.prototype.open = realOpen;
+  holder.close();
+}
 ")]
 extern "C" {
     /// Resolves after `ms` milliseconds.
@@ -45,6 +63,12 @@ extern "C" {
     /// Undoes `fail_indexed_db_puts_with_quota`.
     #[wasm_bindgen(js_name = restoreIndexedDbPuts)]
     pub fn restore_indexed_db_puts();
+    /// Makes `indexedDB.open` never answer.
+    #[wasm_bindgen(js_name = hangIndexedDbOpen)]
+    pub fn hang_indexed_db_open() -> Promise;
+    /// Undoes `hang_indexed_db_open`.
+    #[wasm_bindgen(js_name = restoreIndexedDbOpen)]
+    pub fn restore_indexed_db_open();
 }
 
 /// A JS value from JSON text.

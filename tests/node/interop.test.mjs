@@ -13,6 +13,7 @@ import { Repo, cbor } from "@automerge/automerge-repo";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
 
 import { startCartServer, eventually } from "../../scripts/cart-server.mjs";
+import { addLine, quantity } from "./cart-schema.mjs";
 
 const KEY = "node-interop-secret-0123456789";
 
@@ -50,23 +51,6 @@ async function metric(name) {
   const text = await (await fetch(`http://${base}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(" ")[1]) : undefined;
-}
-
-/**
- * Adds a line the way the cart schema says: details record plus one add entry, with plain JS
- * values (Automerge stores the strings as text objects, which the schema accepts).
- */
-function addLine(doc, sku, name, unitPrice, quantity, tag) {
-  doc[`item:${sku}`] = { name, unitPrice, currency: "EUR", addedAt: Date.now() };
-  doc[`add:${sku}#${tag}`] = quantity;
-}
-
-function quantity(doc, sku) {
-  let total = doc[`set:${sku}`] ?? 0;
-  for (const [key, value] of Object.entries(doc)) {
-    if (key.startsWith(`add:${sku}#`)) total += value;
-  }
-  return total;
 }
 
 let cartUrl; // shared by the tests below, which run in order

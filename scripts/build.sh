@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the npm package `offline-cart` into pkg/ (wasm-pack) and the storefront demo into
+# dist/ (webpack), printing the size a browser downloads. Needs what scripts/setup.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+WASM=pkg/offline_cart_bg.wasm
+
+gzip_bytes() { gzip -9 -c "$1" | wc -c; }
+
+npm_package() {
+  # --mode no-install: use the wasm-bindgen CLI that setup.sh installed at the version in
+  # Cargo.lock, never a download. wasm-pack's wasm-opt step is off in Cargo.toml: it would
+  # download binaryen, and Debian's wasm-opt made the gzip larger every time it was measured
+  # (-Oz: 458,235 -> 500,269 B; -Os and -O2 worse too). The wasm-release profile is the
+  # size-tuned release profile of the browser module (see Cargo.toml).
+  wasm-pack build --profile wasm-release --target bundler --out-dir pkg --out-name offline_cart --mode no-install
+  local name
+  name=$(node -p 'require("./pkg/package.json").name')
+  if [[ "$name" != offline-cart ]]; then
+    echo "pkg/package.json is named \"$name\", expected \"offline-cart\"" >&2
+    return 1
+  fi
+}
+
+# Each file gzipped on its own, as a server would send it.
+print_sizes() {
+  local file glue_raw=0 glue_gzip=0 wasm_raw wasm_gzip
+  wasm_raw=$(wc -c < "$WASM")
+  wasm_gzip=$(gzip_bytes "$WASM")
+  while IFS= read -r file; do
+    glue_raw=$(( glue_raw + $(wc -c < "$file") ))
+    glue_gzip=$(( glue_gzip + $(gzip_bytes "$file") ))
+  done < <(find pkg -name '*.js')
+  printf '%-16s %9d B raw %9d B gzip -9\n' \
+    .wasm "$wasm_raw" "$wasm_gzip" \
+    "JS glue + .wasm" $(( glue_raw + wasm_raw )) $(( glue_gzip + wasm_gzip ))
+}
+
+step "wasm-pack build (pkg/)" npm_package
+step "sizes" print_sizes
+step "webpack (dist/)" npx --no-install webpack --mode production
+step_summary

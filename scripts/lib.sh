@@ -1,0 +1,42 @@
+# shellcheck shell=bash
+# Shared by the scripts in this folder (sourced, not run): a `step` helper that times each
+# step, keeps a list of results and, on the first failure, prints that list and exits.
+
+STEP_RESULTS=()
+STEP_PASSED=0
+STEP_FAILED=0
+
+# seconds_since START: elapsed time since START (an $EPOCHREALTIME), as "12.3 s".
+seconds_since() {
+  local us=$(( ${EPOCHREALTIME/./} - ${1/./} ))
+  printf '%d.%d s' $(( us / 1000000 )) $(( us % 1000000 / 100000 ))
+}
+
+# step NAME CMD...: runs CMD with errexit on (in a subshell, so `set -e` still holds inside
+# shell functions, which `if CMD` would silently switch off), records NAME with its duration,
+# and stops the whole script at the first failure.
+step() {
+  local name=$1 start=$EPOCHREALTIME rc
+  shift
+  echo "==> $name"
+  set +e
+  (set -e; "$@")
+  rc=$?
+  set -e
+  if (( rc != 0 )); then
+    STEP_RESULTS+=("FAIL  $(seconds_since "$start")  $name (exit $rc)")
+    STEP_FAILED=1
+    step_summary
+    exit "$rc"
+  fi
+  STEP_RESULTS+=("ok    $(seconds_since "$start")  $name")
+  STEP_PASSED=$(( STEP_PASSED + 1 ))
+}
+
+# step_summary: one line per step so far, then a closing count.
+step_summary() {
+  echo
+  echo "---- ${0##*/} summary ----"
+  printf '%s\n' "${STEP_RESULTS[@]}"
+  echo "steps: $STEP_PASSED passed, $STEP_FAILED failed"
+}

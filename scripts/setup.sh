@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Installs what building and testing offline-cart needs on Debian 12 with Rust (rustup) and
+# Node 20. Every step checks first and installs only what is missing, so a second run takes
+# seconds. Only package registries are used (Debian apt, crates.io, npm): nothing is downloaded
+# from anywhere else, which is also why wasm-pack is later run with `--mode no-install`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+# Debian packages: headless Chromium and its WebDriver for the browser tests. Add new system
+# packages here.
+APT_PACKAGES=(chromium chromium-driver)
+WASM_PACK_VERSION=0.15.1
+export PATH="$HOME/.cargo/bin:$PATH"
+
+apt_packages() {
+  local missing=() pkg
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if (( ${#missing[@]} == 0 )); then
+    echo "present: ${APT_PACKAGES[*]}"
+    return
+  fi
+  echo "installing: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+}
+
+rust_parts() {
+  # fmt and clippy are in rustup's default profile, but a minimal toolchain lacks them.
+  local component
+  for component in rustfmt clippy; do
+    if rustup component list --installed | grep -q "^$component-"; then
+      echo "present: $component"
+    else
+      echo "installing: rustup component $component"
+      rustup component add "$component"
+    fi
+  done
+  if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    echo "present: wasm32-unknown-unknown"
+  else
+    echo "installing: rustup target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# cargo_tool CRATE VERSION BINARY: makes `BINARY --version` print VERSION, installing CRATE from
+# crates.io if needed. `--locked` first, for the versions the tool was released with; a shipped
+# lockfile can name a crate version the registry no longer serves, so fall back to a fresh
+# resolution rather than fail.
+cargo_tool() {
+  local crate=$1 version=$2 binary=$3
+  if [[ "$("$binary" --version 2>/dev/null)" == "$binary $version" ]]; then
+    echo "present: $binary $version"
+    return
+  fi
+  echo "installing: $crate $version (cargo install, takes minutes)"
+  cargo install "$crate" --version "$version" --locked \
+    || cargo install "$crate" --version "$version"
+  local installed
+  installed=$("$binary" --version)
+  if [[ "$installed" != "$binary $version" ]]; then
+    echo "expected $binary $version on PATH, found: $installed ($(command -v "$binary"))" >&2
+    return 1
+  fi
+}
+
+# wasm-bindgen's CLI must be exactly the version of the `wasm-bindgen` crate the project is
+# built with, or the generated glue does not match the module.
+wasm_bindgen_cli() {
+  local version
+  version=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)
+  if [[ -z "$version" ]]; then
+    echo "Cargo.lock has no wasm-bindgen package: the root crate must depend on wasm-bindgen" >&2
+    return 1
+  fi
+  cargo_tool wasm-bindgen-cli "$version" wasm-bindgen
+}
+
+# npm install is the slow part of a warm run, so it is skipped while package.json and
+# package-lock.json are unchanged since the last install (a stamp inside node_modules, so that
+# deleting node_modules also forces a reinstall). `npm ci` is not used: npm 11 can reject
+# lockfiles that lack optional per-platform packages; `npm install` follows the lockfile too.
+npm_packages() {
+  local stamp=node_modules/.offline-cart-install-stamp
+  if [[ -f "$stamp" ]] && [[ "$(cat package.json package-lock.json | sha256sum)" == "$(cat "$stamp")" ]]; then
+    echo "present: node_modules matches package.json and package-lock.json"
+    return
+  fi
+  echo "installing: npm packages"
+  npm install --no-audit --no-fund
+  cat package.json package-lock.json | sha256sum > "$stamp"
+}
+
+step "apt packages" apt_packages
+step "rust components and wasm target" rust_parts
+step "wasm-bindgen-cli" wasm_bindgen_cli
+step "wasm-pack" cargo_tool wasm-pack "$WASM_PACK_VERSION" wasm-pack
+step "npm packages" npm_packages
+step_summary

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every check, quickest feedback first, stopping at the first failure with a summary of the
+# steps and their durations. CI runs this through .ci/run; nothing here waits for input.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step "setup" bash scripts/setup.sh
+step "cargo fmt" cargo fmt --all --check
+step "clippy (native)" cargo clippy --workspace --all-targets -- -D warnings
+step "clippy (wasm32)" cargo clippy -p offline-cart --target wasm32-unknown-unknown --all-targets -- -D warnings
+step "cargo test" cargo test --workspace
+# The root crate's wasm-bindgen tests in headless Chromium, with Debian's chromedriver and the
+# installed wasm-bindgen-test-runner (`--mode no-install`): no driver or runner is downloaded.
+# The runner adds --headless --no-sandbox (needed as root); webdriver.json adds the flags that
+# keep Chromium off the network. A real cart-server runs beside them: with-server.mjs sets
+# CART_SERVER_WS for tests/browser_sync.rs.
+step "browser tests (Chromium)" node scripts/with-server.mjs \
+  wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install
+# The end-to-end tests drive the built demo, so the build comes first.
+step "build" bash scripts/build.sh
+step "node tests" node --test tests/node/
+step_summary
