@@ -311,6 +311,43 @@ impl Cart {
         Ok(skus.len())
     }
 
+    /// The cart as it was at `heads` (hashes of changes of this cart), as a separate copy with
+    /// its own random actor: reading it shows the lines as they were then, and editing it does
+    /// not touch this cart. Returns `None` when a hash is not a change this cart has (sync
+    /// first).
+    pub fn at(&mut self, heads: &[ChangeHash]) -> Option<Cart> {
+        let doc = self.doc.fork_at(heads).ok()?.with_actor(random_actor());
+        Some(Cart {
+            id: self.id,
+            doc,
+            clock: self.clock,
+        })
+    }
+
+    /// The change that removes every line this cart shows, made by `actor`, as bytes to merge
+    /// into any copy of the cart; `None` when the cart has no line. The cart itself is
+    /// unchanged.
+    ///
+    /// Like [`Cart::clear`], the change deletes exactly the add entries present here and sets
+    /// each line's quantity to 0: adds made concurrently elsewhere survive the merge, and a copy
+    /// that still had these lines does not bring them back. The change depends only on the
+    /// cart's state and `actor` (its time is 0), so making it again for the same state and actor
+    /// gives the same bytes and hash, and merging it twice changes nothing. Use `actor` for
+    /// nothing else.
+    pub fn clear_change(&mut self, actor: ActorId) -> Result<Option<Vec<u8>>, CartError> {
+        let heads = self.doc.get_heads();
+        let doc = self.doc.fork_at(&heads).map_err(corrupt)?.with_actor(actor);
+        let mut copy = Cart {
+            id: self.id,
+            doc,
+            clock: || 0,
+        };
+        if copy.clear()? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(copy.doc.save_after(&heads)))
+    }
+
     /// The lines with a quantity above zero, first added first (ties by sku).
     ///
     /// Lines whose stored details are missing or invalid (written by a foreign client that broke

@@ -350,3 +350,72 @@ fn a_cart_written_by_javascript_with_text_strings_reads_and_checks() {
         "a text cartId is checked too"
     );
 }
+
+#[test]
+fn a_cart_at_old_heads_shows_the_lines_of_then() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    cart.add_item(&item("TEE", 2)).unwrap();
+    let then = cart.heads();
+    cart.add_item(&item("MUG", 1)).unwrap();
+    let mut old = cart.at(&then).expect("the cart has these heads");
+    assert_eq!(quantities(&old), vec![("TEE".to_string(), 2)]);
+    old.add_item(&item("CAP", 1)).unwrap();
+    assert_eq!(
+        cart.quantity("CAP"),
+        0,
+        "editing the copy leaves the cart alone"
+    );
+    let mut stranger = Cart::new(CartId::random().unwrap());
+    stranger.add_item(&item("X", 1)).unwrap();
+    assert!(cart.at(&stranger.heads()).is_none());
+}
+
+#[test]
+fn a_clear_change_removes_what_it_saw_and_is_the_same_every_time() {
+    let (mut phone, mut laptop) = two_devices();
+    phone.add_item(&item("TEE", 2)).unwrap();
+    phone.add_item(&item("MUG", 1)).unwrap();
+    sync(&mut phone, &mut laptop);
+    let at = phone.heads();
+    // The laptop adds concurrently with the clear: one more TEE and a new line.
+    laptop.add_item(&item("TEE", 1)).unwrap();
+    laptop.add_item(&item("CAP", 1)).unwrap();
+    let actor = automerge::ActorId::from([7u8; 16].as_slice());
+    let mut seen = phone.at(&at).unwrap();
+    let change = seen
+        .clear_change(actor.clone())
+        .unwrap()
+        .expect("lines to clear");
+    let again = phone.at(&at).unwrap().clear_change(actor).unwrap().unwrap();
+    assert_eq!(
+        change, again,
+        "the same state and actor make the same change"
+    );
+    assert_eq!(quantities(&seen).len(), 2, "the cart itself is unchanged");
+    // A lone change does not load by itself: send it after the cart it was made on.
+    let mut with = |change: &[u8]| {
+        let bytes = [seen.save(), change.to_vec()].concat();
+        Cart::load(*phone.id(), &bytes).expect("the cart and its change load")
+    };
+    let (mut cleared, mut cleared_again) = (with(&change), with(&again));
+    assert_eq!(
+        cleared.heads(),
+        cleared_again.heads(),
+        "the same change hash"
+    );
+    laptop.merge(&mut cleared).unwrap();
+    let before = laptop.heads();
+    laptop.merge(&mut cleared_again).unwrap();
+    assert_eq!(laptop.heads(), before, "merging it twice changes nothing");
+    sync(&mut phone, &mut laptop);
+    let expected = vec![("TEE".to_string(), 1), ("CAP".to_string(), 1)];
+    let mut got = quantities(&laptop);
+    got.sort();
+    let mut want = expected.clone();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(quantities(&phone), quantities(&laptop));
+    let mut empty = Cart::new(CartId::random().unwrap());
+    let actor = automerge::ActorId::from([8u8; 16].as_slice());
+    assert_eq!(empty.clear_change(actor).unwrap(), None);
+}

@@ -36,13 +36,14 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// The router of the server: `GET /healthz`, `GET /metrics`, `GET /sync` (WebSocket) and, for
-/// every other path, the files of [`AppState::static_dir`] (404 when missing).
+/// The router of the server: `GET /healthz`, `GET /metrics`, `GET /sync` (WebSocket), the JSON
+/// API under `/api` ([`crate::api::routes`]) and, for every other path, the files of [`AppState::static_dir`] (404 when missing).
 pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/sync", get(sync_socket));
+        .route("/sync", get(sync_socket))
+        .merge(crate::api::routes());
     let router = match state.static_dir() {
         // ServeDir picks the MIME type from the extension: .wasm is application/wasm.
         Some(dir) => router.fallback_service(ServeDir::new(dir)),

@@ -27,8 +27,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
-use automerge::{Automerge, ChangeHash};
-use cart_core::CartId;
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use cart_core::{Cart, CartId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +39,17 @@ use crate::metrics::Metrics;
 use crate::secret::{CartKey, SecretHash};
 use crate::store::{ChunkKey, ChunkKind, DocStore, StoreError};
 use cart_core::wire::{self as protocol, Message};
+
+/// Why [`Hubs::cart_at`] could not read a cart at some heads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadAtError {
+    /// The cart is not stored, or the key is not its key.
+    NotFound,
+    /// The server does not have these changes of the cart (yet).
+    MissingChanges(Vec<ChangeHash>),
+    /// The store failed or holds a cart that does not load (details in the log).
+    Storage,
+}
 
 /// Incremental chunks after which a cart is compacted into one snapshot.
 pub const COMPACT_AFTER_INCREMENTALS: usize = 32;
@@ -333,7 +344,7 @@ impl Hubs {
         let changed = fork.get_heads() != before;
         if changed
             && !self
-                .store_change(cart, state, peer, secret, &before, &fork)
+                .store_change(cart, state, Some(peer), secret, &before, &fork)
                 .await?
         {
             return Ok(());
@@ -351,13 +362,13 @@ impl Hubs {
     }
 
     /// Checks `fork` (the cart with the new changes) and stores the changes since `before`.
-    /// Returns false when the cart turned out to be bound to another key (the peer was told
-    /// `doc-unavailable`); errs when the change is refused or the store fails.
+    /// Returns false when the cart turned out to be bound to another key (the peer, if any, was
+    /// told `doc-unavailable`); errs when the change is refused or the store fails.
     async fn store_change(
         &self,
         cart: CartId,
         state: &mut CartState,
-        peer: &PeerContext,
+        peer: Option<&PeerContext>,
         secret: SecretHash,
         before: &[ChangeHash],
         fork: &Automerge,
@@ -393,7 +404,9 @@ impl Hubs {
                 // Another instance created the cart with another key first.
                 state.secret = self.store.secret_hash(&cart).await.ok().flatten();
                 state.loaded = false;
-                self.unavailable(cart, state, peer);
+                if let Some(peer) = peer {
+                    self.unavailable(cart, state, peer);
+                }
                 return Ok(false);
             }
             Err(e) => {
@@ -580,6 +593,102 @@ impl Hubs {
             Ok(()) => link.saved = Some(encoded),
             Err(e) => tracing::warn!(%cart, error = %e, "could not save a sync state"),
         }
+    }
+
+    /// The stored cart `cart` as it was at `heads`, for a caller holding the key whose hash is
+    /// `secret` (the HTTP API's checkout).
+    ///
+    /// Errs with [`ReadAtError::NotFound`] when the cart is not stored or is bound to another
+    /// key (the two look the same), [`ReadAtError::MissingChanges`] when the server does not
+    /// have every change in `heads`, and [`ReadAtError::Storage`] when the store fails.
+    pub async fn cart_at(
+        &self,
+        cart: CartId,
+        secret: &SecretHash,
+        heads: &[ChangeHash],
+    ) -> Result<Cart, ReadAtError> {
+        let hub = self.acquire(cart);
+        let result = async {
+            let mut guard = hub.state.lock().await;
+            let state = &mut *guard;
+            self.refresh(cart, state)
+                .await
+                .map_err(|_| ReadAtError::Storage)?;
+            if state.secret.as_ref() != Some(secret) {
+                return Err(ReadAtError::NotFound);
+            }
+            let missing: Vec<ChangeHash> = heads
+                .iter()
+                .filter(|h| state.doc.get_change_by_hash(h).is_none())
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                return Err(ReadAtError::MissingChanges(missing));
+            }
+            let then = state.doc.fork_at(heads).map_err(|e| {
+                tracing::error!(%cart, error = %e, "forking a cart at known heads failed");
+                ReadAtError::Storage
+            })?;
+            Cart::load(cart, &then.save()).map_err(|e| {
+                tracing::error!(%cart, error = %e, "a stored cart does not load as a cart");
+                ReadAtError::Storage
+            })
+        }
+        .await;
+        self.release(cart);
+        result
+    }
+
+    /// Merges `changes` (Automerge change bytes the server made, such as a checkout's clear)
+    /// into the stored cart `cart` through the path synced changes take: the changed cart must
+    /// pass admission, the changes are stored durably, and every peer linked to the cart is sent
+    /// them at once. Returns whether the cart changed (false when it already had them).
+    ///
+    /// Errs when the cart is not stored, the changes do not apply or are refused, or the store
+    /// fails; then nothing changed.
+    pub async fn apply_server_changes(
+        &self,
+        cart: CartId,
+        changes: &[u8],
+    ) -> Result<bool, Refusal> {
+        let hub = self.acquire(cart);
+        let result = async {
+            let mut guard = hub.state.lock().await;
+            let state = &mut *guard;
+            self.refresh(cart, state).await?;
+            let Some(secret) = state.secret else {
+                return Err(Refusal::new(
+                    ErrorKind::InvalidDocumentId,
+                    format!("cart {cart} is not stored; nothing was changed"),
+                )
+                .about(cart));
+            };
+            let before = state.doc.get_heads();
+            let mut fork = state.doc.clone();
+            fork.load_incremental(changes).map_err(|e| {
+                Refusal::new(
+                    ErrorKind::InvalidAutomerge,
+                    format!("the server's change to cart {cart} does not apply ({e}); nothing was changed"),
+                )
+                .about(cart)
+            })?;
+            if fork.get_heads() == before {
+                return Ok(false);
+            }
+            if !self
+                .store_change(cart, state, None, secret, &before, &fork)
+                .await?
+            {
+                return Err(Refusal::storage(cart));
+            }
+            state.doc = fork;
+            // Connection ids start at 1: 0 is no peer, so every linked peer is sent the change.
+            self.after_change(cart, state, 0, secret).await;
+            Ok(true)
+        }
+        .await;
+        self.release(cart);
+        result
     }
 
     /// Relays an `ephemeral` message from `peer` to every other peer linked to its cart, with

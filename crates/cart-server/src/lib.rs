@@ -13,9 +13,16 @@
 //! - [`secret`]: access keys and their stored hashes.
 //! - [`store`]: the [`store::DocStore`] trait, [`store::SqliteStore`] and the conformance suite.
 //! - [`metrics`]: Prometheus counters.
-//! - [`http`]: the router: `/healthz`, `/metrics`, `/sync` and the storefront's static files.
+//! - [`http`]: the router: `/healthz`, `/metrics`, `/sync`, `/api/...` and the storefront's
+//!   static files.
+//! - [`api`]: the HTTP JSON API: catalog, checkout, orders, demo sign-in; its error bodies.
+//! - [`checkout`]: an order from a cart at given heads, and the merge-safe clear after it.
+//! - [`catalog`]: the demo products seeded on start.
 
 pub mod admission;
+pub mod api;
+pub mod catalog;
+pub mod checkout;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -41,7 +48,7 @@ pub use http::app;
 use crate::hub::Hubs;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::store::{DocStore, StoreError};
+use crate::store::{ShopStore, Store, StoreError};
 
 /// How a server is set up, apart from its store.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +61,7 @@ pub struct ServerOptions {
 
 struct Shared {
     hubs: Hubs,
+    shop: Arc<dyn ShopStore>,
     metrics: Arc<Metrics>,
     limits: Limits,
     server_peer_id: String,
@@ -78,15 +86,21 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// A server over `store`: reads (or creates) the store's storage id and picks a random peer
-    /// id for this process.
+    /// A server over `store`: reads (or creates) the store's storage id, seeds the demo catalog
+    /// ([`catalog::seed_products`]; skus already stored are left as they are) and picks a random
+    /// peer id for this process.
     ///
-    /// Errs when the store cannot be read.
-    pub async fn new(
-        store: Arc<dyn DocStore>,
+    /// Errs when the store cannot be read or written.
+    pub async fn new<S: Store>(
+        store: Arc<S>,
         options: ServerOptions,
     ) -> Result<AppState, StoreError> {
         let storage_id = store.storage_id().await?;
+        let seeded = store.seed_catalog(&catalog::seed_products()).await?;
+        if seeded > 0 {
+            tracing::info!(products = seeded, "seeded the demo catalog");
+        }
+        let shop: Arc<dyn ShopStore> = store.clone();
         let server_peer_id = format!("cart-server-{}", &store::random_uuid()?[..8]);
         let metrics = Arc::new(Metrics::default());
         let hubs = Hubs::new(
@@ -97,6 +111,7 @@ impl AppState {
         );
         Ok(AppState(Arc::new(Shared {
             hubs,
+            shop,
             metrics,
             limits: options.limits,
             server_peer_id,
@@ -111,6 +126,11 @@ impl AppState {
     /// The open carts.
     pub fn hubs(&self) -> &Hubs {
         &self.0.hubs
+    }
+
+    /// The catalog, orders and accounts.
+    pub fn shop(&self) -> &Arc<dyn ShopStore> {
+        &self.0.shop
     }
 
     /// The server's counters.

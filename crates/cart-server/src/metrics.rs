@@ -22,7 +22,20 @@ pub struct Metrics {
     changes_stored: AtomicU64,
     ephemeral_relayed: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
+    orders_created: AtomicU64,
+    checkouts_refused: [AtomicU64; CHECKOUT_REFUSALS.len()],
 }
+
+/// The reasons a checkout is refused, as the `reason` label of
+/// `cart_server_checkouts_refused_total` (the `code` of the HTTP error body).
+pub const CHECKOUT_REFUSALS: [&str; 6] = [
+    "invalid_request",
+    "not_found",
+    "sync_first",
+    "empty_cart",
+    "lines_refused",
+    "storage",
+];
 
 /// Adds one and returns nothing; counters wrap only after 2^64 events.
 fn bump(counter: &AtomicU64, by: u64) {
@@ -70,6 +83,32 @@ impl Metrics {
     /// An ephemeral message was relayed to one peer.
     pub fn ephemeral_relayed(&self) {
         bump(&self.ephemeral_relayed, 1);
+    }
+
+    /// A checkout created a new order.
+    pub fn order_created(&self) {
+        bump(&self.orders_created, 1);
+    }
+
+    /// A checkout was refused with `code` (one of [`CHECKOUT_REFUSALS`]; others are not counted).
+    pub fn checkout_refused(&self, code: &str) {
+        if let Some(i) = CHECKOUT_REFUSALS.iter().position(|c| *c == code) {
+            bump(&self.checkouts_refused[i], 1);
+        }
+    }
+
+    /// How many orders checkouts created.
+    pub fn orders_created(&self) -> u64 {
+        self.orders_created.load(Ordering::Relaxed)
+    }
+
+    /// How many checkouts were refused with `code`.
+    pub fn checkouts_refused(&self, code: &str) -> u64 {
+        CHECKOUT_REFUSALS
+            .iter()
+            .position(|c| *c == code)
+            .map(|i| self.checkouts_refused[i].load(Ordering::Relaxed))
+            .unwrap_or_default()
     }
 
     /// A message was refused (or a peer dropped) for reason `kind`.
@@ -157,6 +196,12 @@ impl Metrics {
             "Ephemeral messages relayed to a peer.",
             get(&self.ephemeral_relayed),
         );
+        metric(
+            "cart_server_orders_created_total",
+            "counter",
+            "Orders created by checkouts (repeated checkouts not counted).",
+            get(&self.orders_created),
+        );
         if let Some(carts) = carts_stored {
             metric(
                 "cart_server_carts_stored",
@@ -175,6 +220,18 @@ impl Metrics {
                 out,
                 "cart_server_errors_total{{kind=\"{kind}\"}} {}",
                 self.errors_of(kind)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP cart_server_checkouts_refused_total Checkouts refused, by reason."
+        );
+        let _ = writeln!(out, "# TYPE cart_server_checkouts_refused_total counter");
+        for reason in CHECKOUT_REFUSALS {
+            let _ = writeln!(
+                out,
+                "cart_server_checkouts_refused_total{{reason=\"{reason}\"}} {}",
+                self.checkouts_refused(reason)
             );
         }
         out
@@ -198,6 +255,12 @@ mod tests {
         assert!(text.contains("cart_server_carts_stored 3\n"));
         assert!(text.contains("cart_server_errors_total{kind=\"rate_limited\"} 1\n"));
         assert!(text.contains("cart_server_errors_total{kind=\"schema_violation\"} 0\n"));
+        m.order_created();
+        m.checkout_refused("sync_first");
+        let text = m.render(None);
+        assert!(text.contains("cart_server_orders_created_total 1\n"));
+        assert!(text.contains("cart_server_checkouts_refused_total{reason=\"sync_first\"} 1\n"));
+        assert!(text.contains("cart_server_checkouts_refused_total{reason=\"empty_cart\"} 0\n"));
         m.connection_closed();
         m.connection_closed();
         assert!(m.render(None).contains("cart_server_connections_open 0\n"));

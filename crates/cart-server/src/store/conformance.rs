@@ -6,7 +6,9 @@
 //! `#[tokio::test]` per check below. `tests/store_sqlite.rs` does this for [`SqliteStore`] with a
 //! real temporary file; a `PostgresStore` would do the same against a real PostgreSQL.
 //!
-//! Each check panics with a message naming the broken guarantee.
+//! Each check panics with a message naming the broken guarantee. The checks cover both traits
+//! a store implements: [`DocStore`] (carts) and [`super::ShopStore`] (catalog, orders,
+//! accounts).
 //!
 //! [`SqliteStore`]: super::SqliteStore
 
@@ -15,13 +17,15 @@ use std::future::Future;
 use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
 use cart_core::CartId;
 
-use super::{ChunkKey, ChunkKind, DocStore, StoreError};
+use super::shop::{Account, Art, Order, OrderLine, Product, Total};
+use super::{ChunkKey, ChunkKind, DocStore, ShopStore, Store, StoreError};
 use crate::secret::{CartKey, SecretHash};
 
 /// How the suite gets stores of one backend.
 pub trait Harness: Send + Sync {
-    /// The store under test.
-    type Store: DocStore;
+    /// The store under test: carts ([`DocStore`]) and shop records
+    /// ([`super::ShopStore`]).
+    type Store: Store;
 
     /// A new store with nothing in it.
     fn fresh(&self) -> impl Future<Output = Self::Store> + Send;
@@ -318,6 +322,149 @@ pub async fn racing_creators_bind_exactly_one_secret<H: Harness>(h: &H) {
     assert_eq!(store.load_chunks(&id).await.expect("load").len(), 1);
 }
 
+fn product(sku: &str, price: i64) -> Product {
+    Product {
+        sku: sku.to_string(),
+        name: format!("Product <b>{sku}</b> & co"),
+        description: "a test product".to_string(),
+        unit_price: price,
+        currency: "EUR".to_string(),
+        available: true,
+        art: Art {
+            shape: "mug".to_string(),
+            bg: "#ffffff".to_string(),
+            fg: "#000000".to_string(),
+        },
+        group: None,
+        variant: None,
+        variant_label: None,
+    }
+}
+
+/// Seeding inserts only skus the catalog lacks: seeding again (through any handle) neither
+/// duplicates a product nor undoes a change to one, and products keep their first order.
+pub async fn seeding_the_catalog_is_idempotent_and_keeps_changes<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    assert!(store.catalog().await.expect("catalog").is_empty());
+    let seed = vec![product("B", 200), product("A", 100), product("C", 300)];
+    assert_eq!(store.seed_catalog(&seed).await.expect("seed"), 3);
+    let mut changed = product("A", 150);
+    changed.available = false;
+    store.put_product(&changed).await.expect("put_product");
+    let other = h.another_handle(&store).await;
+    assert_eq!(
+        other.seed_catalog(&seed).await.expect("seed again"),
+        0,
+        "seeding again must insert nothing"
+    );
+    let mut more = seed.clone();
+    more.push(product("D", 400));
+    assert_eq!(store.seed_catalog(&more).await.expect("seed more"), 1);
+    let catalog = other.catalog().await.expect("catalog");
+    let skus: Vec<&str> = catalog.iter().map(|p| p.sku.as_str()).collect();
+    assert_eq!(
+        skus,
+        ["B", "A", "C", "D"],
+        "catalog order is the order of first seeding"
+    );
+    assert_eq!(
+        catalog[1], changed,
+        "seeding must not overwrite a changed product"
+    );
+    assert_eq!(catalog[0], seed[0], "products read back as written");
+}
+
+fn order(id: &str, cart: &str, sku: &str) -> Order {
+    let line = OrderLine {
+        sku: sku.to_string(),
+        name: "Mug".to_string(),
+        variant: None,
+        quantity: 2,
+        unit_price: 1450,
+        cart_unit_price: 1000,
+        currency: "EUR".to_string(),
+        price_changed: true,
+        line_total: 2900,
+    };
+    Order {
+        id: id.to_string(),
+        cart_id: cart.to_string(),
+        heads: vec!["ab".repeat(32)],
+        lines: vec![line],
+        totals: vec![Total {
+            currency: "EUR".to_string(),
+            amount: 2900,
+        }],
+        created_at: 1_700_000_000_000,
+    }
+}
+
+/// An order id is stored once: a second create returns the stored order (not the new one) and
+/// says it created nothing; of two handles racing with the same id exactly one creates it.
+pub async fn orders_are_created_exactly_once<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let other = h.another_handle(&store).await;
+    let cart = cart(12).to_string();
+    let first = order("ord_1", &cart, "MUG");
+    assert!(store.order("ord_1").await.expect("order").is_none());
+    let (stored, created) = store.create_order(&first).await.expect("create");
+    assert!(created);
+    assert_eq!(stored, first);
+    let (again, created) = other
+        .create_order(&order("ord_1", &cart, "TEE"))
+        .await
+        .expect("create again");
+    assert!(!created, "a second create of one id must create nothing");
+    assert_eq!(again, first, "a second create must return the stored order");
+    assert_eq!(other.order("ord_1").await.expect("order"), Some(first));
+    let race = order("ord_2", &cart, "CAP");
+    let (a, b) = tokio::join!(store.create_order(&race), other.create_order(&race));
+    let (a, b) = (a.expect("create a"), b.expect("create b"));
+    assert_eq!(
+        [a.1, b.1].iter().filter(|c| **c).count(),
+        1,
+        "exactly one racer creates"
+    );
+    assert_eq!(a.0, b.0);
+    assert_eq!(store.order_count(&cart).await.expect("count"), 2);
+    assert_eq!(
+        store.order_count(&cart_id_text(13)).await.expect("count"),
+        0
+    );
+}
+
+fn cart_id_text(n: u8) -> String {
+    cart(n).to_string()
+}
+
+/// The first sign-in of a name creates its account; every later one (through any handle, or
+/// racing) gets that same account.
+pub async fn accounts_are_created_once_per_name<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let other = h.another_handle(&store).await;
+    let account = |name: &str, n: u8| Account {
+        name: name.to_string(),
+        cart_id: cart_id_text(n),
+        key: format!("key-of-{name}-{n}-0123456789"),
+    };
+    let alice = store.account(&account("alice", 20)).await.expect("account");
+    assert_eq!(alice, account("alice", 20));
+    let again = other.account(&account("alice", 21)).await.expect("again");
+    assert_eq!(
+        again, alice,
+        "a later sign-in must get the same cart and key"
+    );
+    let bob = store.account(&account("bob", 22)).await.expect("bob");
+    assert_eq!(bob.cart_id, cart_id_text(22));
+    let (c1, c2) = (account("carol", 23), account("carol", 24));
+    let (x, y) = tokio::join!(store.account(&c1), other.account(&c2));
+    assert_eq!(
+        x.expect("x"),
+        y.expect("y"),
+        "racing sign-ins get one account"
+    );
+}
+
 /// Expands to one `#[tokio::test]` per conformance check, for the [`Harness`] built by the given
 /// expression.
 #[macro_export]
@@ -334,7 +481,10 @@ macro_rules! store_conformance_tests {
             sync_states_are_kept_per_storage_and_cart,
             the_storage_id_is_stable,
             writes_are_visible_to_a_new_handle,
-            racing_creators_bind_exactly_one_secret
+            racing_creators_bind_exactly_one_secret,
+            seeding_the_catalog_is_idempotent_and_keeps_changes,
+            orders_are_created_exactly_once,
+            accounts_are_created_once_per_name
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

@@ -18,6 +18,7 @@
 //! open, load the chunks they have not seen and send them to their peers.
 
 pub mod conformance;
+pub mod shop;
 pub mod sqlite;
 
 use std::fmt;
@@ -28,7 +29,14 @@ use sha2::{Digest, Sha256};
 
 use crate::secret::SecretHash;
 
+pub use shop::ShopStore;
 pub use sqlite::SqliteStore;
+
+/// A store of carts ([`DocStore`]) and of the shop's records ([`ShopStore`]) in one: what the
+/// server runs on.
+pub trait Store: DocStore + ShopStore {}
+
+impl<T: DocStore + ShopStore> Store for T {}
 
 /// Whether a chunk holds a whole document or some changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use cart_core::CartId;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::shop::{Account, Order, Product, ShopStore};
 use super::{random_uuid, Chunk, ChunkKey, ChunkKind, DocStore, StoreError};
 use crate::secret::SecretHash;
 
@@ -40,6 +41,24 @@ CREATE TABLE IF NOT EXISTS sync_states (
     cart_id    TEXT NOT NULL,
     state      BLOB NOT NULL,              -- automerge sync::State::encode()
     PRIMARY KEY (storage_id, cart_id)
+);
+CREATE TABLE IF NOT EXISTS products (
+    sku      TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,             -- catalog order: order of first seeding
+    body     TEXT NOT NULL                 -- the Product as JSON
+);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id   TEXT PRIMARY KEY,           -- derived from cart id and heads: one order per checkout
+    cart_id    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,           -- ms since the epoch
+    body       TEXT NOT NULL               -- the Order as JSON
+);
+CREATE INDEX IF NOT EXISTS orders_by_cart ON orders (cart_id);
+CREATE TABLE IF NOT EXISTS accounts (
+    name       TEXT PRIMARY KEY,           -- demo sign-in name, trimmed
+    cart_id    TEXT NOT NULL,
+    cart_key   TEXT NOT NULL,              -- handed out again on every sign-in (a demo, see README)
+    created_at INTEGER NOT NULL DEFAULT (unixepoch())
 );
 ";
 
@@ -335,6 +354,169 @@ impl DocStore for SqliteStore {
                 .query_row("SELECT count(*) FROM carts", [], |row| row.get(0))
                 .map_err(backend)?;
             Ok(u64::try_from(n).unwrap_or_default())
+        })
+        .await
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| backend(format!("a stored {what} does not parse: {e}")))
+}
+
+#[async_trait]
+impl ShopStore for SqliteStore {
+    async fn seed_catalog(&self, products: &[Product]) -> Result<usize, StoreError> {
+        let rows: Vec<(String, String)> = products
+            .iter()
+            .map(|p| Ok((p.sku.clone(), to_json(p)?)))
+            .collect::<Result<_, StoreError>>()?;
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let mut inserted = 0;
+            for (sku, body) in &rows {
+                inserted += tx
+                    .execute(
+                        "INSERT INTO products (sku, position, body)
+                         VALUES (?1, (SELECT coalesce(max(position), 0) + 1 FROM products), ?2)
+                         ON CONFLICT (sku) DO NOTHING",
+                        params![sku, body],
+                    )
+                    .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(inserted)
+        })
+        .await
+    }
+
+    async fn put_product(&self, product: &Product) -> Result<(), StoreError> {
+        let sku = product.sku.clone();
+        let body = to_json(product)?;
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO products (sku, position, body)
+                 VALUES (?1, (SELECT coalesce(max(position), 0) + 1 FROM products), ?2)
+                 ON CONFLICT (sku) DO UPDATE SET body = excluded.body",
+                params![sku, body],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn catalog(&self) -> Result<Vec<Product>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT body FROM products ORDER BY position, sku")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(backend)?;
+            let mut products = Vec::new();
+            for row in rows {
+                products.push(from_json(&row.map_err(backend)?, "product")?);
+            }
+            Ok(products)
+        })
+        .await
+    }
+
+    async fn create_order(&self, order: &Order) -> Result<(Order, bool), StoreError> {
+        let body = to_json(order)?;
+        let (id, cart, created_at) = (order.id.clone(), order.cart_id.clone(), order.created_at);
+        let fresh = order.clone();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let inserted = tx
+                .execute(
+                    "INSERT INTO orders (order_id, cart_id, created_at, body) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (order_id) DO NOTHING",
+                    params![id, cart, created_at, body],
+                )
+                .map_err(backend)?;
+            let result = if inserted == 1 {
+                (fresh, true)
+            } else {
+                let stored: String = tx
+                    .query_row(
+                        "SELECT body FROM orders WHERE order_id = ?1",
+                        params![id],
+                        |row| row.get(0),
+                    )
+                    .map_err(backend)?;
+                (from_json(&stored, "order")?, false)
+            };
+            tx.commit().map_err(backend)?;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        let id = id.to_string();
+        self.with_conn(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM orders WHERE order_id = ?1",
+                    params![id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            body.map(|b| from_json(&b, "order")).transpose()
+        })
+        .await
+    }
+
+    async fn order_count(&self, cart_id: &str) -> Result<u64, StoreError> {
+        let cart = cart_id.to_string();
+        self.with_conn(move |conn| {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM orders WHERE cart_id = ?1",
+                    params![cart],
+                    |row| row.get(0),
+                )
+                .map_err(backend)?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn account(&self, fresh: &Account) -> Result<Account, StoreError> {
+        let fresh = fresh.clone();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO accounts (name, cart_id, cart_key) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO NOTHING",
+                params![fresh.name, fresh.cart_id, fresh.key],
+            )
+            .map_err(backend)?;
+            let (cart_id, key): (String, String) = tx
+                .query_row(
+                    "SELECT cart_id, cart_key FROM accounts WHERE name = ?1",
+                    params![fresh.name],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(Account {
+                name: fresh.name,
+                cart_id,
+                key,
+            })
         })
         .await
     }

@@ -1,0 +1,152 @@
+//! The shop's records beside the carts: the catalog, orders and demo accounts, and the
+//! [`ShopStore`] trait that keeps them.
+//!
+//! These are a separate trait from [`super::DocStore`] because they are a different kind of
+//! data: carts are Automerge documents synced with clients, these are plain rows the server
+//! alone writes. Every store implements both (the server takes one value that is both), and the
+//! [`super::conformance`] suite checks both.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// How the storefront draws a product: one of its named shapes in two colours, so the page
+/// needs no image files and the catalog carries no markup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Art {
+    /// A shape the page knows: `tee`, `cap`, `mug`, `bottle`, `tote`, `notebook`, `socks`,
+    /// `star`, `card`, `poster`.
+    pub shape: String,
+    /// Background colour, `#rrggbb`.
+    pub bg: String,
+    /// Foreground colour, `#rrggbb`.
+    pub fg: String,
+}
+
+/// One product of the catalog; one per sku (a product with sizes has one per size).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Product {
+    /// Stock-keeping unit: what a cart line is keyed by.
+    pub sku: String,
+    /// Display name; plain text (it may contain `<` or `&`, which pages must show as text).
+    pub name: String,
+    /// One sentence for the product card; plain text.
+    pub description: String,
+    /// Price of one unit in the currency's minor unit (cents).
+    pub unit_price: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Whether it can be ordered now; checkout refuses lines of unavailable products.
+    pub available: bool,
+    /// How to draw it.
+    pub art: Art,
+    /// Skus of one product in several variants share a group (`TEE` for `TEE-S`, `TEE-M`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The variant of this sku, as the cart's `variant` field holds it (`M`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// What the variants of the group differ in (`Size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_label: Option<String>,
+}
+
+/// One line of an order: what was ordered and at which price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderLine {
+    /// Stock-keeping unit.
+    pub sku: String,
+    /// The catalog's name of the product.
+    pub name: String,
+    /// The cart line's variant, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Units ordered: the line's quantity in the cart at the checkout heads.
+    pub quantity: i64,
+    /// The catalog's price of one unit: the price charged.
+    pub unit_price: i64,
+    /// The price of one unit the cart line had (what the shopper saw when adding it).
+    pub cart_unit_price: i64,
+    /// The catalog's currency: the one charged.
+    pub currency: String,
+    /// Whether the catalog's price or currency differs from the cart line's.
+    pub price_changed: bool,
+    /// `unit_price * quantity`.
+    pub line_total: i64,
+}
+
+/// The sum of an order's lines in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Total {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Minor units.
+    pub amount: i64,
+}
+
+/// An order, created once per (cart, heads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// `ord_` and 32 hex digits, derived from the cart id and the checkout heads.
+    pub id: String,
+    /// The cart that was checked out.
+    pub cart_id: String,
+    /// The cart heads the order was read at (sorted, lowercase hex).
+    pub heads: Vec<String>,
+    /// The ordered lines, in the cart's order.
+    pub lines: Vec<OrderLine>,
+    /// Per currency, ordered by code.
+    pub totals: Vec<Total>,
+    /// When the order was created, ms since the epoch.
+    pub created_at: i64,
+}
+
+/// A demo account: a name and the cart it owns. Not authentication: anyone who knows the name
+/// gets the cart and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The account name, trimmed.
+    pub name: String,
+    /// The account's cart id.
+    pub cart_id: String,
+    /// The account cart's secret (stored as is: the sign-in hands it out again).
+    pub key: String,
+}
+
+/// Durable storage of the catalog, orders and demo accounts.
+///
+/// Same guarantees as [`super::DocStore`]: a write is durable when the call returns `Ok`, several
+/// handles may use one store at once, and a failed call changes nothing.
+#[async_trait]
+pub trait ShopStore: Send + Sync + 'static {
+    /// Inserts every product whose sku is not in the catalog yet; never changes or duplicates a
+    /// stored product. Returns how many it inserted. Products are listed in the order they were
+    /// first seeded.
+    async fn seed_catalog(&self, products: &[Product]) -> Result<usize, StoreError>;
+
+    /// Inserts `product` or replaces the stored product of its sku (keeping its position).
+    async fn put_product(&self, product: &Product) -> Result<(), StoreError>;
+
+    /// Every product, in catalog order.
+    async fn catalog(&self) -> Result<Vec<Product>, StoreError>;
+
+    /// Stores `order` unless an order with its id exists. Returns the stored order (the given
+    /// one, or the one already stored under that id) and whether this call created it. Exactly
+    /// one of several concurrent calls with the same id creates it.
+    async fn create_order(&self, order: &Order) -> Result<(Order, bool), StoreError>;
+
+    /// The order with id `id`.
+    async fn order(&self, id: &str) -> Result<Option<Order>, StoreError>;
+
+    /// How many orders cart `cart_id` has.
+    async fn order_count(&self, cart_id: &str) -> Result<u64, StoreError>;
+
+    /// The account named `fresh.name`, created as `fresh` when there is none. Concurrent calls
+    /// for one name all get the same account.
+    async fn account(&self, fresh: &Account) -> Result<Account, StoreError>;
+}
