@@ -391,6 +391,18 @@ impl Cart {
         convert::totals(&self.shared.borrow().cart.totals())
     }
 
+    /// The document heads: hex hashes of the latest changes, naming exactly this state of the
+    /// cart. Checkout sends them so that the server prices what the shopper saw.
+    #[wasm_bindgen(unchecked_return_type = "string[]")]
+    pub fn heads(&self) -> JsValue {
+        let heads = self.shared.borrow_mut().cart.heads();
+        heads
+            .iter()
+            .map(|hash| JsValue::from_str(&hash.to_string()))
+            .collect::<js_sys::Array>()
+            .into()
+    }
+
     /// The number of units in the cart.
     #[wasm_bindgen(js_name = itemCount)]
     pub fn item_count(&self) -> f64 {

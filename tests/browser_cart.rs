@@ -57,6 +57,13 @@ async fn flush_resolves_when_the_edits_are_stored() {
     assert_eq!(prop(&cart.status(), "unsaved").as_f64(), Some(1.0));
     wait(cart.flush()).await;
     assert_eq!(prop(&cart.status(), "unsaved").as_f64(), Some(0.0));
+    let heads = js_sys::Array::from(&cart.heads());
+    let head = heads.get(0).as_string().unwrap_or_default();
+    assert_eq!(
+        (heads.length(), head.len()),
+        (1, 64),
+        "one head, a hex SHA-256"
+    );
     assert_eq!(events.count("change"), 1);
     assert!(
         events.count("status") >= 2,
