@@ -27,47 +27,60 @@ export function serverBinary() {
 
 /**
  * Starts cart-server serving `staticDir` (default: none). Resolves to `{ base, http, ws, log,
- * stop }`: `base` is host:port, `http` its origin, `ws(key)` the /sync URL with `key`, `log()`
- * what it printed, and `stop()` shuts it down with SIGTERM and removes its data.
+ * stop, down, up }`: `base` is host:port, `http` its origin, `ws(key)` the /sync URL with `key`,
+ * `log()` what it printed, `stop()` shuts it down with SIGTERM and removes its data, and
+ * `down()` / `up()` stop it and start it again on the same port over the same data, as when a
+ * server goes away and comes back.
  */
 export async function startCartServer({ staticDir } = {}) {
   const binary = serverBinary();
   const dataDir = mkdtempSync(path.join(tmpdir(), "cart-server-"));
-  const child = spawn(binary, [], {
-    env: {
-      ...process.env,
-      PORT: "0",
-      DATABASE_URL: `sqlite://${path.join(dataDir, "carts.sqlite3")}`,
-      CART_SERVER_STATIC_DIR: staticDir ?? path.join(dataDir, "no-storefront"),
-      RUST_LOG: process.env.RUST_LOG ?? "info",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
   const output = [];
-  createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
-  const base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cart-server did not start:\n${output.join("\n")}`)), START_MS);
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      output.push(line);
-      const match = line.match(/listening on http:\/\/(\S+)/);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`cart-server exited with ${code}:\n${output.join("\n")}`)));
+  const env = (port) => ({
+    ...process.env,
+    PORT: String(port),
+    DATABASE_URL: `sqlite://${path.join(dataDir, "carts.sqlite3")}`,
+    CART_SERVER_STATIC_DIR: staticDir ?? path.join(dataDir, "no-storefront"),
+    RUST_LOG: process.env.RUST_LOG ?? "info",
   });
+  let child;
+  const launch = async (port) => {
+    child = spawn(binary, [], { env: env(port), stdio: ["ignore", "pipe", "pipe"] });
+    createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
+    const started = child;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`cart-server did not start:\n${output.join("\n")}`)), START_MS);
+      createInterface({ input: started.stdout }).on("line", (line) => {
+        output.push(line);
+        const match = line.match(/listening on http:\/\/(\S+)/);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      started.on("exit", (code) => reject(new Error(`cart-server exited with ${code}:\n${output.join("\n")}`)));
+    });
+  };
+  const terminate = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.on("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
+  };
+  const base = await launch(0);
+  const port = Number(base.split(":").pop());
   return {
     base,
     http: `http://${base}`,
     ws: (key) => `ws://${base}/sync${key ? `?key=${encodeURIComponent(key)}` : ""}`,
     log: () => output.join("\n"),
+    down: terminate,
+    async up() {
+      await launch(port);
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.on("exit", resolve));
-        child.kill("SIGTERM");
-        await exited;
-      }
+      await terminate();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
