@@ -451,16 +451,8 @@ impl Hubs {
         }
         let CartState { doc, links, .. } = state;
         for (id, link) in links.iter_mut() {
-            if *id == sender {
-                continue;
-            }
-            if let Some(message) = doc.generate_sync_message(&mut link.sync) {
-                link.mailbox.send(sync_message(
-                    &self.server_peer_id,
-                    &link.peer_id,
-                    &cart,
-                    message,
-                ));
+            if *id != sender {
+                self.send_sync(cart, doc, link);
             }
         }
     }
@@ -468,14 +460,19 @@ impl Hubs {
     fn reply(&self, cart: CartId, state: &mut CartState, conn_id: u64) {
         let CartState { doc, links, .. } = state;
         if let Some(link) = links.get_mut(&conn_id) {
-            if let Some(message) = doc.generate_sync_message(&mut link.sync) {
-                link.mailbox.send(sync_message(
-                    &self.server_peer_id,
-                    &link.peer_id,
-                    &cart,
-                    message,
-                ));
-            }
+            self.send_sync(cart, doc, link);
+        }
+    }
+
+    /// Sends `link` the next sync message of `doc`, if its peer lacks anything.
+    fn send_sync(&self, cart: CartId, doc: &Automerge, link: &mut Link) {
+        if let Some(message) = doc.generate_sync_message(&mut link.sync) {
+            link.mailbox.send(sync_message(
+                &self.server_peer_id,
+                &link.peer_id,
+                &cart,
+                message,
+            ));
         }
     }
 

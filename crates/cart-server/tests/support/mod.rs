@@ -251,7 +251,9 @@ impl Client {
         }
     }
 
-    /// Receives one message about `replica`'s cart and applies it.
+    /// Receives one message about `replica`'s cart, applies it and answers it as a peer does.
+    /// The answer matters: Automerge's sync protocol sends nothing more to a peer while its
+    /// last message is unanswered, so a client that only listens stalls.
     pub async fn receive_into(&mut self, replica: &mut Replica) -> Result<(), SyncEnd> {
         match self.recv().await {
             Message::Sync(sync) => {
@@ -263,6 +265,10 @@ impl Client {
                     .doc
                     .receive_sync_message(&mut replica.state, message)
                     .expect("the server's changes apply");
+                if let Some(answer) = replica.doc.generate_sync_message(&mut replica.state) {
+                    let answer = self.sync_message(&replica.cart, answer.encode(), false);
+                    self.send(&answer).await;
+                }
                 Ok(())
             }
             Message::DocUnavailable(d) => {
@@ -354,30 +360,7 @@ impl Replica {
 
 /// A plain HTTP/1.1 GET on the server: status, headers (lowercase names) and body.
 pub async fn http_get(server: &TestServer, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
-        .await
-        .expect("answer in time")
-        .expect("read");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header block");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, raw[split + 4..].to_vec())
+    http_request(server, "GET", path, &[], b"").await
 }
 
 /// A plain HTTP/1.1 request on the server with `headers` and `body`: status, headers (lowercase
