@@ -41,6 +41,15 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// A new cart in page memory, synced with the test server.
+async fn open_on_server() -> Cart {
+    open(&format!(
+        r#"{{"storage":"memory","server":"{}"}}"#,
+        server()
+    ))
+    .await
+}
+
 fn status(cart: &Cart, field: &str) -> JsValue {
     prop(&cart.status(), field)
 }
@@ -124,11 +133,7 @@ impl Device {
 
 #[wasm_bindgen_test]
 async fn a_cart_reaches_the_server_and_another_device_sees_it_live() {
-    let phone = open(&format!(
-        r#"{{"storage":"memory","server":"{}"}}"#,
-        server()
-    ))
-    .await;
+    let phone = open_on_server().await;
     let phone_events = Recorder::attach(&phone);
     phone.add_item(item("TEE", 2)).unwrap();
     phone.add_item(item("MUG", 1)).unwrap();
@@ -204,11 +209,7 @@ async fn edits_made_while_the_server_is_down_sync_when_it_is_reachable() {
 
 #[wasm_bindgen_test]
 async fn another_key_cannot_read_the_cart() {
-    let owner = open(&format!(
-        r#"{{"storage":"memory","server":"{}"}}"#,
-        server()
-    ))
-    .await;
+    let owner = open_on_server().await;
     owner.add_item(item("SECRET", 1)).unwrap();
     wait(owner.sync(None)).await;
     let id = owner.id();
