@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package `offline-cart` into pkg/ (wasm-pack) and the storefront demo into
-# dist/ (webpack), printing the size a browser downloads. Needs what scripts/setup.sh installs.
+# dist/ (webpack: the storefront, the drop-in offline-cart-embed.js with embed.html, and the
+# service worker sw.js), printing the size a browser downloads. Needs what scripts/setup.sh
+# installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

@@ -1,0 +1,180 @@
+// The pieces of the page both the storefront (index.js) and the drop-in element (embed.js)
+// draw: cart lines with steppers, totals and the status badge. Every piece of product or cart
+// text is set with textContent (through `h`), never parsed as HTML: cart lines can arrive from
+// another device and catalog names are data, not markup.
+import { artwork } from './art.js';
+
+/**
+ * h(tag, props, ...children): a new element. `props` keys set properties (so `textContent`
+ * and `className` work), except `attrs`, whose entries become attributes. String children
+ * become text nodes.
+ */
+export function h(tag, props = {}, ...children) {
+  const { attrs = {}, ...properties } = props;
+  const element = Object.assign(document.createElement(tag), properties);
+  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
+  element.append(...children);
+  return element;
+}
+
+// Amounts are integers in the currency's minor unit; Intl knows how many digits each
+// currency has (2 for EUR, 0 for JPY).
+const formatters = new Map();
+export function formatMoney(minor, currency) {
+  if (!formatters.has(currency)) {
+    formatters.set(currency, new Intl.NumberFormat('en', { style: 'currency', currency }));
+  }
+  const format = formatters.get(currency);
+  return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
+}
+
+export const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** "Name (variant)": how a line is named to screen readers. */
+export const lineLabel = (line) => (line.variant ? `${line.name} (${line.variant})` : line.name);
+
+/** The `addItem` argument that adds `quantity` more of a cart line, with its details. */
+export function itemFromLine({ sku, name, unitPrice, currency, imageUrl, variant }, quantity) {
+  return { sku, name, unitPrice, currency, quantity, ...(imageUrl && { imageUrl }), ...(variant && { variant }) };
+}
+
+// One cart line's elements, made once per line and updated in place on every change, so the
+// button a keyboard user just pressed keeps its focus. `run` performs a cart action and reports
+// a thrown CartError.
+function lineRow(cart, line, art, run) {
+  const label = lineLabel(line);
+  const quantity = h('input', { type: 'number', className: 'quantity', min: 0, max: 999, inputMode: 'numeric' });
+  let current = line.quantity;
+  let details = line;
+  quantity.addEventListener('change', () => {
+    // An emptied field or a refused number puts the stored quantity back.
+    if (quantity.value === '' || !run(() => cart.setQuantity(line.sku, Number(quantity.value)))) {
+      quantity.value = String(current);
+    }
+  });
+  const stepper = (text, name, action) => {
+    const button = h('button', { type: 'button', className: 'step', textContent: text, attrs: { 'aria-label': `${name} ${label}` } });
+    button.addEventListener('click', () => run(action));
+    return button;
+  };
+  // "One more" is an add, not a set: two devices that each press it while apart both count
+  // when they merge (add-wins), where two concurrent sets would keep only one of them.
+  const addOne = () => cart.addItem(itemFromLine(details, 1));
+  const remove = h('button', { type: 'button', className: 'remove', textContent: 'Remove', attrs: { 'aria-label': `Remove ${label}` } });
+  remove.addEventListener('click', () => run(() => cart.removeItem(line.sku)));
+
+  const unit = h('span', { className: 'unit' });
+  const total = h('span', { className: 'line-total' });
+  const row = h(
+    'li',
+    { className: 'line', attrs: { 'data-sku': line.sku } },
+    artwork(art, line.name),
+    h(
+      'div',
+      { className: 'line-info' },
+      h('span', { className: 'line-name', textContent: line.name }),
+      ...(line.variant ? [h('span', { className: 'line-variant', textContent: line.variant })] : []),
+      unit,
+    ),
+    h(
+      'div',
+      { className: 'line-controls' },
+      stepper('−', 'One less', () => cart.setQuantity(line.sku, current - 1)),
+      h('label', {}, h('span', { className: 'visually-hidden', textContent: `Quantity of ${label}` }), quantity),
+      stepper('+', 'One more', addOne),
+      remove,
+    ),
+    total,
+  );
+  const update = (next) => {
+    current = next.quantity;
+    details = next;
+    unit.textContent = `${formatMoney(next.unitPrice, next.currency)} each`;
+    total.textContent = formatMoney(next.lineTotal, next.currency);
+    if (row.getRootNode().activeElement !== quantity) quantity.value = String(next.quantity);
+  };
+  return { row, update };
+}
+
+// A row is reused while its sku, name and variant stay the same; a merge that renames the
+// line gets a new row with the new labels.
+const rowKey = (line) => JSON.stringify([line.sku, line.name, line.variant]);
+
+/**
+ * A cart panel's lines and totals: `render(cart)` brings `list` (a <ul>), `totals` (a <dl>)
+ * and `empty` (shown for an empty cart) up to date with the cart. `artOf(sku)` gives a line's
+ * picture (or undefined); `run(action)` performs a cart action, reporting what it throws.
+ */
+export function cartLinesView({ list, totals, empty, artOf = () => undefined, run }) {
+  const rows = new Map();
+  let shownCart;
+  return function render(cart) {
+    if (cart !== shownCart) {
+      // Another cart (after sign-in): its rows' buttons must act on it.
+      for (const { row } of rows.values()) row.remove();
+      rows.clear();
+      shownCart = cart;
+    }
+    const lines = cart.items();
+    const seen = new Set();
+    lines.forEach((line, index) => {
+      const key = rowKey(line);
+      seen.add(key);
+      if (!rows.has(key)) rows.set(key, lineRow(cart, line, artOf(line.sku), run));
+      const { row, update } = rows.get(key);
+      update(line);
+      // Move a row only when it is out of place: moving a focused element drops its focus.
+      if (list.children[index] !== row) list.insertBefore(row, list.children[index] ?? null);
+    });
+    for (const [key, { row }] of rows) {
+      if (!seen.has(key)) {
+        row.remove();
+        rows.delete(key);
+      }
+    }
+    empty.hidden = lines.length > 0;
+    const sums = cart.totals();
+    totals.replaceChildren(
+      ...sums.flatMap(({ currency, amount }) => [
+        h('dt', { textContent: sums.length > 1 ? `Total in ${currency}` : 'Total' }),
+        h('dd', { textContent: formatMoney(amount, currency) }),
+      ]),
+    );
+  };
+}
+
+/**
+ * The cart's connection, corrected by the browser's own view: with the network gone a WebSocket
+ * can stay open without carrying anything for a long while (Chromium keeps it "open" under
+ * DevTools' offline mode), so the page believes `navigator.onLine === false` first.
+ */
+export const connectionOf = (status) => (navigator.onLine ? status.connection : 'offline');
+
+/**
+ * Where the cart is, as the badge shows it: `state` is one of "offline", "syncing", "device"
+ * (saved on this device, not yet on the server) and "account" (saved to your account); `text`
+ * says it in words, with the number of changes the server does not have yet.
+ */
+function describeStatus(status) {
+  const connection = connectionOf(status);
+  const waiting = status.pending > 0 ? ` · ${plural(status.pending, 'change')} not yet on the server` : '';
+  if (status.storage === 'memory') {
+    return { state: 'offline', text: `Kept in memory only: lost on reload${waiting}` };
+  }
+  if (connection === 'online') {
+    if (status.pending === 0 && status.unsaved === 0) return { state: 'account', text: 'Saved to your account' };
+    return { state: 'syncing', text: `Syncing${waiting}` };
+  }
+  if (status.unsaved > 0) return { state: 'offline', text: `Offline · saving on this device${waiting}` };
+  if (connection === 'connecting') return { state: 'syncing', text: `Connecting · saved on this device${waiting}` };
+  return { state: 'device', text: `Offline · saved on this device${waiting}` };
+}
+
+/** Shows `status` in the badge element `badge` (its data attributes are for styles and tests). */
+export function renderStatus(badge, status) {
+  const { state, text } = describeStatus(status);
+  badge.textContent = text;
+  badge.dataset.state = state;
+  badge.dataset.connection = connectionOf(status);
+  badge.dataset.pending = String(status.pending);
+}
