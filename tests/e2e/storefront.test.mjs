@@ -12,21 +12,9 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { chromium } from "playwright-core";
-
 import { ROOT, startCartServer, eventually } from "../../scripts/cart-server.mjs";
+import { launchChromium } from "../../scripts/chromium.mjs";
 
-/** Flags Debian's Chromium needs as root on a machine without network. */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 /** Every test is bounded; waits inside a test are shorter. */
 const TEST_MS = 60_000;
 const WAIT_MS = 20_000;
@@ -37,7 +25,7 @@ let browser;
 
 before(async () => {
   server = await startCartServer({ staticDir: path.join(ROOT, "dist") });
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 // A test that failed while the server was down must not take the next tests with it.

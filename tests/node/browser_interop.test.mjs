@@ -8,24 +8,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 
-import { chromium } from "playwright-core";
 import { Repo } from "@automerge/automerge-repo";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
 
 import { ROOT, startCartServer, eventually } from "../../scripts/cart-server.mjs";
+import { launchChromium } from "../../scripts/chromium.mjs";
 import { addLine, quantity } from "./cart-schema.mjs";
-
-/** Flags Debian's Chromium needs as root on a machine without network. */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 
 let server;
 let browser;
@@ -34,7 +22,7 @@ let repo;
 
 before(async () => {
   server = await startCartServer({ staticDir: path.join(ROOT, "dist") });
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
   await page.goto(`${server.http}/`);
