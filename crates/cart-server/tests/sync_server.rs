@@ -391,17 +391,19 @@ async fn a_sync_message_with_corrupt_changes_gets_an_error() {
     .await;
 }
 
-/// Builds a sync message that carries every change of `doc` that the server lacks.
-fn changes_message(base: &Automerge, edited: &Automerge) -> AutomergeSync {
-    let bytes = edited.save_after(&base.get_heads());
-    AutomergeSync {
+/// Sends, as one sync message, every change of `edited` that `replica` (what the server has)
+/// lacks.
+async fn send_changes(client: &mut Client, replica: &Replica, edited: &Automerge) {
+    let message = AutomergeSync {
         heads: edited.get_heads(),
         need: Vec::new(),
         have: Vec::new(),
-        changes: vec![bytes].into(),
+        changes: vec![edited.save_after(&replica.doc.get_heads())].into(),
         flags: None,
         version: automerge::sync::MessageVersion::V1,
-    }
+    };
+    let message = client.sync_message(&replica.cart, message.encode(), false);
+    client.send(&message).await;
 }
 
 #[tokio::test]
@@ -414,12 +416,7 @@ async fn a_schema_breaking_change_is_refused_and_nothing_of_it_is_stored() {
             bad.put(ROOT, "add:TEE#forged", 5000).expect("put"); // quantity above 999
             bad.put(ROOT, "item:FREE", "not a map").expect("put");
             bad.commit();
-            let m = client.sync_message(
-                &r.cart,
-                changes_message(&r.doc, bad.document()).encode(),
-                false,
-            );
-            client.send(&m).await;
+            send_changes(client, r, bad.document()).await;
         },
     )
     .await;
@@ -437,12 +434,7 @@ async fn a_negative_price_is_refused() {
                 .expect("the TEE line");
             bad.put(&item, "unitPrice", -100).expect("put");
             bad.commit();
-            let m = client.sync_message(
-                &r.cart,
-                changes_message(&r.doc, bad.document()).encode(),
-                false,
-            );
-            client.send(&m).await;
+            send_changes(client, r, bad.document()).await;
         },
     )
     .await;
@@ -470,8 +462,7 @@ async fn a_cart_may_not_grow_past_its_line_limit() {
         grown.doc = Automerge::load(&r.doc.save()).expect("load");
         grown.add("A", 1);
         grown.add("B", 1);
-        let m = client.sync_message(&r.cart, changes_message(&r.doc, &grown.doc).encode(), false);
-        client.send(&m).await;
+        send_changes(client, r, &grown.doc).await;
     })
     .await;
 }
@@ -497,12 +488,7 @@ async fn a_cart_may_not_grow_past_its_size_limit() {
                 .expect("put");
             grown.commit();
         }
-        let m = client.sync_message(
-            &r.cart,
-            changes_message(&r.doc, grown.document()).encode(),
-            false,
-        );
-        client.send(&m).await;
+        send_changes(client, r, grown.document()).await;
     })
     .await;
 }
