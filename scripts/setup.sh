@@ -7,10 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-# Debian packages: headless Chromium and its WebDriver for the browser tests. Add new system
-# packages here.
-APT_PACKAGES=(chromium chromium-driver)
+# Debian packages: headless Chromium and its WebDriver, and Firefox ESR, for the browser tests.
+# Add new system packages here. (Firefox's WebDriver, geckodriver, is not packaged in Debian 12:
+# it comes from crates.io below.)
+APT_PACKAGES=(chromium chromium-driver firefox-esr)
 WASM_PACK_VERSION=0.15.1
+GECKODRIVER_VERSION=0.37.1
 export PATH="$HOME/.cargo/bin:$PATH"
 
 apt_packages() {
@@ -46,13 +48,14 @@ rust_parts() {
   fi
 }
 
-# cargo_tool CRATE VERSION BINARY: makes `BINARY --version` print VERSION, installing CRATE from
+# cargo_tool CRATE VERSION BINARY: makes the first line of `BINARY --version` read
+# "BINARY VERSION" (geckodriver prints more lines after it), installing CRATE from
 # crates.io if needed. `--locked` first, for the versions the tool was released with; a shipped
 # lockfile can name a crate version the registry no longer serves, so fall back to a fresh
 # resolution rather than fail.
 cargo_tool() {
   local crate=$1 version=$2 binary=$3
-  if [[ "$("$binary" --version 2>/dev/null)" == "$binary $version" ]]; then
+  if [[ "$("$binary" --version 2>/dev/null | sed -n 1p)" == "$binary $version" ]]; then
     echo "present: $binary $version"
     return
   fi
@@ -60,7 +63,7 @@ cargo_tool() {
   cargo install "$crate" --version "$version" --locked \
     || cargo install "$crate" --version "$version"
   local installed
-  installed=$("$binary" --version)
+  installed=$("$binary" --version | sed -n 1p)
   if [[ "$installed" != "$binary $version" ]]; then
     echo "expected $binary $version on PATH, found: $installed ($(command -v "$binary"))" >&2
     return 1
@@ -98,5 +101,6 @@ step "apt packages" apt_packages
 step "rust components and wasm target" rust_parts
 step "wasm-bindgen-cli" wasm_bindgen_cli
 step "wasm-pack" cargo_tool wasm-pack "$WASM_PACK_VERSION" wasm-pack
+step "geckodriver" cargo_tool geckodriver "$GECKODRIVER_VERSION" geckodriver
 step "npm packages" npm_packages
 step_summary

@@ -18,7 +18,16 @@ step "cargo test" cargo test --workspace
 # CART_SERVER_WS for tests/browser_sync.rs.
 step "browser tests (Chromium)" node scripts/with-server.mjs \
   wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install
+# The same tests in headless Firefox ESR (Debian's firefox-esr) with geckodriver from crates.io.
+# webdriver.json's moz:firefoxOptions names the binary, keeps Firefox off the network and gives
+# the test profile a 10 MB per-origin quota so that tests/browser_quota.rs can fill IndexedDB.
+step "browser tests (Firefox)" node scripts/with-server.mjs \
+  wasm-pack test --headless --firefox --geckodriver "$(command -v geckodriver)" --mode no-install
 # The end-to-end tests drive the built demo, so the build comes first.
 step "build" bash scripts/build.sh
 step "node tests" node --test tests/node/
+# The built storefront end to end: in Debian's Chromium through playwright-core, then in
+# headless Firefox through geckodriver and selenium-webdriver.
+step "Chromium end-to-end" node --test tests/e2e/
+step "Firefox end-to-end" node --test tests/firefox/
 step_summary

@@ -1,5 +1,5 @@
 //! The IO of syncing with a server: a WebSocket whose events become callbacks, the backoff
-//! between reconnects, timers and the `online` event. Every handle here cleans up on drop
+//! between reconnects, timers and the `online` / `offline` events. Every handle here cleans up on drop
 //! (closes the socket, clears the timer, removes the listener), so dropping the state that
 //! owns them is enough to stop them.
 
@@ -128,30 +128,45 @@ impl Drop for Timer {
     }
 }
 
-/// A listener for the global `online` event, removed when dropped.
-pub struct OnlineListener {
+/// Listeners for the global `online` and `offline` events, removed when dropped.
+pub struct NetworkListener {
     target: EventTarget,
-    callback: Closure<dyn FnMut()>,
+    online: Closure<dyn FnMut()>,
+    offline: Closure<dyn FnMut()>,
 }
 
-impl OnlineListener {
-    /// Calls `callback` whenever the browser says it is back online. `None` where the global
-    /// object has no events (the cart then relies on its reconnect timer alone).
-    pub fn new(callback: impl FnMut() + 'static) -> Option<OnlineListener> {
+impl NetworkListener {
+    /// Calls `on_online` whenever the browser says it is back online and `on_offline` when it
+    /// says it lost the network. `None` where the global object has no events (the cart then
+    /// relies on its socket and reconnect timer alone).
+    pub fn new(
+        on_online: impl FnMut() + 'static,
+        on_offline: impl FnMut() + 'static,
+    ) -> Option<NetworkListener> {
         let target = js_sys::global().dyn_into::<EventTarget>().ok()?;
-        let callback = Closure::<dyn FnMut()>::new(callback);
+        let online = Closure::<dyn FnMut()>::new(on_online);
+        let offline = Closure::<dyn FnMut()>::new(on_offline);
         target
-            .add_event_listener_with_callback("online", callback.as_ref().unchecked_ref())
+            .add_event_listener_with_callback("online", online.as_ref().unchecked_ref())
             .ok()?;
-        Some(OnlineListener { target, callback })
+        target
+            .add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref())
+            .ok()?;
+        Some(NetworkListener {
+            target,
+            online,
+            offline,
+        })
     }
 }
 
-impl Drop for OnlineListener {
+impl Drop for NetworkListener {
     fn drop(&mut self) {
-        let _ = self
-            .target
-            .remove_event_listener_with_callback("online", self.callback.as_ref().unchecked_ref());
+        for (event, callback) in [("online", &self.online), ("offline", &self.offline)] {
+            let _ = self
+                .target
+                .remove_event_listener_with_callback(event, callback.as_ref().unchecked_ref());
+        }
     }
 }
 

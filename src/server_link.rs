@@ -1,8 +1,11 @@
 //! The link between an open cart and its sync server: connects, reconnects with backoff (and at
 //! once on the `online` event), feeds frames through [`ClientSession`], and answers `sync()`.
 //!
-//! Connectivity is judged by the socket alone: `navigator.onLine` can say "online" behind a
-//! captive portal or with the server down, so a socket that fails or closes means offline.
+//! Connectivity is judged by the socket: `navigator.onLine` can say "online" behind a captive
+//! portal or with the server down, so a socket that fails or closes means offline, and only a
+//! joined socket means online. The browser's `offline` event is believed, though: a socket
+//! often stays open for minutes after the network is gone, so the cart drops it at once and
+//! reports offline instead of pretending its changes are on their way.
 
 use std::rc::Rc;
 
@@ -13,7 +16,7 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use crate::cart::{emit, emit_status_if_changed, schedule_write, Shared};
-use crate::connection::{Backoff, OnlineListener, Socket, Timer};
+use crate::connection::{Backoff, NetworkListener, Socket, Timer};
 use crate::error::js_error;
 use crate::events::{Event, Origin};
 
@@ -50,7 +53,7 @@ pub struct ServerLink {
     connection: Connection,
     backoff: Backoff,
     retry: Option<Timer>,
-    _online: Option<OnlineListener>,
+    _network: Option<NetworkListener>,
     last_synced_at: Option<f64>,
     waiters: Vec<SyncWaiter>,
     next_waiter: u32,
@@ -82,12 +85,26 @@ fn url_with_key(server: &str, key: &str) -> String {
 
 /// Links the cart to `server` and starts connecting.
 pub(crate) fn start(shared: &Shared, id: &CartId, server: &str, key: &str) {
-    let weak = Rc::downgrade(shared);
-    let online = OnlineListener::new(move || {
-        if let Some(shared) = weak.upgrade() {
-            connect(&shared);
-        }
-    });
+    let (on_online, on_offline) = (Rc::downgrade(shared), Rc::downgrade(shared));
+    let network = NetworkListener::new(
+        move || {
+            if let Some(shared) = on_online.upgrade() {
+                connect(&shared);
+            }
+        },
+        move || {
+            if let Some(shared) = on_offline.upgrade() {
+                let connected = shared
+                    .borrow()
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.socket.is_some());
+                if connected {
+                    disconnected(&shared);
+                }
+            }
+        },
+    );
     shared.borrow_mut().link = Some(ServerLink {
         url: url_with_key(server, key),
         session: ClientSession::new(id, random_peer_id(), None),
@@ -95,7 +112,7 @@ pub(crate) fn start(shared: &Shared, id: &CartId, server: &str, key: &str) {
         connection: Connection::Offline,
         backoff: Backoff::default(),
         retry: None,
-        _online: online,
+        _network: network,
         last_synced_at: None,
         waiters: Vec::new(),
         next_waiter: 0,

@@ -233,6 +233,25 @@ async fn another_key_cannot_read_the_cart() {
 }
 
 #[wasm_bindgen_test]
+async fn the_offline_event_drops_the_connection_and_online_brings_it_back() {
+    let cart = open_on_server().await;
+    wait(cart.sync(None)).await;
+    assert_eq!(text(&cart.status(), "connection"), "online");
+    dispatch_network_event("offline");
+    assert_eq!(
+        text(&cart.status(), "connection"),
+        "offline",
+        "the socket was dropped at once"
+    );
+    cart.add_item(item("WHILE", 1)).unwrap();
+    assert_eq!(status(&cart, "pending").as_f64(), Some(1.0));
+    dispatch_network_event("online");
+    wait(cart.sync(None)).await;
+    assert_eq!(text(&cart.status(), "connection"), "online");
+    assert_eq!(status(&cart, "pending").as_f64(), Some(0.0));
+}
+
+#[wasm_bindgen_test]
 async fn the_key_is_kept_with_the_cart() {
     let cart = open("{}").await;
     let (id, key) = (cart.id(), cart.key());

@@ -40,7 +40,7 @@ fn error_from_dom(context: &str, error: Option<DomException>) -> StorageError {
         .map(|e| (e.name(), e.message()))
         .unwrap_or_else(|| ("UnknownError".into(), "no reason given".into()));
     let kind = match name.as_str() {
-        "QuotaExceededError" => StorageErrorKind::QuotaExceeded,
+        name if super::is_quota_error(name) => StorageErrorKind::QuotaExceeded,
         "InvalidStateError" | "SecurityError" | "NotAllowedError" => StorageErrorKind::Unavailable,
         _ => StorageErrorKind::Failed,
     };
@@ -89,10 +89,16 @@ async fn finished(
 const TIMED_OUT: &str = "offline-cart: indexeddb timed out";
 
 /// Resolves when `transaction` commits; errs when it aborts (quota, or any request failing).
+///
+/// Only `abort` is waited for, not `error`: a failing request's `error` event reaches the
+/// transaction while `transaction.error` is still null (the spec sets it only on abort; seen
+/// with a real full disk in Firefox), so rejecting there turned a full disk into "UnknownError"
+/// and sent the cart to localStorage instead of memory. A request error that nobody handles
+/// always aborts the transaction, and a failure while committing fires `abort` alone; by then
+/// `transaction.error` names the cause.
 async fn committed(transaction: &IdbTransaction, context: &str) -> Result<(), StorageError> {
     let promise = Promise::new(&mut |resolve, reject| {
         transaction.set_oncomplete(Some(&resolve));
-        transaction.set_onerror(Some(&reject));
         transaction.set_onabort(Some(&reject));
     });
     let outcome = JsFuture::from(promise).await;

@@ -23,7 +23,7 @@ pub struct LocalStorage;
 
 fn error(context: &str, e: GlooError) -> StorageError {
     let kind = match &e {
-        GlooError::JsError(js) if js.name == "QuotaExceededError" => {
+        GlooError::JsError(js) if super::is_quota_error(&js.name) => {
             StorageErrorKind::QuotaExceeded
         }
         _ => StorageErrorKind::Failed,

@@ -55,6 +55,14 @@ impl StorageKind {
     }
 }
 
+/// Whether a `DOMException` named `name` means the medium is full. Every current engine says
+/// `QuotaExceededError` (Firefox ESR 153 and Chromium, for IndexedDB and localStorage alike);
+/// older Firefox releases named localStorage's `NS_ERROR_DOM_QUOTA_REACHED`, which would
+/// otherwise count as an ordinary failure and send the cart from one full medium to another.
+pub(crate) fn is_quota_error(name: &str) -> bool {
+    matches!(name, "QuotaExceededError" | "NS_ERROR_DOM_QUOTA_REACHED")
+}
+
 thread_local! {
     /// Page memory shared by every cart of this page, as IndexedDB is shared by every tab.
     static PAGE_MEMORY: MemoryStorage = MemoryStorage::new();

@@ -12,6 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen(inline_js = "
 export function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+export function dispatchNetworkEvent(type) { globalThis.dispatchEvent(new Event(type)); }
 
 const saved = {};
 function hide(name) {
@@ -29,6 +30,31 @@ export function failIndexedDbPutsWithQuota() {
   IDBObjectStore.prototype.put = function () { throw new DOMException('the disk is full', 'QuotaExceededError'); };
 }
 export function restoreIndexedDbPuts() { IDBObjectStore.prototype.put = realPut; }
+
+// Fills localStorage until the browser refuses a write for real, with ever smaller items so
+// that almost nothing is left; returns the name of the error the browser threw.
+const FILLER = 'offline-cart-test-filler:';
+export function fillLocalStorage() {
+  let refused = '';
+  let n = 0;
+  for (let size = 1 << 20; size >= 1; size >>= 2) {
+    const value = 'x'.repeat(size);
+    for (;;) {
+      try { localStorage.setItem(FILLER + n++, value); } catch (error) { refused = error.name; break; }
+    }
+  }
+  return refused;
+}
+export function emptyLocalStorage() {
+  for (const key of Object.keys(localStorage)) if (key.startsWith(FILLER)) localStorage.removeItem(key);
+}
+export async function storageQuota() { return (await navigator.storage.estimate()).quota; }
+// Bytes that do not compress (Firefox compresses what it stores in IndexedDB).
+export function randomBytes(length) {
+  const bytes = new Uint8Array(length);
+  for (let at = 0; at < length; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
+  return bytes;
+}
 
 // Makes indexedDB.open hang: it becomes an upgrade of a database that another connection holds
 // open and never closes, so the request stays blocked and neither succeeds nor fails.
@@ -51,6 +77,10 @@ export function restoreIndexedDbOpen() {
 extern "C" {
     /// Resolves after `ms` milliseconds.
     pub fn sleep(ms: u32) -> Promise;
+    /// Fires the global `online` or `offline` event, as the browser does when the network
+    /// comes and goes.
+    #[wasm_bindgen(js_name = dispatchNetworkEvent)]
+    pub fn dispatch_network_event(kind: &str);
     /// Makes `indexedDB` and `localStorage` undefined, as in a browser that refuses both.
     #[wasm_bindgen(js_name = hideStorage)]
     pub fn hide_storage();
@@ -63,6 +93,18 @@ extern "C" {
     /// Undoes `fail_indexed_db_puts_with_quota`.
     #[wasm_bindgen(js_name = restoreIndexedDbPuts)]
     pub fn restore_indexed_db_puts();
+    /// Fills localStorage until a write really fails; returns the error's name.
+    #[wasm_bindgen(js_name = fillLocalStorage)]
+    pub fn fill_local_storage() -> String;
+    /// Removes what `fill_local_storage` wrote.
+    #[wasm_bindgen(js_name = emptyLocalStorage)]
+    pub fn empty_local_storage();
+    /// `navigator.storage.estimate()`'s quota in bytes.
+    #[wasm_bindgen(js_name = storageQuota)]
+    pub fn storage_quota() -> Promise;
+    /// `length` random bytes.
+    #[wasm_bindgen(js_name = randomBytes)]
+    pub fn random_bytes(length: u32) -> js_sys::Uint8Array;
     /// Makes `indexedDB.open` never answer.
     #[wasm_bindgen(js_name = hangIndexedDbOpen)]
     pub fn hang_indexed_db_open() -> Promise;

@@ -174,6 +174,20 @@ fn corrupt(e: automerge::AutomergeError) -> CartError {
     )
 }
 
+/// Checks that `bytes` parse completely as Automerge data (a document, or changes) with valid
+/// checksums. Changes that build on changes found elsewhere pass: only the bytes are judged.
+/// Automerge's incremental loading skips a corrupt trailing chunk with no more than a log line,
+/// so whoever must not take such bytes silently checks them first.
+///
+/// Errs with [`ErrorCode::CorruptData`].
+pub fn check_automerge_bytes(bytes: &[u8]) -> Result<(), CartError> {
+    let strict = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+    match automerge::Automerge::load_with_options(bytes, strict) {
+        Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
+        Err(e) => Err(corrupt(e)),
+    }
+}
+
 fn wrong_cart(id: &CartId, other: &str) -> CartError {
     CartError::new(
         ErrorCode::WrongCart,
@@ -440,13 +454,18 @@ impl Cart {
     /// Merges Automerge bytes of this cart: a [`Cart::save`] from another device, an incremental
     /// save, or a stored chunk. Returns whether the cart changed.
     ///
-    /// The bytes are parsed and checked before anything is merged, so on error (not Automerge
-    /// data, or another cart's document) the cart is untouched.
+    /// The bytes are checked before anything is merged: they must parse completely (see
+    /// [`check_automerge_bytes`]) and, merged, must not make this another cart. On error (not
+    /// Automerge data, or another cart's) the cart is untouched. Changes that build on others
+    /// this cart has (an incremental save after an earlier one) merge like whole documents.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<bool, CartError> {
-        let scratch = AutoCommit::load(bytes).map_err(corrupt)?;
-        check_cart_id(&scratch, &self.id)?;
+        check_automerge_bytes(bytes)?;
         let before = self.doc.get_heads();
-        self.doc.load_incremental(bytes).map_err(corrupt)?;
+        let mut merged = self.doc.fork();
+        merged.load_incremental(bytes).map_err(corrupt)?;
+        check_cart_id(&merged, &self.id)?;
+        merged.set_actor(self.doc.get_actor().clone());
+        self.doc = merged;
         Ok(self.doc.get_heads() != before)
     }
 

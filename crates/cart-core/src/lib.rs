@@ -22,6 +22,6 @@ pub mod storage;
 pub mod validate;
 pub mod wire;
 
-pub use cart::{Cart, CurrencyTotal, Line, NewItem};
+pub use cart::{check_automerge_bytes, Cart, CurrencyTotal, Line, NewItem};
 pub use cart_id::CartId;
 pub use error::{CartError, ErrorCode};

@@ -419,3 +419,27 @@ fn a_clear_change_removes_what_it_saw_and_is_the_same_every_time() {
     let actor = automerge::ActorId::from([8u8; 16].as_slice());
     assert_eq!(empty.clear_change(actor).unwrap(), None);
 }
+
+#[test]
+fn later_incremental_saves_merge_into_a_replica_that_has_their_history() {
+    // What a tab receives from another: first a whole save, then only the newest changes.
+    let (mut writer, mut reader) = two_devices();
+    writer.add_item(&item("A", 1)).unwrap();
+    assert!(reader.merge_bytes(&writer.save()).unwrap());
+    let seen = writer.heads();
+    writer.add_item(&item("B", 2)).unwrap();
+    assert!(reader.merge_bytes(&writer.save_after(&seen)).unwrap());
+    assert_eq!(quantities(&reader), quantities(&writer));
+}
+
+#[test]
+fn bytes_with_a_corrupt_chunk_are_refused_and_change_nothing() {
+    let (mut writer, mut reader) = two_devices();
+    writer.add_item(&item("A", 1)).unwrap();
+    let mut bytes = writer.save();
+    // A second chunk with Automerge's magic bytes and garbage after them.
+    bytes.extend_from_slice(&[0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 1, 9, 9, 9]);
+    let err = reader.merge_bytes(&bytes).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CorruptData);
+    assert!(reader.lines().is_empty());
+}

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use automerge::sync::Message as AutomergeSync;
-use automerge::{Automerge, AutomergeError, LoadOptions, OnPartialLoad, ReadDoc, ROOT};
-use cart_core::{schema, CartId};
+use automerge::{Automerge, ReadDoc, ROOT};
+use cart_core::{check_automerge_bytes, schema, CartId};
 
 use crate::error::{ErrorKind, Refusal};
 use crate::limits::Limits;
@@ -28,18 +28,16 @@ fn refused(cart: &CartId, kind: ErrorKind, why: impl std::fmt::Display) -> Refus
 /// Errs with [`ErrorKind::InvalidAutomerge`].
 pub fn check_chunks(message: &AutomergeSync, cart: &CartId) -> Result<(), Refusal> {
     for (n, chunk) in message.changes.iter().enumerate() {
-        let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
-        match Automerge::load_with_options(chunk, strict) {
-            // Parsed completely; the changes build on others that the cart or a later chunk has.
-            Ok(_) | Err(AutomergeError::MissingDeps) => {}
-            Err(e) => return Err(Refusal::new(
+        check_automerge_bytes(chunk).map_err(|e| {
+            Refusal::new(
                 ErrorKind::InvalidAutomerge,
                 format!(
-                    "change chunk {n} of the sync message for cart {cart} is not valid automerge data ({e}); nothing was changed, send changes made by automerge"
+                    "change chunk {n} of the sync message for cart {cart} is not valid automerge data ({}); nothing was changed, send changes made by automerge",
+                    e.message()
                 ),
             )
-            .about(*cart)),
-        }
+            .about(*cart)
+        })?;
     }
     Ok(())
 }
