@@ -195,13 +195,18 @@ fn wrong_cart(id: &CartId, other: &str) -> CartError {
     )
 }
 
-/// Errs when `doc` says it is a cart other than `id`. Documents that do not say (only changes
-/// with no `cartId` yet) pass.
+/// Errs when `doc` says it is a cart other than `id`: any value of `cartId`, including values
+/// that lost a conflict (merging another cart's document leaves both ids there, and which one
+/// `get` shows depends on the actors). Documents that do not say (no `cartId` yet) pass.
 fn check_cart_id(doc: &AutoCommit, id: &CartId) -> Result<(), CartError> {
-    match get_string(doc, &ROOT, schema::CART_ID) {
-        Some(other) if other != id.to_string() => Err(wrong_cart(id, &other)),
-        _ => Ok(()),
+    let expected = id.to_string();
+    for (value, obj) in doc.get_all(ROOT, schema::CART_ID).unwrap_or_default() {
+        match schema::string_value(doc, &value, &obj) {
+            Some(other) if other != expected => return Err(wrong_cart(id, &other)),
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 impl Cart {

@@ -443,3 +443,18 @@ fn bytes_with_a_corrupt_chunk_are_refused_and_change_nothing() {
     assert_eq!(err.code(), ErrorCode::CorruptData);
     assert!(reader.lines().is_empty());
 }
+
+#[test]
+fn another_carts_document_is_refused_whichever_id_wins_the_conflict() {
+    // Merged, both carts' `cartId` values stand in conflict and either may be the one shown;
+    // the check must see both. Many random actor pairs cover both outcomes.
+    for _ in 0..40 {
+        let mut mine = Cart::new(CartId::random().unwrap());
+        mine.add_item(&item("A", 1)).unwrap();
+        let mut theirs = Cart::new(CartId::random().unwrap());
+        theirs.add_item(&item("B", 1)).unwrap();
+        let err = mine.merge_bytes(&theirs.save()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::WrongCart);
+        assert_eq!(quantities(&mine), vec![("A".into(), 1)]);
+    }
+}
