@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use automerge::iter::MapRangeItem;
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ReadDoc, Value, ROOT};
@@ -420,9 +421,7 @@ impl Cart {
             .and_then(|(v, _)| as_int(&v))
             .unwrap_or(0);
         let added: i64 = self
-            .doc
-            .map_range(ROOT, schema::add_keys_of(sku))
-            .filter(|entry| schema::sku_of_add_key(&entry.key) == Some(sku))
+            .add_entries(sku)
             .filter_map(|entry| as_int(&entry.value.into()))
             .sum();
         set + added
@@ -509,6 +508,14 @@ impl Cart {
     /// The underlying Automerge document, for sync and inspection.
     pub fn doc(&self) -> &AutoCommit {
         &self.doc
+    }
+
+    /// The `add:` entries of exactly `sku`: the key range of its adds, less the skus that only
+    /// extend it (`A#2` when asked for `A`).
+    fn add_entries<'a>(&'a self, sku: &'a str) -> impl Iterator<Item = MapRangeItem<'a>> + 'a {
+        self.doc
+            .map_range(ROOT, schema::add_keys_of(sku))
+            .filter(move |entry| schema::sku_of_add_key(&entry.key) == Some(sku))
     }
 
     /// Quantity per sku for every sku whose quantity is above zero.
@@ -601,9 +608,7 @@ impl Cart {
         quantity: i64,
     ) -> Result<(), automerge::AutomergeError> {
         let seen: Vec<String> = self
-            .doc
-            .map_range(ROOT, schema::add_keys_of(sku))
-            .filter(|entry| schema::sku_of_add_key(&entry.key) == Some(sku))
+            .add_entries(sku)
             .map(|entry| entry.key.into_owned())
             .collect();
         for key in seen {

@@ -235,17 +235,32 @@ pub fn encode(message: &Message) -> Vec<u8> {
     out
 }
 
+/// Parses one frame's payload as a single CBOR value.
+///
+/// Errs with [`WireErrorKind::MalformedCbor`], saying where the bytes went wrong.
+fn parse_cbor(frame: &[u8]) -> Result<Value, WireError> {
+    ciborium::from_reader(frame).map_err(|e| {
+        let why = match e {
+            ciborium::de::Error::Io(_) => "it ends in the middle of a value".to_string(),
+            ciborium::de::Error::Syntax(at) => format!("syntax error at byte {at}"),
+            ciborium::de::Error::Semantic(_, what) => what,
+            ciborium::de::Error::RecursionLimitExceeded => "it is nested too deeply".to_string(),
+        };
+        WireError::new(
+            WireErrorKind::MalformedCbor,
+            format!(
+                "the frame is not valid CBOR ({why}); send each message as one CBOR map in a binary frame"
+            ),
+        )
+    })
+}
+
 /// Decodes one frame's payload as any [`Message`], including the server's own types (`peer`,
 /// `error`): what a client does with the server's frames.
 ///
 /// Errs with [`WireErrorKind::MalformedCbor`] or [`WireErrorKind::InvalidMessage`].
 pub fn decode_any(frame: &[u8]) -> Result<Message, WireError> {
-    let value: Value = ciborium::from_reader(frame).map_err(|e| {
-        WireError::new(
-            WireErrorKind::MalformedCbor,
-            format!("the frame is not valid CBOR ({e})"),
-        )
-    })?;
+    let value = parse_cbor(frame)?;
     value.deserialized::<Message>().map_err(|e| {
         WireError::new(
             WireErrorKind::InvalidMessage,
@@ -260,20 +275,7 @@ pub fn decode_any(frame: &[u8]) -> Result<Message, WireError> {
 /// [`WireErrorKind::InvalidMessage`] when it is not a map with a text `type` or lacks a field its
 /// type needs, and [`WireErrorKind::UnknownMessageType`] for any other `type`.
 pub fn decode(frame: &[u8]) -> Result<Decoded, WireError> {
-    let value: Value = ciborium::from_reader(frame).map_err(|e| {
-        let why = match e {
-            ciborium::de::Error::Io(_) => "it ends in the middle of a value".to_string(),
-            ciborium::de::Error::Syntax(at) => format!("syntax error at byte {at}"),
-            ciborium::de::Error::Semantic(_, what) => what,
-            ciborium::de::Error::RecursionLimitExceeded => "it is nested too deeply".to_string(),
-        };
-        WireError::new(
-            WireErrorKind::MalformedCbor,
-            format!(
-                "the frame is not valid CBOR ({why}); send each message as one CBOR map in a binary frame"
-            ),
-        )
-    })?;
+    let value = parse_cbor(frame)?;
     let type_name = match &value {
         Value::Map(entries) => entries.iter().find_map(|(k, v)| match (k, v) {
             (Value::Text(k), Value::Text(v)) if k == "type" => Some(v.clone()),
