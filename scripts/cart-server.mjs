@@ -26,13 +26,14 @@ export function serverBinary() {
 }
 
 /**
- * Starts cart-server serving `staticDir` (default: none). Resolves to `{ base, http, ws, log,
+ * Starts cart-server serving `staticDir` (default: none), with `env` added to its environment
+ * (for example a lower `CART_SERVER_MAX_LINES`). Resolves to `{ base, http, ws, log,
  * stop, down, up }`: `base` is host:port, `http` its origin, `ws(key)` the /sync URL with `key`,
  * `log()` what it printed, `stop()` shuts it down with SIGTERM and removes its data, and
  * `down()` / `up()` stop it and start it again on the same port over the same data, as when a
  * server goes away and comes back.
  */
-export async function startCartServer({ staticDir } = {}) {
+export async function startCartServer({ staticDir, env: extraEnv = {} } = {}) {
   const binary = serverBinary();
   const dataDir = mkdtempSync(path.join(tmpdir(), "cart-server-"));
   const output = [];
@@ -42,6 +43,7 @@ export async function startCartServer({ staticDir } = {}) {
     DATABASE_URL: `sqlite://${path.join(dataDir, "carts.sqlite3")}`,
     CART_SERVER_STATIC_DIR: staticDir ?? path.join(dataDir, "no-storefront"),
     RUST_LOG: process.env.RUST_LOG ?? "info",
+    ...extraEnv,
   });
   let child;
   const launch = async (port) => {

@@ -18,7 +18,7 @@ use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use crate::convert;
 use crate::error::{self, from_core};
 use crate::events::{deliver, Event, Listeners, Origin, Status};
-use crate::server_link::{self, Connection, ServerLink};
+use crate::server_link::{self, Input, Outcome, ServerLink};
 use crate::storage::{Backend, Fallback, StorageKind};
 use crate::tabs::{TabChannel, TabMessage};
 
@@ -46,19 +46,21 @@ pub(crate) struct State {
 
 impl State {
     fn status(&mut self) -> Status {
-        let (connection, pending, last_synced_at) = match &self.link {
+        let (connection, pending, blocked, last_synced_at) = match &self.link {
             Some(link) => (
-                link.connection(),
+                link.connection().as_str(),
                 link.pending(&mut self.cart),
+                link.blocked().map(|b| b.code()),
                 link.last_synced_at(),
             ),
-            None => (Connection::Offline, 0, None),
+            None => ("offline", 0, None, None),
         };
         Status {
             storage: self.backend.kind().as_str(),
             unsaved: self.edits - self.saved_edits,
             connection,
             pending,
+            blocked,
             last_synced_at,
         }
     }
@@ -102,6 +104,64 @@ fn warn_fallbacks(shared: &Shared, fallbacks: Vec<Fallback>) {
             },
         );
     }
+}
+
+/// Hands one event of the server link's IO to the link, then acts on the outcome.
+fn link_input(shared: &Shared, input: Input) {
+    let outcome = {
+        let mut guard = shared.borrow_mut();
+        let s = &mut *guard;
+        match s.link.as_mut() {
+            Some(link) => link.handle(&mut s.cart, input),
+            None => return,
+        }
+    };
+    link_outcome(shared, outcome);
+}
+
+/// Stores and announces what the server changed, passes on the link's warnings, and reports
+/// the status.
+fn link_outcome(shared: &Shared, outcome: Outcome) {
+    if outcome.changed {
+        schedule_write(shared);
+        emit(
+            shared,
+            Event::Change {
+                origin: Origin::Remote,
+            },
+        );
+    }
+    for (code, message) in outcome.warnings {
+        emit(
+            shared,
+            Event::Warning {
+                code: code.as_str(),
+                message,
+            },
+        );
+    }
+    emit_status_if_changed(shared);
+}
+
+/// A promise that resolves once the server holds every local change, and rejects with
+/// `offline` when that does not happen within `timeout_ms`, or with `no_server`.
+fn sync_promise(shared: &Shared, timeout_ms: f64) -> Promise {
+    if shared.borrow().link.is_none() {
+        return server_link::no_server();
+    }
+    let shared = shared.clone();
+    Promise::new(&mut |resolve, reject| {
+        let outcome = {
+            let mut guard = shared.borrow_mut();
+            let s = &mut *guard;
+            s.link
+                .as_mut()
+                .map(|link| link.wait_for_server(&mut s.cart, resolve, reject, timeout_ms))
+        };
+        if let Some(outcome) = outcome {
+            link_outcome(&shared, outcome);
+        }
+    })
 }
 
 /// Starts the write loop unless it is running.
@@ -274,8 +334,9 @@ impl Cart {
             last_status: Status {
                 storage: backend.kind().as_str(),
                 unsaved: 0,
-                connection: Connection::Offline,
+                connection: "offline",
                 pending: 0,
+                blocked: None,
                 last_synced_at: None,
             },
             backend,
@@ -311,7 +372,15 @@ impl Cart {
         }
         if let Some(server) = options.server {
             let key = shared.borrow().key.clone();
-            server_link::start(&shared, &id, &server, &key);
+            let weak = Rc::downgrade(&shared);
+            let input = Rc::new(move |input| {
+                if let Some(shared) = weak.upgrade() {
+                    link_input(&shared, input);
+                }
+            });
+            let link = ServerLink::start(&id, &server, &key, input);
+            shared.borrow_mut().link = Some(link);
+            emit_status_if_changed(&shared);
         }
         Ok(Cart {
             shared,
@@ -331,7 +400,7 @@ impl Cart {
     /// `no_server` when the cart was opened without a server. The cart stays fully usable.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn sync(&self, #[wasm_bindgen(js_name = timeoutMs)] timeout_ms: Option<f64>) -> Promise {
-        server_link::sync_promise(&self.shared, timeout_ms.unwrap_or(10_000.0))
+        sync_promise(&self.shared, timeout_ms.unwrap_or(10_000.0))
     }
 
     /// The cart id (an automerge-repo document id).
@@ -474,7 +543,7 @@ impl Cart {
                 s.link.take()
             };
             if let Some(link) = link {
-                server_link::reject_waiters(link, &error::closed());
+                link.close(&error::closed());
             }
             emit_status_if_changed(&shared);
             Ok(JsValue::UNDEFINED)
@@ -505,9 +574,13 @@ impl Cart {
         };
         if changed {
             schedule_write(&self.shared);
-            server_link::push(&self.shared);
             emit(&self.shared, Event::Change { origin });
-            emit_status_if_changed(&self.shared);
+            let outcome = {
+                let mut guard = self.shared.borrow_mut();
+                let s = &mut *guard;
+                s.link.as_mut().map(|link| link.local_change(&mut s.cart))
+            };
+            link_outcome(&self.shared, outcome.unwrap_or_default());
         }
         Ok(result)
     }

@@ -1,5 +1,5 @@
-//! The IO of syncing with a server: a WebSocket whose events become callbacks, the backoff
-//! between reconnects, timers and the `online` / `offline` events. Every handle here cleans up on drop
+//! The IO handles of syncing with a server: a WebSocket whose events become callbacks, timers
+//! and the `online` / `offline` events. Every handle here cleans up on drop
 //! (closes the socket, clears the timer, removes the listener), so dropping the state that
 //! owns them is enough to stop them.
 
@@ -72,33 +72,6 @@ impl Drop for Socket {
     }
 }
 
-/// Exponential backoff with jitter between reconnect attempts: 0.5 s, 1 s, 2 s, … capped at
-/// 30 s, each multiplied by a random factor in [0.5, 1) so that many clients coming back at
-/// once do not reconnect in step.
-#[derive(Debug, Default)]
-pub struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    /// The first delay, in milliseconds.
-    pub const BASE_MS: f64 = 500.0;
-    /// The longest delay, in milliseconds.
-    pub const CAP_MS: f64 = 30_000.0;
-
-    /// The delay before the next attempt, given a random number in [0, 1).
-    pub fn next_delay_ms(&mut self, random: f64) -> f64 {
-        let exponential = Self::BASE_MS * 2f64.powi(self.failures.min(16) as i32);
-        self.failures += 1;
-        exponential.min(Self::CAP_MS) * (0.5 + random / 2.0)
-    }
-
-    /// A connection succeeded: start again from the first delay.
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
 /// A `setTimeout` that is cleared when dropped.
 pub struct Timer {
     id: JsValue,
@@ -167,23 +140,5 @@ impl Drop for NetworkListener {
                 .target
                 .remove_event_listener_with_callback(event, callback.as_ref().unchecked_ref());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Backoff;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_jitter() {
-        let mut backoff = Backoff::default();
-        assert_eq!(backoff.next_delay_ms(0.0), 250.0);
-        assert_eq!(backoff.next_delay_ms(0.999_999).round(), 1000.0);
-        for _ in 0..20 {
-            backoff.next_delay_ms(0.5);
-        }
-        assert_eq!(backoff.next_delay_ms(0.999_999).round(), Backoff::CAP_MS);
-        backoff.reset();
-        assert_eq!(backoff.next_delay_ms(0.0), 250.0);
     }
 }

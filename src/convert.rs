@@ -70,15 +70,45 @@ export interface CartStatus {
   connection: "offline" | "connecting" | "online";
   /** Local changes the server has not confirmed yet. */
   pending: number;
+  /**
+   * Why the server does not take this cart's changes, until it confirms them all; null
+   * otherwise. The changes stay on this device either way.
+   * - "too_many_lines", "document_too_large": the cart is over a server limit; removing lines
+   *   lets it sync again.
+   * - "schema_violation", "change_too_large": the server will never take these changes (a bug
+   *   or a hostile page); tell the shopper their cart is kept on this device only.
+   * - "wrong_key": the cart exists on the server under another key (a shared link without its
+   *   key); ask for the full link.
+   */
+  blocked: BlockedCode | null;
   /** When the server last confirmed every local change (ms since the epoch), or null. */
   lastSyncedAt: number | null;
 }
+
+/** Why the server does not take a cart's changes: `CartStatus.blocked`. */
+export type BlockedCode =
+  | "too_many_lines"
+  | "document_too_large"
+  | "schema_violation"
+  | "change_too_large"
+  | "wrong_key";
+
+/** Codes of `warning` events. */
+export type WarningCode =
+  | "storage_fallback"
+  | "corrupt_chunk"
+  | "tab_sync_failed"
+  | "cart_unavailable"
+  | "wrong_key"
+  | "server_refused"
+  | "sync_blocked"
+  | "bad_frame";
 
 /** What `subscribe` callbacks receive. */
 export type CartEvent =
   | { type: "change"; origin: "local" | "remote" }
   | { type: "status"; status: CartStatus }
-  | { type: "warning"; code: string; message: string };
+  | { type: "warning"; code: WarningCode; message: string };
 "#;
 
 /// Errs with `unknown` when `value` is an object with a key outside `allowed`. serde-wasm-bindgen
@@ -274,9 +304,12 @@ struct LineOutput<'a> {
     variant: Option<&'a str>,
 }
 
-/// Serializes `value` to a plain JS value; our output types always serialize.
+/// Serializes `value` to a plain JS value; our output types always serialize. `None` becomes
+/// `null`, as the TypeScript types say (`lastSyncedAt: number | null`); optional fields that
+/// are absent instead are skipped with `skip_serializing_if`.
 pub fn to_js<T: Serialize>(value: &T) -> JsValue {
-    serde_wasm_bindgen::to_value(value).unwrap_or(JsValue::UNDEFINED)
+    let serializer = serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true);
+    value.serialize(&serializer).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// The JS form of the cart's lines: `CartLine[]`.

@@ -4,7 +4,6 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use crate::convert::to_js;
-use crate::server_link::Connection;
 
 /// The status a page shows: "saved on this device" (`unsaved == 0`) versus "saved to your
 /// account" (`pending == 0` while `online`).
@@ -15,10 +14,15 @@ pub struct Status {
     pub storage: &'static str,
     /// Local edits not yet durably stored on this device.
     pub unsaved: u32,
-    /// The connection to the sync server (`offline` when the cart has none).
-    pub connection: Connection,
+    /// The connection to the sync server: `offline`, `connecting` or `online` (`offline` when
+    /// the cart has none).
+    pub connection: &'static str,
     /// Local changes the server has not confirmed yet.
     pub pending: u32,
+    /// Why the server does not take this cart's changes, until it confirms them all: a
+    /// permanent refusal code (`too_many_lines`, `document_too_large`, `schema_violation`,
+    /// `change_too_large`) or `wrong_key`; `null` otherwise.
+    pub blocked: Option<&'static str>,
     /// When the server last confirmed every local change, ms since the epoch; `null` before.
     pub last_synced_at: Option<f64>,
 }
@@ -50,7 +54,7 @@ pub enum Event {
     /// Something went wrong that the cart worked around; the page may want to tell the shopper.
     Warning {
         /// Stable code: `storage_fallback`, `corrupt_chunk`, `tab_sync_failed`,
-        /// `cart_unavailable`, `server_refused`.
+        /// `cart_unavailable`, `wrong_key`, `server_refused`, `sync_blocked`, `bad_frame`.
         code: &'static str,
         /// What happened.
         message: String,

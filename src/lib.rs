@@ -5,8 +5,9 @@
 //! - [`cart`]: the JS `Cart` class and its write loop.
 //! - [`storage`]: IndexedDB, localStorage and memory backends and the fallback chain.
 //! - [`tabs`]: BroadcastChannel between the tabs that have the same cart open.
-//! - [`server_link`]: syncing with the server: connect, reconnect, `sync()`.
-//! - [`connection`]: the WebSocket, backoff, timers and `online` event it uses.
+//! - [`server_link`]: the IO of syncing with the server (socket, timer, `sync()` promises)
+//!   around `cart_core::link::Link`, which decides when to connect, retry, probe and resend.
+//! - [`connection`]: the WebSocket, timer and `online` / `offline` handles it uses.
 //! - [`events`]: what `subscribe` callbacks receive.
 //! - [`convert`]: JS values in and out, and the TypeScript types.
 //! - [`error`]: the `CartError` JS errors.

@@ -1,40 +1,52 @@
-//! The link between an open cart and its sync server: connects, reconnects with backoff (and at
-//! once on the `online` event), feeds frames through [`ClientSession`], and answers `sync()`.
+//! The IO of a cart's link to its sync server: the WebSocket, one timer, the `online` /
+//! `offline` listeners and the `sync()` promises. Every decision (when to connect, retry, give
+//! up, probe, resend after a refusal) is made by [`cart_core::link::Link`], natively tested;
+//! this module performs the link's effects and feeds it the events of its IO.
 //!
-//! Connectivity is judged by the socket: `navigator.onLine` can say "online" behind a captive
-//! portal or with the server down, so a socket that fails or closes means offline, and only a
-//! joined socket means online. The browser's `offline` event is believed, though: a socket
-//! often stays open for minutes after the network is gone, so the cart drops it at once and
-//! reports offline instead of pretending its changes are on their way.
+//! It knows nothing of the cart's other parts: the socket, timer and network callbacks hand an
+//! [`Input`] to the function the cart gave at [`ServerLink::start`], and each call returns an
+//! [`Outcome`] that the cart acts on (store, tell the page).
 
 use std::rc::Rc;
 
-use cart_core::session::{random_peer_id, ClientSession, Notice};
-use cart_core::CartId;
+use cart_core::link::{Blocked, Connection, Effect, Link, WarningCode};
+use cart_core::session::random_peer_id;
+use cart_core::{Cart, CartId};
 use js_sys::{Function, Promise};
-use serde::Serialize;
 use wasm_bindgen::JsValue;
 
-use crate::cart::{emit, emit_status_if_changed, schedule_write, Shared};
-use crate::connection::{Backoff, NetworkListener, Socket, Timer};
+use crate::connection::{NetworkListener, Socket, Timer};
 use crate::error::js_error;
-use crate::events::{Event, Origin};
 
 /// Code of `sync()` rejections when the server did not confirm in time.
 pub const OFFLINE: &str = "offline";
 /// Code of `sync()` rejections when the cart has no server.
 pub const NO_SERVER: &str = "no_server";
 
-/// The state of the connection to the server, as `status().connection` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Connection {
-    /// No socket: never connected, or lost and waiting to retry (or no server at all).
-    Offline,
-    /// A socket is opening, or open and waiting for the server's `peer`.
-    Connecting,
-    /// Joined: changes flow both ways.
-    Online,
+/// An event of the link's IO, handed back to [`ServerLink::handle`] by the cart.
+#[derive(Debug)]
+pub enum Input {
+    /// The socket opened.
+    Opened,
+    /// A binary frame arrived.
+    Frame(Vec<u8>),
+    /// The socket closed or failed.
+    Closed,
+    /// The link's timer fired.
+    Timer,
+    /// The browser's `online` (true) or `offline` (false) event.
+    Network(bool),
+    /// The `sync()` call with this id ran out of time.
+    SyncTimeout(u32),
+}
+
+/// What the cart must do after the link handled something.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The server's changes altered the cart: store it and tell the page.
+    pub changed: bool,
+    /// Warnings for the page.
+    pub warnings: Vec<(WarningCode, String)>,
 }
 
 /// A `sync()` call waiting for the server to confirm every local change.
@@ -45,35 +57,21 @@ struct SyncWaiter {
     _deadline: Timer,
 }
 
-/// Everything a cart keeps about its server.
+/// A cart's link to its server and the IO handles it holds; dropping it closes the socket,
+/// clears the timer and removes the listeners.
 pub struct ServerLink {
     url: String,
-    session: ClientSession,
+    link: Link,
     socket: Option<Socket>,
-    connection: Connection,
-    backoff: Backoff,
-    retry: Option<Timer>,
+    timer: Option<Timer>,
     _network: Option<NetworkListener>,
-    last_synced_at: Option<f64>,
+    input: Rc<dyn Fn(Input)>,
     waiters: Vec<SyncWaiter>,
     next_waiter: u32,
 }
 
-impl ServerLink {
-    /// The connection state.
-    pub fn connection(&self) -> Connection {
-        self.connection
-    }
-
-    /// When the server last confirmed every local change (ms since the epoch).
-    pub fn last_synced_at(&self) -> Option<f64> {
-        self.last_synced_at
-    }
-
-    /// How many local changes the server has not confirmed.
-    pub fn pending(&self, cart: &mut cart_core::Cart) -> u32 {
-        self.session.unconfirmed(cart) as u32
-    }
+fn now() -> f64 {
+    js_sys::Date::now()
 }
 
 /// The `/sync` URL with the cart's key as the `key` query parameter.
@@ -83,261 +81,186 @@ fn url_with_key(server: &str, key: &str) -> String {
     format!("{server}{separator}key={key}")
 }
 
-/// Links the cart to `server` and starts connecting.
-pub(crate) fn start(shared: &Shared, id: &CartId, server: &str, key: &str) {
-    let (on_online, on_offline) = (Rc::downgrade(shared), Rc::downgrade(shared));
-    let network = NetworkListener::new(
-        move || {
-            if let Some(shared) = on_online.upgrade() {
-                connect(&shared);
-            }
-        },
-        move || {
-            if let Some(shared) = on_offline.upgrade() {
-                let connected = shared
-                    .borrow()
-                    .link
-                    .as_ref()
-                    .is_some_and(|l| l.socket.is_some());
-                if connected {
-                    disconnected(&shared);
-                }
-            }
-        },
-    );
-    shared.borrow_mut().link = Some(ServerLink {
-        url: url_with_key(server, key),
-        session: ClientSession::new(id, random_peer_id(), None),
-        socket: None,
-        connection: Connection::Offline,
-        backoff: Backoff::default(),
-        retry: None,
-        _network: network,
-        last_synced_at: None,
-        waiters: Vec::new(),
-        next_waiter: 0,
-    });
-    connect(shared);
-}
-
-/// Opens a socket unless one is open or opening.
-fn connect(shared: &Shared) {
-    {
-        let mut guard = shared.borrow_mut();
-        let Some(link) = guard.link.as_mut() else {
-            return;
+impl ServerLink {
+    /// Links cart `id` to `server` with `key` and starts connecting. The IO's events go to
+    /// `input`, which must hand them to [`ServerLink::handle`].
+    pub fn start(id: &CartId, server: &str, key: &str, input: Rc<dyn Fn(Input)>) -> ServerLink {
+        let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
+        let (link, effects) = Link::new(id, random_peer_id(), seed);
+        let (online, offline) = (input.clone(), input.clone());
+        let mut server_link = ServerLink {
+            url: url_with_key(server, key),
+            link,
+            socket: None,
+            timer: None,
+            _network: NetworkListener::new(
+                move || online(Input::Network(true)),
+                move || offline(Input::Network(false)),
+            ),
+            input,
+            waiters: Vec::new(),
+            next_waiter: 0,
         };
-        link.retry = None;
-        if link.socket.is_some() {
-            return;
-        }
-        let (on_open, on_frame, on_close) = (
-            Rc::downgrade(shared),
-            Rc::downgrade(shared),
-            Rc::downgrade(shared),
-        );
-        let opened = Socket::open(
-            &link.url,
-            move || {
-                if let Some(shared) = on_open.upgrade() {
-                    if let Some(link) = shared.borrow().link.as_ref() {
-                        if let Some(socket) = &link.socket {
-                            socket.send(&link.session.join());
-                        }
-                    }
-                }
-            },
-            move |frame| {
-                if let Some(shared) = on_frame.upgrade() {
-                    receive(&shared, &frame);
-                }
-            },
-            move || {
-                if let Some(shared) = on_close.upgrade() {
-                    disconnected(&shared);
-                }
-            },
-        );
-        match opened {
-            Ok(socket) => {
-                link.socket = Some(socket);
-                link.connection = Connection::Connecting;
-            }
-            Err(e) => {
-                web_sys::console::error_2(&"offline-cart: cannot open the sync socket".into(), &e);
-            }
-        }
+        // Opening a socket reports nothing synchronously, so there is no outcome yet.
+        let _ = server_link.perform(None, effects);
+        server_link
     }
-    emit_status_if_changed(shared);
-}
 
-/// The socket closed or failed: forget the connection and retry after the backoff.
-fn disconnected(shared: &Shared) {
-    {
-        let mut guard = shared.borrow_mut();
-        let Some(link) = guard.link.as_mut() else {
-            return;
-        };
-        link.socket = None;
-        link.session.disconnected();
-        link.connection = Connection::Offline;
-        let delay = link.backoff.next_delay_ms(js_sys::Math::random());
-        let weak = Rc::downgrade(shared);
-        link.retry = Some(Timer::after(delay, move || {
-            if let Some(shared) = weak.upgrade() {
-                connect(&shared);
-            }
-        }));
+    /// The connection state.
+    pub fn connection(&self) -> Connection {
+        self.link.connection()
     }
-    emit_status_if_changed(shared);
-}
 
-/// Handles one frame from the server.
-fn receive(shared: &Shared, frame: &[u8]) {
-    let (outcome, confirmed) = {
-        let mut guard = shared.borrow_mut();
-        let state = &mut *guard;
-        let Some(link) = state.link.as_mut() else {
-            return;
-        };
-        let outcome = link.session.receive(&mut state.cart, frame);
-        if let Ok(received) = &outcome {
-            if let Some(socket) = &link.socket {
-                for reply in &received.replies {
-                    socket.send(reply);
-                }
-            }
-        }
-        if link.session.is_connected() && link.connection != Connection::Online {
-            link.connection = Connection::Online;
-            link.backoff.reset();
-        }
-        let confirmed = if link.session.is_connected() && link.pending(&mut state.cart) == 0 {
-            link.last_synced_at = Some(js_sys::Date::now());
-            std::mem::take(&mut link.waiters)
-        } else {
-            Vec::new()
-        };
-        (outcome, confirmed)
-    };
-    match outcome {
-        Ok(received) => {
-            if received.changed {
-                schedule_write(shared);
-                emit(
-                    shared,
-                    Event::Change {
-                        origin: Origin::Remote,
-                    },
-                );
-            }
-            if let Some(notice) = received.notice {
-                let (code, message) = match notice {
-                    Notice::Unavailable => (
-                        "cart_unavailable",
-                        "the server has no copy of this cart for this key yet; local changes will create it".to_string(),
-                    ),
-                    Notice::Refused { code, message } => (
-                        "server_refused",
-                        format!("the server refused a change ({}): {message}", code.unwrap_or_default()),
-                    ),
-                };
-                emit(shared, Event::Warning { code, message });
-            }
-        }
-        Err(e) => emit(
-            shared,
-            Event::Warning {
-                code: "server_refused",
-                message: e.message().to_string(),
-            },
-        ),
+    /// Why the server does not take this cart's changes, if it does not.
+    pub fn blocked(&self) -> Option<&Blocked> {
+        self.link.blocked()
     }
-    for waiter in confirmed {
-        let _ = waiter.resolve.call0(&JsValue::UNDEFINED);
-    }
-    emit_status_if_changed(shared);
-}
 
-/// Sends what local changes (or changes merged from elsewhere) the server does not have yet.
-pub(crate) fn push(shared: &Shared) {
-    let mut guard = shared.borrow_mut();
-    let state = &mut *guard;
-    let Some(link) = state.link.as_mut() else {
-        return;
-    };
-    let frames = link.session.local_change(&mut state.cart);
-    if let Some(socket) = &link.socket {
-        for frame in &frames {
-            socket.send(frame);
-        }
+    /// When the server last confirmed every local change (ms since the epoch).
+    pub fn last_synced_at(&self) -> Option<f64> {
+        self.link.last_synced_at()
     }
-}
 
-/// A promise that resolves once the server holds every local change, and rejects with
-/// `offline` when that does not happen within `timeout_ms`, or with `no_server`.
-pub(crate) fn sync_promise(shared: &Shared, timeout_ms: f64) -> Promise {
-    let shared = shared.clone();
-    Promise::new(&mut |resolve, reject| {
-        let mut guard = shared.borrow_mut();
-        let state = &mut *guard;
-        let Some(link) = state.link.as_mut() else {
-            drop(guard);
-            let _ = reject.call1(
-                &JsValue::NULL,
-                &js_error(
-                    NO_SERVER,
-                    "this cart was opened without a server; pass server to Cart.open to sync it",
-                ),
-            );
-            return;
+    /// How many local changes the server has not confirmed.
+    pub fn pending(&self, cart: &mut Cart) -> u32 {
+        self.link.pending(cart) as u32
+    }
+
+    /// Handles one event of the IO.
+    pub fn handle(&mut self, cart: &mut Cart, input: Input) -> Outcome {
+        let now = now();
+        let effects = match input {
+            Input::Opened => self.link.opened(now),
+            Input::Frame(frame) => self.link.received(cart, &frame, now),
+            Input::Closed => {
+                self.socket = None;
+                self.link.closed(now)
+            }
+            Input::Timer => self.link.tick(cart, now),
+            Input::Network(online) => self.link.network(online, now),
+            Input::SyncTimeout(id) => {
+                self.expire(id);
+                Vec::new()
+            }
         };
-        if link.session.is_connected() && link.pending(&mut state.cart) == 0 {
-            drop(guard);
+        self.perform(Some(cart), effects)
+    }
+
+    /// The cart changed locally: offer the change to the server.
+    pub fn local_change(&mut self, cart: &mut Cart) -> Outcome {
+        let effects = self.link.local_change(cart);
+        self.perform(Some(cart), effects)
+    }
+
+    /// Resolves `resolve` once the server holds every local change, or calls `reject` with an
+    /// `offline` error after `timeout_ms`. Retries a waiting connection at once.
+    pub fn wait_for_server(
+        &mut self,
+        cart: &mut Cart,
+        resolve: Function,
+        reject: Function,
+        timeout_ms: f64,
+    ) -> Outcome {
+        if self.link.is_confirmed(cart) {
             let _ = resolve.call0(&JsValue::UNDEFINED);
-            return;
+            return Outcome::default();
         }
-        link.next_waiter += 1;
-        let id = link.next_waiter;
-        let weak = Rc::downgrade(&shared);
-        let deadline = Timer::after(timeout_ms, move || {
-            let Some(shared) = weak.upgrade() else { return };
-            let waiter = {
-                let mut guard = shared.borrow_mut();
-                let Some(link) = guard.link.as_mut() else {
-                    return;
-                };
-                let index = link.waiters.iter().position(|w| w.id == id);
-                index.map(|i| link.waiters.remove(i))
-            };
-            if let Some(waiter) = waiter {
-                let message = format!(
-                    "the server did not confirm the cart within {} s; it is saved on this device and syncs when the connection returns",
-                    timeout_ms / 1000.0
-                );
-                let _ = waiter
-                    .reject
-                    .call1(&JsValue::NULL, &js_error(OFFLINE, &message));
-            }
-        });
-        link.waiters.push(SyncWaiter {
+        self.next_waiter += 1;
+        let id = self.next_waiter;
+        let input = self.input.clone();
+        self.waiters.push(SyncWaiter {
             id,
             resolve,
             reject,
-            _deadline: deadline,
+            _deadline: Timer::after(timeout_ms, move || input(Input::SyncTimeout(id))),
         });
-        let idle = link.socket.is_none();
-        drop(guard);
-        // A shopper asking to sync is a good moment to retry without waiting for the backoff.
-        if idle {
-            connect(&shared);
+        let effects = self.link.hurry(now());
+        self.perform(Some(cart), effects)
+    }
+
+    /// Rejects every waiting `sync()` with `error` (the cart is closing) and drops the link.
+    pub fn close(self, error: &JsValue) {
+        for waiter in self.waiters {
+            let _ = waiter.reject.call1(&JsValue::NULL, error);
         }
-    })
+    }
+
+    /// Performs the link's effects (the socket ones here, the cart's ones into the outcome),
+    /// resolves the `sync()` calls the server has now satisfied, and arms the timer.
+    fn perform(&mut self, cart: Option<&mut Cart>, effects: Vec<Effect>) -> Outcome {
+        let mut outcome = Outcome::default();
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Open => {
+                    self.socket = None;
+                    match self.open_socket() {
+                        Ok(socket) => self.socket = Some(socket),
+                        Err(e) => {
+                            web_sys::console::error_2(
+                                &"offline-cart: cannot open the sync socket".into(),
+                                &e,
+                            );
+                            queue.extend(self.link.closed(now()));
+                        }
+                    }
+                }
+                Effect::Send(frame) => {
+                    if let Some(socket) = &self.socket {
+                        socket.send(&frame);
+                    }
+                }
+                Effect::Close => self.socket = None,
+                Effect::CartChanged => outcome.changed = true,
+                Effect::Warn { code, message } => outcome.warnings.push((code, message)),
+            }
+        }
+        if let Some(cart) = cart {
+            if self.link.is_confirmed(cart) {
+                for waiter in std::mem::take(&mut self.waiters) {
+                    let _ = waiter.resolve.call0(&JsValue::UNDEFINED);
+                }
+            }
+        }
+        self.arm_timer();
+        outcome
+    }
+
+    fn open_socket(&self) -> Result<Socket, JsValue> {
+        let (opened, frame, closed) = (self.input.clone(), self.input.clone(), self.input.clone());
+        Socket::open(
+            &self.url,
+            move || opened(Input::Opened),
+            move |bytes| frame(Input::Frame(bytes)),
+            move || closed(Input::Closed),
+        )
+    }
+
+    /// Keeps one timer armed at the link's next deadline.
+    fn arm_timer(&mut self) {
+        self.timer = self.link.next_deadline().map(|at| {
+            let input = self.input.clone();
+            Timer::after((at - now()).max(0.0), move || input(Input::Timer))
+        });
+    }
+
+    /// Rejects the `sync()` call `id` with `offline`.
+    fn expire(&mut self, id: u32) {
+        let Some(index) = self.waiters.iter().position(|w| w.id == id) else {
+            return;
+        };
+        let waiter = self.waiters.remove(index);
+        let message = "the server did not confirm the cart in time; it is saved on this device and syncs when the connection returns";
+        let _ = waiter
+            .reject
+            .call1(&JsValue::NULL, &js_error(OFFLINE, message));
+    }
 }
 
-/// Rejects every waiting `sync()` with `error` (the cart is closing).
-pub(crate) fn reject_waiters(link: ServerLink, error: &JsValue) {
-    for waiter in link.waiters {
-        let _ = waiter.reject.call1(&JsValue::NULL, error);
-    }
+/// A promise for `sync()` on a cart without a server: rejects with `no_server`.
+pub fn no_server() -> Promise {
+    Promise::reject(&js_error(
+        NO_SERVER,
+        "this cart was opened without a server; pass server to Cart.open to sync it",
+    ))
 }

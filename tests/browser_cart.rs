@@ -346,3 +346,22 @@ async fn merge_brings_in_another_devices_copy() {
         "the removed unit must not resurface"
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_line_past_the_limit_throws_too_many_lines_and_changes_nothing() {
+    let cart = open(r#"{"storage":"memory"}"#).await;
+    let id: cart_core::CartId = cart.id().parse().unwrap();
+    let full = cart_core::fixtures::cart_with_lines(&id, cart_core::validate::MAX_LINES);
+    assert!(cart.merge(&full).unwrap());
+    let heads = cart.heads();
+    let (code, message) = error_code(cart.add_item(item("ONE-TOO-MANY", 1)).unwrap_err());
+    assert_eq!(code, "too_many_lines");
+    assert!(message.contains("remove a line"), "{message}");
+    assert_eq!(
+        js_sys::JSON::stringify(&cart.heads()).unwrap(),
+        js_sys::JSON::stringify(&heads).unwrap(),
+        "nothing changed"
+    );
+    // More of a line the cart has is still fine.
+    cart.add_item(item("SKU-0", 1)).unwrap();
+}

@@ -28,6 +28,14 @@ fn server() -> &'static str {
     )
 }
 
+/// The `/sync` URL of the second test server, whose line limit is 3.
+#[allow(clippy::option_env_unwrap)]
+fn server_with_three_lines() -> &'static str {
+    option_env!("CART_SERVER_WS_MAX_LINES_3").expect(
+        "CART_SERVER_WS_MAX_LINES_3 is not set: run these tests through `npm test`, which starts cart-server",
+    )
+}
+
 /// A loopback port where nothing listens: a server that is down.
 const DOWN: &str = "ws://127.0.0.1:9/sync";
 
@@ -64,6 +72,11 @@ struct Device {
 
 impl Device {
     fn connect(id: &str, key: &str) -> Device {
+        Device::connect_to(server(), id, key)
+    }
+
+    /// Connects to the `/sync` URL `server` instead of the default test server.
+    fn connect_to(server: &str, id: &str, key: &str) -> Device {
         let id: CartId = id.parse().unwrap();
         let state = Rc::new(RefCell::new((
             cart_core::Cart::new(id),
@@ -71,7 +84,7 @@ impl Device {
             Vec::new(),
         )));
         let socket: Rc<RefCell<Option<Socket>>> = Rc::new(RefCell::new(None));
-        let url = format!("{}?key={key}", server());
+        let url = format!("{server}?key={key}");
         let (on_open, on_frame) = (
             (state.clone(), socket.clone()),
             (state.clone(), socket.clone()),
@@ -279,4 +292,80 @@ async fn sync_without_a_server_says_so() {
             .unwrap_or_else(|| panic!("{what} was accepted"));
         assert_eq!(text(&error, "code"), "invalid_options", "{what}");
     }
+}
+
+#[wasm_bindgen_test]
+async fn changes_under_another_key_are_told_apart_from_a_new_cart_and_block_sync() {
+    let owner = open_on_server().await;
+    owner.add_item(item("SECRET", 1)).unwrap();
+    wait(owner.sync(None)).await;
+    let id = owner.id();
+    wait(owner.close()).await;
+
+    let options = format!(
+        r#"{{"cartId":"{id}","key":"a-truncated-key-1234","storage":"localstorage","server":"{}"}}"#,
+        server()
+    );
+    let cart = Cart::open(Some(js(&options))).await.unwrap();
+    let events = Recorder::attach(&cart);
+    // Empty here, so the cart only asks: the answer cannot tell a wrong key from a new cart.
+    eventually("the first answer", || !events.warnings().is_empty()).await;
+    assert_eq!(events.warnings(), vec!["cart_unavailable"]);
+    assert!(prop(&cart.status(), "blocked").is_null());
+
+    cart.add_item(item("MINE", 1)).unwrap();
+    eventually("the wrong key to show", || {
+        text(&cart.status(), "blocked") == "wrong_key"
+    })
+    .await;
+    assert_eq!(events.warnings(), vec!["cart_unavailable", "wrong_key"]);
+    assert_eq!(lines(&cart), vec![("MINE".to_string(), 1)], "kept here");
+}
+
+#[wasm_bindgen_test]
+async fn a_line_the_server_refuses_blocks_until_removed_then_syncs_without_reconnecting() {
+    let cart = open(&format!(
+        r#"{{"storage":"memory","server":"{}"}}"#,
+        server_with_three_lines()
+    ))
+    .await;
+    for sku in ["A", "B", "C"] {
+        cart.add_item(item(sku, 1)).unwrap();
+    }
+    wait(cart.sync(None)).await;
+    let events = Recorder::attach(&cart);
+
+    cart.add_item(item("D", 1)).unwrap();
+    eventually("the refusal to show", || {
+        text(&cart.status(), "blocked") == "too_many_lines"
+    })
+    .await;
+    assert_eq!(events.warnings(), vec!["sync_blocked"]);
+    assert!(status(&cart, "pending").as_f64().unwrap() >= 1.0);
+
+    assert!(cart.remove_item(JsValue::from_str("D")).unwrap());
+    wait(cart.sync(Some(20_000.0))).await;
+    assert_eq!(status(&cart, "pending").as_f64(), Some(0.0));
+    assert!(prop(&cart.status(), "blocked").is_null());
+    let connections: Vec<String> = events
+        .events
+        .borrow()
+        .iter()
+        .filter(|e| text(e, "type") == "status")
+        .map(|e| text(&prop(e, "status"), "connection"))
+        .collect();
+    assert!(
+        connections.iter().all(|c| c == "online"),
+        "no reconnect: {connections:?}"
+    );
+
+    let device = Device::connect_to(server_with_three_lines(), &cart.id(), &cart.key());
+    eventually("another device to read the cart", || {
+        device.lines().len() == 3
+    })
+    .await;
+    assert_eq!(
+        device.lines(),
+        vec![("A".into(), 1), ("B".into(), 1), ("C".into(), 1)]
+    );
 }

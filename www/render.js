@@ -151,15 +151,32 @@ export function cartLinesView({ list, totals, empty, artOf = () => undefined, ru
 export const connectionOf = (status) => (navigator.onLine ? status.connection : 'offline');
 
 /**
+ * What the shopper should know when the server does not take the cart (`status.blocked`), and
+ * what they can do about it. The cart is kept on this device in every case.
+ */
+const BLOCKED_TEXT = {
+  too_many_lines: 'Not synced: more lines than the shop allows · remove a line to sync',
+  document_too_large: 'Not synced: this cart\'s history is too large for the shop · it stays on this device',
+  schema_violation: 'Not synced: the shop refused this cart · it stays on this device',
+  change_too_large: 'Not synced: the shop refused a change too large for it · it stays on this device',
+  wrong_key: 'Not synced: this cart belongs to another link · open the full link to sync',
+};
+
+/**
  * Where the cart is, as the badge shows it: `state` is one of "offline", "syncing", "device"
- * (saved on this device, not yet on the server) and "account" (saved to your account); `text`
- * says it in words, with the number of changes the server does not have yet.
+ * (saved on this device, not yet on the server), "blocked" (the server refuses the cart's
+ * changes; they stay on this device) and "account" (saved to your account); `text` says it in
+ * words, with the number of changes the server does not have yet.
  */
 function describeStatus(status) {
   const connection = connectionOf(status);
   const waiting = status.pending > 0 ? ` · ${plural(status.pending, 'change')} not yet on the server` : '';
   if (status.storage === 'memory') {
     return { state: 'offline', text: `Kept in memory only: lost on reload${waiting}` };
+  }
+  if (status.blocked) {
+    const text = BLOCKED_TEXT[status.blocked] ?? `Not synced (${status.blocked}) · it stays on this device`;
+    return { state: 'blocked', text };
   }
   if (connection === 'online') {
     if (status.pending === 0 && status.unsaved === 0) return { state: 'account', text: 'Saved to your account' };
@@ -177,4 +194,5 @@ export function renderStatus(badge, status) {
   badge.dataset.state = state;
   badge.dataset.connection = connectionOf(status);
   badge.dataset.pending = String(status.pending);
+  badge.dataset.blocked = status.blocked ?? '';
 }

@@ -252,11 +252,21 @@ impl Cart {
     /// Adds `item.quantity` units of `item.sku`, creating the line if the cart has none.
     ///
     /// The item details (name, price, currency, image, variant) replace the stored ones when they
-    /// differ. Errs when any field is invalid or the line would exceed 999 units; then nothing
-    /// changes.
+    /// differ. Errs when any field is invalid, the line would exceed 999 units, or the line is
+    /// new and the cart already has [`validate::MAX_LINES`] lines; then nothing changes.
     pub fn add_item(&mut self, item: &NewItem) -> Result<(), CartError> {
         item.validate()?;
         let current = self.quantity(&item.sku);
+        if current == 0 && self.quantities().len() >= validate::MAX_LINES {
+            return Err(CartError::new(
+                ErrorCode::TooManyLines,
+                format!(
+                    "the cart already has {} lines, the most it can hold; remove a line before adding {:?}",
+                    validate::MAX_LINES,
+                    item.sku
+                ),
+            ));
+        }
         if current + item.quantity > validate::MAX_QUANTITY {
             return Err(CartError::new(
                 ErrorCode::InvalidQuantity,
@@ -520,33 +530,7 @@ impl Cart {
 
     /// Quantity per sku for every sku whose quantity is above zero.
     fn quantities(&self) -> BTreeMap<String, i64> {
-        let mut quantities: BTreeMap<String, i64> = BTreeMap::new();
-        for entry in self
-            .doc
-            .map_range(ROOT, schema::keys_with_prefix(schema::SET_PREFIX))
-        {
-            let (Some(sku), Some(q)) = (
-                entry.key.strip_prefix(schema::SET_PREFIX),
-                as_int(&entry.value.into()),
-            ) else {
-                continue;
-            };
-            *quantities.entry(sku.to_owned()).or_default() += q;
-        }
-        for entry in self
-            .doc
-            .map_range(ROOT, schema::keys_with_prefix(schema::ADD_PREFIX))
-        {
-            let (Some(sku), Some(q)) = (
-                schema::sku_of_add_key(&entry.key),
-                as_int(&entry.value.into()),
-            ) else {
-                continue;
-            };
-            *quantities.entry(sku.to_owned()).or_default() += q;
-        }
-        quantities.retain(|_, q| *q > 0);
-        quantities
+        schema::quantities(&self.doc)
     }
 
     fn details(&self, sku: &str) -> Option<Details> {

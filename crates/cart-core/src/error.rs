@@ -36,6 +36,8 @@ pub enum ErrorCode {
     SchemaViolation,
     /// A storage backend failed.
     Storage,
+    /// The cart already has [`crate::validate::MAX_LINES`] lines; a new one would not sync.
+    TooManyLines,
 }
 
 impl ErrorCode {
@@ -56,6 +58,7 @@ impl ErrorCode {
             ErrorCode::WrongCart => "wrong_cart",
             ErrorCode::SchemaViolation => "schema_violation",
             ErrorCode::Storage => "storage",
+            ErrorCode::TooManyLines => "too_many_lines",
         }
     }
 }

@@ -6,6 +6,8 @@
 //! - [`storage`]: the byte key/value [`storage::Storage`] trait, [`storage::MemoryStorage`] and
 //!   the conformance suite every backend must pass.
 //! - [`session`]: the client side of syncing a cart with a server, sans IO.
+//! - [`link`]: the lifecycle of the connection to the server (connect, join, heartbeat,
+//!   refusals, backoff), sans IO; it drives a [`session::ClientSession`].
 //! - [`wire`]: automerge-repo's WebSocket protocol messages, as CBOR.
 //! - [`persist`]: how a cart is laid out in storage (snapshot plus incremental chunks) and
 //!   compacted without losing another writer's chunks.
@@ -15,6 +17,9 @@
 pub mod cart;
 pub mod cart_id;
 pub mod error;
+#[cfg(feature = "conformance")]
+pub mod fixtures;
+pub mod link;
 pub mod persist;
 pub mod schema;
 pub mod session;

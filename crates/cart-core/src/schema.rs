@@ -30,6 +30,8 @@
 //! Any Automerge client (for example `@automerge/automerge` in JavaScript) can create and edit
 //! a cart by writing these keys.
 
+use std::collections::BTreeMap;
+
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
 
 use crate::cart_id::CartId;
@@ -137,6 +139,27 @@ pub(crate) fn string_value<D: ReadDoc>(doc: &D, value: &Value<'_>, id: &ObjId) -
 pub(crate) fn get_string<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Option<String> {
     let (value, id) = doc.get(obj, key).ok()??;
     string_value(doc, &value, &id)
+}
+
+/// The quantity of every line of `doc` whose quantity is above zero, by sku: `set:<sku>` plus
+/// every `add:<sku>#…` entry (see the module documentation). These are the lines a shopper
+/// sees and the lines the line limit counts; a removed line (`set:<sku>` = 0 and its details
+/// record) does not count.
+pub fn quantities<D: ReadDoc>(doc: &D) -> BTreeMap<String, i64> {
+    let mut quantities: BTreeMap<String, i64> = BTreeMap::new();
+    let sets = doc
+        .map_range(ROOT, keys_with_prefix(SET_PREFIX))
+        .filter_map(|entry| Some((entry.key.strip_prefix(SET_PREFIX)?.to_owned(), entry)));
+    let adds = doc
+        .map_range(ROOT, keys_with_prefix(ADD_PREFIX))
+        .filter_map(|entry| Some((sku_of_add_key(&entry.key)?.to_owned(), entry)));
+    for (sku, entry) in sets.chain(adds) {
+        if let Some(q) = as_int(&entry.value.into()) {
+            *quantities.entry(sku).or_default() += q;
+        }
+    }
+    quantities.retain(|_, q| *q > 0);
+    quantities
 }
 
 fn violation(path: &str, why: &str) -> CartError {

@@ -16,10 +16,20 @@ use crate::wire::{self, Message, PeerMetadata};
 /// Something the server said that the page may want to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    /// The server has no copy of this cart it will share (it does not exist there yet, or the
-    /// key does not match). The session keeps going: the next local change creates it.
+    /// The server has no copy of this cart it will share: it does not exist there yet, or the
+    /// key does not match (the server does not say which, so that nobody without the key learns
+    /// which carts exist). The session keeps going: the next local change creates it.
     Unavailable,
-    /// The server refused a message; nothing of it was stored.
+    /// The server answered a `sync` of this cart with `doc-unavailable`. The server answers a
+    /// `sync` for a cart it does not have yet by syncing (the first change creates the cart),
+    /// and `request` (sent while the local copy is empty) with `doc-unavailable` whether the
+    /// cart is missing or the key is wrong; so after a `sync` this means the cart exists under
+    /// another key: a shared link without its key, or a truncated key. Nothing will sync with
+    /// this key. Anyone who can ask already knows the cart id, which is 128 random bits.
+    WrongKey,
+    /// The server refused a message about this cart; nothing of it was stored. The session has
+    /// already forgotten what it believed the server had (as on a disconnect), so the next
+    /// message it makes offers every change the server lacks again.
     Refused {
         /// The server's stable code, such as `schema_violation`, when it gave one.
         code: Option<String>,
@@ -47,6 +57,8 @@ pub struct ClientSession {
     document_id: String,
     server_peer: Option<String>,
     state: sync::State,
+    /// A `sync` (not a `request`) was sent on this connection: the local copy had changes.
+    sent_sync: bool,
 }
 
 /// A new random access secret for a cart: 24 random bytes in base58 (about 33 characters).
@@ -78,6 +90,7 @@ impl ClientSession {
             document_id: id.to_string(),
             server_peer: None,
             state: sync::State::new(),
+            sent_sync: false,
         }
     }
 
@@ -128,9 +141,21 @@ impl ClientSession {
                 received.replies = self.outgoing(cart);
             }
             Message::DocUnavailable(unavailable) if unavailable.document_id == self.document_id => {
-                received.notice = Some(Notice::Unavailable);
+                received.notice = Some(if self.sent_sync {
+                    Notice::WrongKey
+                } else {
+                    Notice::Unavailable
+                });
             }
-            Message::Error(error) => {
+            // An error names the cart it is about when the refused message named one; one that
+            // names none (a rate limit) is about everything this connection sent.
+            Message::Error(error)
+                if error
+                    .document_id
+                    .as_ref()
+                    .is_none_or(|id| *id == self.document_id) =>
+            {
+                self.forget_unconfirmed();
                 received.notice = Some(Notice::Refused {
                     code: error.code,
                     message: error.message,
@@ -155,7 +180,25 @@ impl ClientSession {
     /// connection sends only what is new.
     pub fn disconnected(&mut self) {
         self.server_peer = None;
-        // Encoding keeps only the durable part of the state (the shared heads).
+        self.sent_sync = false;
+        self.forget_unconfirmed();
+    }
+
+    /// A frame that asks the server to answer even when neither side has anything new (a sync
+    /// message that repeats this side's heads), so that a silent connection can be told apart
+    /// from a dead one. Stock automerge-repo servers may not answer it; `cart-server` does.
+    /// `None` when not connected.
+    pub fn probe(&mut self, cart: &mut Cart) -> Option<Vec<u8>> {
+        // Automerge generates nothing while it believes the peer is up to date and has heard
+        // from us; pretending we never answered makes it state our heads once more.
+        self.state.have_responded = false;
+        self.outgoing(cart).pop()
+    }
+
+    /// Keeps only the durable part of the sync state (the heads both sides are known to share):
+    /// what was sent but not confirmed counts as not sent, so the next message offers it again.
+    /// Call it when frames this session made were not sent after all.
+    pub fn forget_unconfirmed(&mut self) {
         self.state = sync::State::decode(&self.state.encode()).unwrap_or_default();
     }
 
@@ -185,6 +228,7 @@ impl ClientSession {
         let message = if cart.doc().is_empty() {
             Message::Request(sync)
         } else {
+            self.sent_sync = true;
             Message::Sync(sync)
         };
         vec![wire::encode(&message)]

@@ -15,6 +15,10 @@ pub const MAX_IMAGE_URL_BYTES: usize = 2048;
 pub const MAX_UNIT_PRICE: i64 = 1_000_000_000;
 /// The highest quantity of one line.
 pub const MAX_QUANTITY: i64 = 999;
+/// The most lines a cart may have: `cart-server` refuses changes beyond it (its default
+/// `--max-lines`), so the cart refuses to create a line past it rather than keep a change the
+/// server will never take.
+pub const MAX_LINES: usize = 500;
 
 fn text(
     code: ErrorCode,

@@ -1,6 +1,6 @@
 //! The cart's operations on one and on two replicas, including Dynamo's resurfacing anomaly.
 
-use cart_core::{Cart, CartId, ErrorCode, NewItem};
+use cart_core::{fixtures, validate, Cart, CartId, ErrorCode, NewItem};
 
 fn item(sku: &str, quantity: i64) -> NewItem {
     NewItem {
@@ -457,4 +457,22 @@ fn another_carts_document_is_refused_whichever_id_wins_the_conflict() {
         assert_eq!(err.code(), ErrorCode::WrongCart);
         assert_eq!(quantities(&mine), vec![("A".into(), 1)]);
     }
+}
+
+#[test]
+fn a_line_past_the_limit_is_refused_and_changes_nothing() {
+    let id = CartId::from_bytes([61; 16]);
+    let mut cart = Cart::load(id, &fixtures::cart_with_lines(&id, validate::MAX_LINES)).unwrap();
+    let heads = cart.heads();
+    let err = cart.add_item(&item("ONE-TOO-MANY", 1)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::TooManyLines);
+    assert!(err.message().contains("remove a line"), "{}", err.message());
+    assert_eq!(cart.heads(), heads, "nothing changed");
+    assert_eq!(cart.lines().len(), validate::MAX_LINES);
+
+    // More of a line the cart has is fine, and a removed line frees its place.
+    cart.add_item(&item("SKU-0", 1)).unwrap();
+    assert!(cart.remove_item("SKU-1").unwrap());
+    cart.add_item(&item("ONE-TOO-MANY", 1)).unwrap();
+    assert_eq!(cart.lines().len(), validate::MAX_LINES);
 }

@@ -4,10 +4,8 @@
 //! only when it passes are the changes stored and the fork adopted. A refused change leaves
 //! nothing behind.
 
-use std::collections::BTreeSet;
-
 use automerge::sync::Message as AutomergeSync;
-use automerge::{Automerge, ReadDoc, ROOT};
+use automerge::Automerge;
 use cart_core::{check_automerge_bytes, schema, CartId};
 
 use crate::error::{ErrorKind, Refusal};
@@ -42,18 +40,11 @@ pub fn check_chunks(message: &AutomergeSync, cart: &CartId) -> Result<(), Refusa
     Ok(())
 }
 
-/// The number of lines of `doc`: distinct skus among its `item:`, `add:` and `set:` keys.
+/// The number of lines of `doc` the shopper sees: skus whose quantity is above zero. A line
+/// that was added and removed again does not count, so "add a line over the limit (refused),
+/// remove it again" is a cart within the limit, and its changes are stored together.
 pub fn line_count(doc: &Automerge) -> usize {
-    let skus: BTreeSet<String> = doc
-        .keys(ROOT)
-        .filter_map(|key| {
-            key.strip_prefix(schema::ITEM_PREFIX)
-                .or_else(|| key.strip_prefix(schema::SET_PREFIX))
-                .or_else(|| schema::sku_of_add_key(&key))
-                .map(str::to_owned)
-        })
-        .collect();
-    skus.len()
+    schema::quantities(doc).len()
 }
 
 /// Checks that `candidate`, cart `cart` after a change, is a valid cart within `limits`: it
@@ -82,7 +73,7 @@ pub fn admit(candidate: &Automerge, cart: &CartId, limits: &Limits) -> Result<()
 mod tests {
     use super::*;
     use automerge::transaction::Transactable;
-    use automerge::AutoCommit;
+    use automerge::{AutoCommit, ROOT};
     use cart_core::{Cart, NewItem};
 
     fn item(sku: &str, price: i64) -> NewItem {
@@ -130,6 +121,23 @@ mod tests {
         let err = admit(doc.document(), &id, &Limits::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SchemaViolation);
         assert!(err.message().contains("cartId"));
+    }
+
+    #[test]
+    fn a_removed_line_does_not_count() {
+        let id = CartId::from_bytes([6; 16]);
+        let mut cart = Cart::new(id);
+        for sku in ["A", "B", "C", "D"] {
+            cart.add_item(&item(sku, 100)).unwrap();
+        }
+        cart.remove_item("D").unwrap();
+        let doc = Automerge::load(&cart.save()).unwrap();
+        assert_eq!(line_count(&doc), 3);
+        let limits = Limits {
+            max_lines: 3,
+            ..Limits::default()
+        };
+        assert!(admit(&doc, &id, &limits).is_ok());
     }
 
     #[test]

@@ -1,0 +1,32 @@
+//! Documents for tests that need a cart of a given shape without building it edit by edit
+//! (behind the `conformance` feature, like the storage suite).
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT};
+
+use crate::cart_id::CartId;
+use crate::schema;
+
+/// The saved bytes of cart `id` with `lines` lines (`SKU-0`, `SKU-1`, …, one unit each), written
+/// as one change: a cart at the line limit in milliseconds, where one `add_item` per line takes
+/// a minute in a debug build.
+pub fn cart_with_lines(id: &CartId, lines: usize) -> Vec<u8> {
+    let mut doc = AutoCommit::new();
+    write(&mut doc, id, lines).expect("writing a fresh in-memory document cannot fail");
+    doc.save()
+}
+
+fn write(doc: &mut AutoCommit, id: &CartId, lines: usize) -> Result<(), automerge::AutomergeError> {
+    doc.put(ROOT, schema::SCHEMA, schema::SCHEMA_VERSION)?;
+    doc.put(ROOT, schema::CART_ID, id.to_string())?;
+    for n in 0..lines {
+        let sku = format!("SKU-{n}");
+        let record = doc.put_object(ROOT, schema::item_key(&sku), ObjType::Map)?;
+        doc.put(&record, schema::NAME, "a product")?;
+        doc.put(&record, schema::UNIT_PRICE, 100)?;
+        doc.put(&record, schema::CURRENCY, "EUR")?;
+        doc.put(&record, schema::ADDED_AT, n as i64)?;
+        doc.put(ROOT, schema::add_key(&sku, "fixture"), 1)?;
+    }
+    Ok(())
+}
