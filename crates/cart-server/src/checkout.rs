@@ -10,9 +10,10 @@
 //!    they do not include ([`read_at`]). Devices A and B both hold a tee at H0; B adds a mug
 //!    (Y on H0); A checks out at H0. B's checkout at \[Y\] then orders the mug alone: the
 //!    tee's units were taken by A's order, whose clear is merged first. Merging a clear also
-//!    brings in the heads it was made at (changes B may not have seen), but those only add
-//!    lines the clear removes again: adds concurrent with the earlier checkout stay, units
-//!    an earlier order took are gone. The order records the heads it was read at.
+//!    brings in the changes it was made on, which B may not have seen: the units they hold were
+//!    ordered and are cleared, and any other edit among them (say A removed a line) counts as
+//!    it does in the merged cart. Adds concurrent with the earlier checkout stay; units an
+//!    earlier order took are gone. The order records the heads it was read at.
 //! 3. Every line is re-priced from the catalog ([`price_lines`]): the catalog's price wins and
 //!    a difference is reported per line; unknown or unavailable skus refuse the whole
 //!    checkout, and a cart with no line left is `empty_cart`.

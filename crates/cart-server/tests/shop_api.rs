@@ -586,12 +586,7 @@ async fn an_order_and_its_clear_are_stored_together_or_not_at_all() {
     let (_dir, server) = server().await;
     let (_client, replica) = synced_cart(&server, &[("MUG", 2, 1450)]).await;
     // The disk refuses every new chunk, as a full disk would.
-    let sql = rusqlite::Connection::open(&server.db).unwrap();
-    sql.execute_batch(
-        "CREATE TRIGGER no_chunks BEFORE INSERT ON chunks
-         BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-    )
-    .unwrap();
+    support::break_chunk_writes(&server.db);
     let (status, body) = checkout(&server, &replica, KEY).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], "storage");
@@ -603,7 +598,7 @@ async fn an_order_and_its_clear_are_stored_together_or_not_at_all() {
     assert_eq!(server_lines(&server, &replica.cart).await, [line("MUG", 2)]);
 
     // Once the disk takes writes again, the retry creates the order and its clear, once.
-    sql.execute_batch("DROP TRIGGER no_chunks;").unwrap();
+    support::mend_chunk_writes(&server.db);
     let (status, body) = checkout(&server, &replica, KEY).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["repeated"], false);

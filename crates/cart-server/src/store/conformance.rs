@@ -33,6 +33,10 @@ pub trait Harness: Send + Sync {
     /// A second, independent handle on the storage of `store` (as another process or server
     /// instance would open it).
     fn another_handle(&self, store: &Self::Store) -> impl Future<Output = Self::Store> + Send;
+
+    /// Makes every later write of a chunk to the storage of `store` fail, as a full disk would,
+    /// while everything else keeps working (for the fault checks).
+    fn break_chunk_writes(&self, store: &Self::Store) -> impl Future<Output = ()> + Send;
 }
 
 fn cart(n: u8) -> CartId {
@@ -519,6 +523,37 @@ pub async fn orders_are_placed_once_and_only_with_their_clear<H: Harness>(h: &H)
     assert_eq!(store.order_count(&unknown).await.expect("count"), 0);
 }
 
+/// When the clear of an order cannot be written, the order is not stored either.
+pub async fn no_order_is_stored_when_its_clear_cannot_be<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(14);
+    let owner = secret(&id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    store
+        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
+        .await
+        .expect("owner append");
+    let before = chunk_keys(&store, &id).await;
+    h.break_chunk_writes(&store).await;
+    let failed = store
+        .place_order(
+            &order("ord_5", &id.to_string(), "MUG"),
+            &owner,
+            change_bytes(&mut doc, "a", 0),
+        )
+        .await;
+    assert!(
+        matches!(failed, Err(StoreError::Backend(_))),
+        "placing must fail when the clear cannot be written, got {failed:?}"
+    );
+    assert!(
+        store.order("ord_5").await.expect("order").is_none(),
+        "no order may exist without its clear"
+    );
+    assert_eq!(store.order_count(&id.to_string()).await.expect("count"), 0);
+    assert_eq!(chunk_keys(&store, &id).await, before);
+}
+
 fn cart_id_text(n: u8) -> String {
     cart(n).to_string()
 }
@@ -570,6 +605,7 @@ macro_rules! store_conformance_tests {
             racing_creators_bind_exactly_one_secret,
             seeding_the_catalog_is_idempotent_and_keeps_changes,
             orders_are_placed_once_and_only_with_their_clear,
+            no_order_is_stored_when_its_clear_cannot_be,
             accounts_are_created_once_per_name
         );
     };
