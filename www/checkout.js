@@ -59,7 +59,11 @@ export function checkoutController({ button, output, getCart }) {
         h('ul', {}, ...body.lines.map((line) => h('li', { textContent: `${line.sku}: ${REASONS[line.reason] ?? line.message}` }))),
       );
     }
-    if (body?.code === 'empty_cart') return say('refused', h('p', { textContent: 'Your cart is empty.' }));
+    // The button is disabled on an empty cart: the server found nothing left because another
+    // device's order already took these lines (its clear reaches this page through sync).
+    if (body?.code === 'empty_cart') {
+      return say('refused', h('p', { textContent: 'Nothing left to order: these items were already ordered, from this or another device.' }));
+    }
     say('error', h('p', { textContent: `Checkout failed: ${body?.message ?? `HTTP ${status}`}` }));
   }
 

@@ -47,14 +47,23 @@ pub fn line_count(doc: &Automerge) -> usize {
     schema::quantities(doc).len()
 }
 
+/// Checks that `candidate`, cart `cart` after a change, passes [`schema::check_document`]
+/// (which also checks that `cartId` is `cart`). This is all a checkout's clear is checked for:
+/// it only removes lines, so no limit may refuse it.
+///
+/// Errs with [`ErrorKind::SchemaViolation`].
+pub fn check_schema(candidate: &Automerge, cart: &CartId) -> Result<(), Refusal> {
+    schema::check_document(candidate, cart)
+        .map_err(|e| refused(cart, ErrorKind::SchemaViolation, e.message()))
+}
+
 /// Checks that `candidate`, cart `cart` after a change, is a valid cart within `limits`: it
 /// passes [`schema::check_document`] (which also checks that `cartId` is `cart`), and it has at most
 /// [`Limits::max_lines`] lines. (The saved size is checked by the hub, which knows the bytes.)
 ///
 /// Errs with [`ErrorKind::SchemaViolation`] or [`ErrorKind::TooManyLines`].
 pub fn admit(candidate: &Automerge, cart: &CartId, limits: &Limits) -> Result<(), Refusal> {
-    schema::check_document(candidate, cart)
-        .map_err(|e| refused(cart, ErrorKind::SchemaViolation, e.message()))?;
+    check_schema(candidate, cart)?;
     let lines = line_count(candidate);
     if lines > limits.max_lines {
         return Err(refused(

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checkout::{self, RefusedLine, MAX_HEADS};
+use crate::hub::ReadAtError;
 use crate::secret::CartKey;
 use crate::store::shop::Account;
 use crate::store::StoreError;
@@ -82,12 +83,12 @@ impl ApiError {
         )
     }
 
-    /// 422 `empty_cart`: nothing to order at these heads.
+    /// 422 `empty_cart`: nothing to order at these heads, once earlier orders' lines are gone.
     pub fn empty_cart() -> ApiError {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "empty_cart",
-            "the cart has no lines at these heads; add items before checking out",
+            "the cart has no lines to order at these heads (lines an earlier order took are gone); add items before checking out",
         )
     }
 
@@ -123,6 +124,16 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+}
+
+impl From<ReadAtError> for ApiError {
+    fn from(e: ReadAtError) -> ApiError {
+        match e {
+            ReadAtError::NotFound => ApiError::cart_not_found(),
+            ReadAtError::MissingChanges(missing) => ApiError::sync_first(missing.len()),
+            ReadAtError::Storage => ApiError::storage(),
+        }
     }
 }
 

@@ -1,33 +1,40 @@
 //! Checkout: an order from a cart as it was at the heads the shopper saw, created once, and the
-//! merge-safe clear of the ordered lines.
+//! merge-safe clear of the ordered lines, stored together. Every unit is ordered once.
 //!
-//! 1. The cart is read at the request's heads ([`crate::hub::Hubs::cart_at`]); the server must
-//!    have every change they name (else `sync_first`).
-//! 2. The order id is derived from the cart id and the sorted heads ([`order_id`]), so the same
-//!    request always means the same order. An order already stored under that id is returned
-//!    as it is (`repeated`).
-//! 3. Otherwise every line is re-priced from the catalog ([`price_lines`]): the catalog's price
-//!    wins and a difference is reported per line; unknown or unavailable skus refuse the whole
-//!    checkout. The order is inserted under its id; of concurrent identical checkouts exactly
-//!    one inserts, the others read its order back.
-//! 4. The ordered lines are cleared by a change made on the cart *at the checkout heads*
-//!    ([`cart_core::Cart::clear_change`]): it deletes exactly the add entries present there and
-//!    sets each line's quantity to 0, so adds made later or concurrently survive and a device
-//!    that still holds the old lines does not bring them back. The change is made by an actor
-//!    derived from the order id with time 0, so every retry makes the identical change and
-//!    merging it again is a no-op: a repeated checkout re-applies it, which also finishes a
-//!    clear that a crash interrupted after the order was stored. The change goes through
-//!    [`crate::hub::Hubs::apply_server_changes`]: admitted, stored, and sent to every peer live.
+//! 1. The order id is derived from the cart id and the sorted request heads ([`order_id`]), so
+//!    the same request always means the same order. Everything below runs under the cart's lock
+//!    ([`crate::hub::Hubs::place_order`]), so checkouts of one cart happen one after another.
+//!    The server must have every change the heads name (else `sync_first`). An order already
+//!    stored under the id is returned as it is (`repeated`).
+//! 2. The cart is read at the request's heads *plus the clear of every earlier order* that
+//!    they do not include ([`read_at`]). Devices A and B both hold a tee at H0; B adds a mug
+//!    (Y on H0); A checks out at H0. B's checkout at \[Y\] then orders the mug alone: the
+//!    tee's units were taken by A's order, whose clear is merged first. Merging a clear also
+//!    brings in the changes it was made on, which B may not have seen: the units they hold were
+//!    ordered and are cleared, and any other edit among them (say A removed a line) counts as
+//!    it does in the merged cart. Adds concurrent with the earlier checkout stay; units an
+//!    earlier order took are gone. The order records the heads it was read at.
+//! 3. Every line is re-priced from the catalog ([`price_lines`]): the catalog's price wins and
+//!    a difference is reported per line; unknown or unavailable skus refuse the whole
+//!    checkout, and a cart with no line left is `empty_cart`.
+//! 4. The ordered lines are cleared by a change made on the cart *at the heads the order was
+//!    read at* ([`cart_core::Cart::clear_change`]): it deletes exactly the add entries present
+//!    there and sets each line's quantity to 0, so adds made later or concurrently survive and
+//!    a device that still holds the old lines does not bring them back. Its actor is derived
+//!    from the cart and those heads ([`clear_actor_at`]), which is how step 2 tells clears
+//!    from other changes. The order row and the clear are stored in one transaction
+//!    ([`crate::store::ShopStore::place_order`]): no order exists without its clear. The clear
+//!    is then merged and sent to every peer live. Only the schema checks it: it removes
+//!    lines, so a cart at its size limit is still cleared.
 
 use std::collections::{BTreeMap, HashMap};
 
-use automerge::{ActorId, ChangeHash};
-use cart_core::{CartId, Line};
+use automerge::{ActorId, Automerge, ChangeHash};
+use cart_core::{Cart, CartId, Line};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::api::ApiError;
-use crate::hub::ReadAtError;
 use crate::secret::CartKey;
 use crate::store::shop::{Order, OrderLine, Product, Total};
 use crate::AppState;
@@ -78,14 +85,30 @@ pub fn order_id(cart: &CartId, heads: &[ChangeHash]) -> String {
     format!("ord_{hex}")
 }
 
-/// The actor of the change that clears the lines of order `order_id`: used for that change
-/// only, so the change is the same every time it is made.
-pub fn clear_actor(order_id: &str) -> ActorId {
+/// The actor of the change that clears the lines of an order read at `heads` (in any order) of
+/// cart `cart`: the first 16 bytes of `SHA-256("offline-cart checkout clear v1\0" ||
+/// order_id(cart, heads))`. Used for that change only, so the change is the same every time it
+/// is made, and a change whose actor is `clear_actor_at(cart, its deps)` is a checkout's clear.
+pub fn clear_actor_at(cart: &CartId, heads: &[ChangeHash]) -> ActorId {
     let mut hasher = Sha256::new();
     hasher.update(b"offline-cart checkout clear v1\0");
-    hasher.update(order_id.as_bytes());
+    hasher.update(order_id(cart, heads).as_bytes());
     let digest = hasher.finalize();
     ActorId::from(&digest[..16])
+}
+
+/// `heads` plus the hash of every checkout clear in `doc` (cart `cart`) that `heads` do not
+/// include: the heads to read the cart at so that no unit an earlier order took is ordered
+/// again. Sorted, without duplicates.
+pub fn read_at(doc: &Automerge, cart: &CartId, heads: &[ChangeHash]) -> Vec<ChangeHash> {
+    let clears = doc
+        .get_changes_meta(heads)
+        .into_iter()
+        .filter(|change| *change.actor == clear_actor_at(cart, &change.deps))
+        .map(|change| change.hash);
+    let mut read_at = heads.to_vec();
+    read_at.extend(clears);
+    normalize_heads(&read_at)
 }
 
 /// Prices `lines` from `catalog`: the catalog's name, price and currency win. Errs with every
@@ -167,60 +190,67 @@ pub async fn checkout(
 ) -> Result<Checkout, ApiError> {
     let heads = normalize_heads(heads);
     let secret = key.hash_for(&cart);
-    let mut at = match state.hubs().cart_at(cart, &secret, &heads).await {
-        Ok(at) => at,
-        Err(ReadAtError::NotFound) => return Err(ApiError::cart_not_found()),
-        Err(ReadAtError::MissingChanges(missing)) => {
-            return Err(ApiError::sync_first(missing.len()))
-        }
-        Err(ReadAtError::Storage) => return Err(ApiError::storage()),
-    };
     let id = order_id(&cart, &heads);
-    let shop = state.shop();
-    let storage = |e: crate::store::StoreError| {
-        tracing::error!(%cart, error = %e, "checkout storage failed");
-        ApiError::storage()
-    };
-    let (order, repeated) = match shop.order(&id).await.map_err(storage)? {
-        Some(order) => (order, true),
-        None => {
-            let lines = at.lines();
-            if lines.is_empty() {
-                return Err(ApiError::empty_cart());
-            }
-            let catalog = shop.catalog().await.map_err(storage)?;
-            let priced = price_lines(&lines, &catalog).map_err(ApiError::lines_refused)?;
-            let order = Order {
-                id: id.clone(),
-                cart_id: cart.to_string(),
-                heads: heads.iter().map(|h| h.to_string()).collect(),
-                totals: totals(&priced),
-                lines: priced,
-                created_at: now_ms(),
-            };
-            let (order, created) = shop.create_order(&order).await.map_err(storage)?;
-            if created {
-                state.metrics().order_created();
-                tracing::info!(%cart, order = %order.id, "order created");
-            }
-            (order, !created)
-        }
-    };
-    let change = at.clear_change(clear_actor(&order.id)).map_err(|e| {
-        tracing::error!(%cart, error = %e, "making the checkout's clear failed");
+    let catalog = state.shop().catalog().await.map_err(|e| {
+        tracing::error!(%cart, error = %e, "reading the catalog for a checkout failed");
         ApiError::storage()
     })?;
-    if let Some(change) = change {
-        state
-            .hubs()
-            .apply_server_changes(cart, &change)
-            .await
-            .map_err(|refusal| {
-                tracing::error!(%cart, %refusal, "storing the checkout's clear failed");
-                ApiError::storage()
-            })?;
+    let (order, created) = state
+        .hubs()
+        .place_order(cart, &secret, &heads, &id, |doc| {
+            order_of(doc, cart, &heads, &id, &catalog, now_ms())
+        })
+        .await?;
+    if created {
+        state.metrics().order_created();
+        tracing::info!(%cart, order = %order.id, "order created");
     }
-    Ok(Checkout { order, repeated })
+    Ok(Checkout {
+        order,
+        repeated: !created,
+    })
+}
+
+/// Order `id` of cart `cart` (the server's copy `doc`) requested at `heads`, created at
+/// `created_at`, and the change that clears its lines: steps 2 to 4 of the module
+/// documentation.
+///
+/// Errs with `empty_cart`, `lines_refused`, or `storage` when `doc` does not read as a cart.
+pub fn order_of(
+    doc: &Automerge,
+    cart: CartId,
+    heads: &[ChangeHash],
+    id: &str,
+    catalog: &[Product],
+    created_at: i64,
+) -> Result<(Order, Vec<u8>), ApiError> {
+    let corrupt = |why: String| {
+        tracing::error!(%cart, %why, "the stored cart does not read as a cart");
+        ApiError::storage()
+    };
+    let then = doc
+        .fork_at(&read_at(doc, &cart, heads))
+        .map_err(|e| corrupt(e.to_string()))?;
+    let read_at = then.get_heads();
+    let mut at = Cart::load(cart, &then.save()).map_err(|e| corrupt(e.to_string()))?;
+    let lines = at.lines();
+    if lines.is_empty() {
+        return Err(ApiError::empty_cart());
+    }
+    let priced = price_lines(&lines, catalog).map_err(ApiError::lines_refused)?;
+    let clear = at
+        .clear_change(clear_actor_at(&cart, &read_at))
+        .map_err(|e| corrupt(e.to_string()))?
+        .ok_or_else(|| corrupt("a cart with lines made no clear".to_string()))?;
+    let order = Order {
+        id: id.to_string(),
+        cart_id: cart.to_string(),
+        heads: read_at.iter().map(|h| h.to_string()).collect(),
+        totals: totals(&priced),
+        lines: priced,
+        created_at,
+    };
+    Ok((order, clear))
 }
 
 #[cfg(test)]
@@ -229,6 +259,54 @@ mod tests {
 
     fn hash(n: u8) -> ChangeHash {
         ChangeHash([n; 32])
+    }
+
+    fn item(sku: &str) -> cart_core::NewItem {
+        cart_core::NewItem {
+            sku: sku.to_string(),
+            name: sku.to_string(),
+            unit_price: 100,
+            currency: "EUR".to_string(),
+            quantity: 1,
+            image_url: None,
+            variant: None,
+        }
+    }
+
+    #[test]
+    fn carts_are_read_with_the_clears_their_heads_missed_and_nothing_else() {
+        let id = CartId::from_bytes([3; 16]);
+        let mut device = Cart::new(id);
+        device.add_item(&item("TEE")).unwrap();
+        let h0 = device.heads();
+        // The server has H0, an order's clear made at H0, and a device's mug on H0 (Y).
+        let mut server = Automerge::load(&device.save()).unwrap();
+        let clear = device
+            .clear_change(clear_actor_at(&id, &h0))
+            .unwrap()
+            .unwrap();
+        server.load_incremental(&clear).unwrap();
+        let clear_hash = server.get_heads()[0];
+        device.add_item(&item("MUG")).unwrap();
+        let y = device.heads();
+        server.load_incremental(&device.save()).unwrap();
+
+        assert_eq!(
+            read_at(&server, &id, &y),
+            normalize_heads(&[y[0], clear_hash])
+        );
+        assert_eq!(
+            read_at(&server, &id, &[clear_hash]),
+            [clear_hash],
+            "Y is no clear"
+        );
+        let everything = server.get_heads();
+        assert_eq!(read_at(&server, &id, &everything), everything);
+        assert_eq!(
+            read_at(&server, &CartId::from_bytes([4; 16]), &y),
+            y,
+            "a clear is a clear of its own cart only"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
-use cart_core::{Cart, CartId};
+use cart_core::CartId;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -37,10 +37,11 @@ use crate::error::{ErrorKind, Refusal};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::secret::{CartKey, SecretHash};
-use crate::store::{ChunkKey, ChunkKind, DocStore, StoreError};
+use crate::store::shop::{Order, Placed};
+use crate::store::{ChunkKey, ChunkKind, Store, StoreError};
 use cart_core::wire::{self as protocol, Message};
 
-/// Why [`Hubs::cart_at`] could not read a cart at some heads.
+/// Why [`Hubs::place_order`] could not order a cart at some heads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadAtError {
     /// The cart is not stored, or the key is not its key.
@@ -159,7 +160,7 @@ struct Entry {
 
 /// All open carts of this server instance.
 pub struct Hubs {
-    store: Arc<dyn DocStore>,
+    store: Arc<dyn Store>,
     limits: Limits,
     metrics: Arc<Metrics>,
     server_peer_id: String,
@@ -194,7 +195,7 @@ fn sync_message(server: &str, peer: &str, cart: &CartId, message: AutomergeSync)
 impl Hubs {
     /// Hubs over `store`, enforcing `limits`, answering as peer `server_peer_id`.
     pub fn new(
-        store: Arc<dyn DocStore>,
+        store: Arc<dyn Store>,
         limits: Limits,
         metrics: Arc<Metrics>,
         server_peer_id: String,
@@ -209,7 +210,7 @@ impl Hubs {
     }
 
     /// The store the hubs write to.
-    pub fn store(&self) -> &Arc<dyn DocStore> {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -394,12 +395,7 @@ impl Hubs {
         }
         let size = bytes.len();
         match self.store.append_chunk(&cart, &secret, bytes).await {
-            Ok(key) => {
-                self.metrics.change_stored();
-                state.chunks.push(key);
-                state.incrementals += 1;
-                state.stored_bytes = state.stored_bytes.saturating_add(size);
-            }
+            Ok(key) => self.note_stored(state, key, size),
             Err(StoreError::SecretMismatch) => {
                 // Another instance created the cart with another key first.
                 state.secret = self.store.secret_hash(&cart).await.ok().flatten();
@@ -418,6 +414,14 @@ impl Hubs {
             self.compact(cart, state, snapshot).await;
         }
         Ok(true)
+    }
+
+    /// Counts a chunk of `size` bytes this instance stored.
+    fn note_stored(&self, state: &mut CartState, key: ChunkKey, size: usize) {
+        self.metrics.change_stored();
+        state.chunks.push(key);
+        state.incrementals += 1;
+        state.stored_bytes = state.stored_bytes.saturating_add(size);
     }
 
     /// After a stored change: bind the cart, drop peers of another key, compact when due, and
@@ -592,18 +596,30 @@ impl Hubs {
         }
     }
 
-    /// The stored cart `cart` as it was at `heads`, for a caller holding the key whose hash is
-    /// `secret` (the HTTP API's checkout).
+    /// Places the order `order_id` of the stored cart `cart` for a caller holding the key whose
+    /// hash is `secret`, ordering the cart as the server has it at `heads` (the HTTP API's
+    /// checkout; see [`crate::checkout`]). Everything runs under the cart's lock, so checkouts
+    /// of one cart happen one after another and each sees the clears of the earlier ones.
+    ///
+    /// When the order is stored already, returns it and `false`. Otherwise calls
+    /// `make(doc)` with the server's copy of the cart for the order and the change that clears
+    /// its lines, stores both in one transaction ([`crate::store::ShopStore::place_order`]),
+    /// merges the clear and sends it to every peer linked to the cart, and returns the order
+    /// and `true`. The clear is checked against the schema only: it removes lines, so neither
+    /// the size limit nor the line limit may refuse it.
     ///
     /// Errs with [`ReadAtError::NotFound`] when the cart is not stored or is bound to another
     /// key (the two look the same), [`ReadAtError::MissingChanges`] when the server does not
-    /// have every change in `heads`, and [`ReadAtError::Storage`] when the store fails.
-    pub async fn cart_at(
+    /// have every change in `heads`, [`ReadAtError::Storage`] when the store fails (then
+    /// nothing was stored), or with what `make` errs with.
+    pub async fn place_order<E: From<ReadAtError>>(
         &self,
         cart: CartId,
         secret: &SecretHash,
         heads: &[ChangeHash],
-    ) -> Result<Cart, ReadAtError> {
+        order_id: &str,
+        make: impl FnOnce(&Automerge) -> Result<(Order, Vec<u8>), E>,
+    ) -> Result<(Order, bool), E> {
         let hub = self.acquire(cart);
         let result = async {
             let mut guard = hub.state.lock().await;
@@ -612,7 +628,7 @@ impl Hubs {
                 .await
                 .map_err(|_| ReadAtError::Storage)?;
             if state.secret.as_ref() != Some(secret) {
-                return Err(ReadAtError::NotFound);
+                return Err(ReadAtError::NotFound.into());
             }
             let missing: Vec<ChangeHash> = heads
                 .iter()
@@ -620,68 +636,40 @@ impl Hubs {
                 .copied()
                 .collect();
             if !missing.is_empty() {
-                return Err(ReadAtError::MissingChanges(missing));
+                return Err(ReadAtError::MissingChanges(missing).into());
             }
-            let then = state.doc.fork_at(heads).map_err(|e| {
-                tracing::error!(%cart, error = %e, "forking a cart at known heads failed");
+            let storage = |e: StoreError| {
+                tracing::error!(%cart, error = %e, "storing an order failed");
                 ReadAtError::Storage
-            })?;
-            Cart::load(cart, &then.save()).map_err(|e| {
-                tracing::error!(%cart, error = %e, "a stored cart does not load as a cart");
-                ReadAtError::Storage
-            })
-        }
-        .await;
-        self.release(cart);
-        result
-    }
-
-    /// Merges `changes` (Automerge change bytes the server made, such as a checkout's clear)
-    /// into the stored cart `cart` through the path synced changes take: the changed cart must
-    /// pass admission, the changes are stored durably, and every peer linked to the cart is sent
-    /// them at once. Returns whether the cart changed (false when it already had them).
-    ///
-    /// Errs when the cart is not stored, the changes do not apply or are refused, or the store
-    /// fails; then nothing changed.
-    pub async fn apply_server_changes(
-        &self,
-        cart: CartId,
-        changes: &[u8],
-    ) -> Result<bool, Refusal> {
-        let hub = self.acquire(cart);
-        let result = async {
-            let mut guard = hub.state.lock().await;
-            let state = &mut *guard;
-            self.refresh(cart, state).await?;
-            let Some(secret) = state.secret else {
-                return Err(Refusal::new(
-                    ErrorKind::InvalidDocumentId,
-                    format!("cart {cart} is not stored; nothing was changed"),
-                )
-                .about(cart));
             };
+            if let Some(order) = self.store.order(order_id).await.map_err(storage)? {
+                return Ok((order, false));
+            }
+            let (order, clear) = make(&state.doc)?;
             let before = state.doc.get_heads();
             let mut fork = state.doc.clone();
-            fork.load_incremental(changes).map_err(|e| {
-                Refusal::new(
-                    ErrorKind::InvalidAutomerge,
-                    format!("the server's change to cart {cart} does not apply ({e}); nothing was changed"),
-                )
-                .about(cart)
-            })?;
-            if fork.get_heads() == before {
-                return Ok(false);
-            }
-            if !self
-                .store_change(cart, state, None, secret, &before, &fork)
-                .await?
-            {
-                return Err(Refusal::storage(cart));
+            fork.load_incremental(&clear)
+                .map_err(|e| e.to_string())
+                .and_then(|_| admission::check_schema(&fork, &cart).map_err(|r| r.to_string()))
+                .map_err(|why| {
+                    tracing::error!(%cart, %why, "a checkout's clear does not apply");
+                    ReadAtError::Storage
+                })?;
+            let bytes = fork.save_after(&before);
+            let size = bytes.len();
+            match self.store.place_order(&order, secret, bytes).await {
+                Ok(Placed::Created(key)) => self.note_stored(state, key, size),
+                Ok(Placed::Existing(order)) => return Ok((order, false)),
+                Err(e) => return Err(storage(e).into()),
             }
             state.doc = fork;
-            // Connection ids start at 1: 0 is no peer, so every linked peer is sent the change.
-            self.after_change(cart, state, 0, secret).await;
-            Ok(true)
+            if state.stored_bytes > self.limits.max_document_bytes {
+                let snapshot = state.doc.save();
+                self.compact(cart, state, snapshot).await;
+            }
+            // Connection ids start at 1: 0 is no peer, so every linked peer is sent the clear.
+            self.after_change(cart, state, 0, *secret).await;
+            Ok((order, true))
         }
         .await;
         self.release(cart);

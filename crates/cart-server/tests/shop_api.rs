@@ -110,6 +110,32 @@ fn line(sku: &str, quantity: i64) -> (String, i64) {
     (sku.to_string(), quantity)
 }
 
+/// The (sku, quantity) of each line of the order in a checkout answer, in order.
+fn ordered(answer: &Value) -> Vec<(String, i64)> {
+    answer["order"]["lines"]
+        .as_array()
+        .expect("an order with lines")
+        .iter()
+        .map(|l| {
+            (
+                l["sku"].as_str().unwrap().to_string(),
+                l["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A second device of `cart`, synced from the server.
+async fn second_device(server: &TestServer, cart: CartId, peer: &str) -> (Client, Replica) {
+    let mut replica = Replica::empty(cart);
+    let mut client = Client::connect(server, KEY, peer, None).await;
+    client
+        .sync(&mut replica, true)
+        .await
+        .expect("the second device gets the cart");
+    (client, replica)
+}
+
 async fn order_count(server: &TestServer, cart: &CartId) -> u64 {
     server
         .state
@@ -382,19 +408,8 @@ async fn checkout_clears_the_ordered_lines_but_a_concurrent_add_survives_and_rea
 
     let (status, body) = checkout(&server, &phone, KEY).await;
     assert_eq!(status, 200, "{body}");
-    let ordered: Vec<(String, i64)> = body["order"]["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["sku"].as_str().unwrap().to_string(),
-                l["quantity"].as_i64().unwrap(),
-            )
-        })
-        .collect();
     assert_eq!(
-        ordered,
+        ordered(&body),
         [line("TEE-M", 2), line("MUG", 1)],
         "the order is the cart at its heads"
     );
@@ -466,6 +481,168 @@ async fn an_offline_device_does_not_bring_ordered_lines_back() {
         vec![line("CAP-NAVY", 1)]
     );
     assert_eq!(order_count(&server, &phone.cart).await, 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_unit_an_earlier_order_took_is_not_ordered_again_from_heads_that_missed_that_order() {
+    let (_dir, server) = server().await;
+    // Devices A and B both hold one tee at heads H0.
+    let (_a_client, a) = synced_cart(&server, &[("TEE-M", 1, 2490)]).await;
+    let (mut b_client, mut b) = second_device(&server, a.cart, "device-b").await;
+    assert_eq!(b.doc.get_heads(), a.doc.get_heads());
+    // B adds a mug (change Y on H0) and syncs it; then A checks out at H0.
+    add(&mut b, "MUG", 1, 1450);
+    b_client.sync(&mut b, false).await.unwrap();
+    let (status, first) = checkout(&server, &a, KEY).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(ordered(&first), [line("TEE-M", 1)]);
+
+    // B checks out at [Y], which has not seen A's order: the tee is not ordered twice.
+    let (status, second) = checkout(&server, &b, KEY).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["repeated"], false);
+    assert_eq!(
+        ordered(&second),
+        [line("MUG", 1)],
+        "the tee was ordered once"
+    );
+    assert_ne!(second["order"]["id"], first["order"]["id"]);
+    assert_eq!(server_lines(&server, &a.cart).await, vec![]);
+
+    // Each request, repeated, returns its own order and orders nothing more.
+    for (device, answer) in [(&a, &first), (&b, &second)] {
+        let (status, again) = checkout(&server, device, KEY).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["repeated"], true);
+        assert_eq!(again["order"], answer["order"]);
+    }
+    assert_eq!(order_count(&server, &a.cart).await, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn of_two_racing_checkouts_at_different_heads_each_unit_is_ordered_once() {
+    let (_dir, server) = server().await;
+    let (_a_client, a) = synced_cart(&server, &[("TEE-M", 1, 2490)]).await;
+    let (mut b_client, mut b) = second_device(&server, a.cart, "device-b").await;
+    add(&mut b, "MUG", 1, 1450);
+    b_client.sync(&mut b, false).await.unwrap();
+    let (first, second) = tokio::join!(checkout(&server, &a, KEY), checkout(&server, &b, KEY));
+    // Whichever runs second orders what is left: the mug, or nothing (`empty_cart`).
+    let mut units: Vec<(String, i64)> = Vec::new();
+    for (status, answer) in [first, second] {
+        match status {
+            200 => units.extend(ordered(&answer)),
+            422 => assert_eq!(answer["code"], "empty_cart", "{answer}"),
+            _ => panic!("unexpected answer {status}: {answer}"),
+        }
+    }
+    assert_eq!(sorted(units), [line("MUG", 1), line("TEE-M", 1)]);
+    assert_eq!(server_lines(&server, &a.cart).await, vec![]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_keeps_concurrent_adds_but_not_what_a_concurrent_earlier_order_took() {
+    let (_dir, server) = server().await;
+    let (mut a_client, mut a) = synced_cart(&server, &[("TEE-M", 1, 2490)]).await;
+    let (mut b_client, mut b) = second_device(&server, a.cart, "device-b").await;
+    // Concurrently, A adds a cap and B a mug, each on H0; A checks out tee and cap.
+    add(&mut a, "CAP-NAVY", 1, 1900);
+    a_client.sync(&mut a, false).await.unwrap();
+    add(&mut b, "MUG", 1, 1450);
+    // B checks out at [Y] (its sync may bring it the cap).
+    let b_at_y = Replica {
+        cart: b.cart,
+        doc: b.doc.clone(),
+        state: automerge::sync::State::new(),
+    };
+    let b_heads = heads(&b_at_y);
+    b_client.sync(&mut b, false).await.unwrap();
+    let (status, first) = checkout(&server, &a, KEY).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(ordered(&first), [line("TEE-M", 1), line("CAP-NAVY", 1)]);
+
+    // B never saw the cap and has not seen the order: it orders its mug only.
+    let (status, second) = checkout(&server, &b_at_y, KEY).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(ordered(&second), [line("MUG", 1)]);
+    let read_at: Vec<&str> = second["order"]["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    assert_eq!(read_at.len(), 2, "B's heads and the earlier order's clear");
+    assert!(read_at.contains(&b_heads[0].as_str()), "{read_at:?}");
+    assert_eq!(server_lines(&server, &a.cart).await, vec![]);
+    assert_eq!(order_count(&server, &a.cart).await, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_and_its_clear_are_stored_together_or_not_at_all() {
+    let (_dir, server) = server().await;
+    let (_client, replica) = synced_cart(&server, &[("MUG", 2, 1450)]).await;
+    // The disk refuses every new chunk, as a full disk would.
+    support::break_chunk_writes(&server.db);
+    let (status, body) = checkout(&server, &replica, KEY).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "storage");
+    assert_eq!(
+        order_count(&server, &replica.cart).await,
+        0,
+        "no order without its clear"
+    );
+    assert_eq!(server_lines(&server, &replica.cart).await, [line("MUG", 2)]);
+
+    // Once the disk takes writes again, the retry creates the order and its clear, once.
+    support::mend_chunk_writes(&server.db);
+    let (status, body) = checkout(&server, &replica, KEY).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["repeated"], false);
+    assert_eq!(ordered(&body), [line("MUG", 2)]);
+    assert_eq!(order_count(&server, &replica.cart).await, 1);
+    assert_eq!(server_lines(&server, &replica.cart).await, vec![]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_clear_is_stored_even_when_it_takes_the_cart_over_the_size_limit() {
+    let dir = TempDir::new().unwrap();
+    let mut replica = Replica::empty(CartId::random().unwrap());
+    add(&mut replica, "TEE-M", 1, 2490);
+    add(&mut replica, "MUG", 3, 1450);
+    // The cart just fits; anything more is over the limit.
+    let max_document_bytes = replica.doc.save().len();
+    let limits = Limits {
+        max_document_bytes,
+        ..Limits::default()
+    };
+    let server = TestServer::start(&db(&dir), limits, None).await;
+    let mut client = Client::connect(&server, KEY, "owner-device", None).await;
+    client
+        .sync(&mut replica, false)
+        .await
+        .expect("the cart fits");
+
+    let (status, body) = checkout(&server, &replica, KEY).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ordered(&body), [line("TEE-M", 1), line("MUG", 3)]);
+    assert_eq!(server_lines(&server, &replica.cart).await, vec![]);
+    let store = SqliteStore::open(&server.db).await.unwrap();
+    let chunks = cart_server::store::DocStore::load_chunks(&store, &replica.cart)
+        .await
+        .unwrap();
+    let mut stored = automerge::Automerge::new();
+    for chunk in &chunks {
+        stored.load_incremental(&chunk.bytes).unwrap();
+    }
+    assert!(
+        stored.save().len() > max_document_bytes,
+        "the clear took the cart over the limit and was stored anyway"
+    );
     server.stop().await;
 }
 

@@ -1,6 +1,8 @@
 //! The DocStore conformance suite against SqliteStore, each check on a real SQLite file in a
 //! temporary directory.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cart_server::store::conformance::Harness;
@@ -39,6 +41,10 @@ impl Harness for SqliteHarness {
         SqliteStore::open(store.path())
             .await
             .expect("open the same sqlite file again")
+    }
+
+    async fn break_chunk_writes(&self, store: &SqliteStore) {
+        support::break_chunk_writes(store.path());
     }
 }
 

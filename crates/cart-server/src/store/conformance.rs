@@ -17,7 +17,7 @@ use std::future::Future;
 use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
 use cart_core::CartId;
 
-use super::shop::{Account, Art, Order, OrderLine, Product, Total};
+use super::shop::{Account, Art, Order, OrderLine, Placed, Product, Total};
 use super::{ChunkKey, ChunkKind, DocStore, ShopStore, Store, StoreError};
 use crate::secret::{CartKey, SecretHash};
 
@@ -33,6 +33,10 @@ pub trait Harness: Send + Sync {
     /// A second, independent handle on the storage of `store` (as another process or server
     /// instance would open it).
     fn another_handle(&self, store: &Self::Store) -> impl Future<Output = Self::Store> + Send;
+
+    /// Makes every later write of a chunk to the storage of `store` fail, as a full disk would,
+    /// while everything else keeps working (for the fault checks).
+    fn break_chunk_writes(&self, store: &Self::Store) -> impl Future<Output = ()> + Send;
 }
 
 fn cart(n: u8) -> CartId {
@@ -399,38 +403,155 @@ fn order(id: &str, cart: &str, sku: &str) -> Order {
     }
 }
 
-/// An order id is stored once: a second create returns the stored order (not the new one) and
-/// says it created nothing; of two handles racing with the same id exactly one creates it.
-pub async fn orders_are_created_exactly_once<H: Harness>(h: &H) {
+/// The keys of the stored chunks of `cart`, sorted.
+async fn chunk_keys<S: Store>(store: &S, cart: &CartId) -> Vec<ChunkKey> {
+    let mut keys: Vec<ChunkKey> = store
+        .load_chunks(cart)
+        .await
+        .expect("load_chunks")
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// An order is stored with its clear, both or neither: a placed order's clear is a chunk of its
+/// cart; a second placing of one id (through any handle, or racing) returns the stored order
+/// and writes nothing; a placing the cart refuses (another secret, a cart not stored) leaves
+/// no order and no chunk.
+pub async fn orders_are_placed_once_and_only_with_their_clear<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let other = h.another_handle(&store).await;
-    let cart = cart(12).to_string();
+    let id = cart(12);
+    let cart = id.to_string();
+    let owner = secret(&id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    store
+        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
+        .await
+        .expect("owner append");
+    let clear = change_bytes(&mut doc, "a", 0);
     let first = order("ord_1", &cart, "MUG");
     assert!(store.order("ord_1").await.expect("order").is_none());
-    let (stored, created) = store.create_order(&first).await.expect("create");
-    assert!(created);
-    assert_eq!(stored, first);
-    let (again, created) = other
-        .create_order(&order("ord_1", &cart, "TEE"))
+    let placed = store
+        .place_order(&first, &owner, clear.clone())
         .await
-        .expect("create again");
-    assert!(!created, "a second create of one id must create nothing");
-    assert_eq!(again, first, "a second create must return the stored order");
+        .expect("place");
+    let clear_key = ChunkKey::of(ChunkKind::Incremental, &clear);
+    assert_eq!(placed, Placed::Created(clear_key.clone()));
+    assert!(
+        chunk_keys(&other, &id).await.contains(&clear_key),
+        "a placed order's clear must be a chunk of its cart"
+    );
+    let before = chunk_keys(&store, &id).await;
+    let again = other
+        .place_order(
+            &order("ord_1", &cart, "TEE"),
+            &owner,
+            change_bytes(&mut doc, "b", 2),
+        )
+        .await
+        .expect("place again");
+    assert_eq!(
+        again,
+        Placed::Existing(first.clone()),
+        "a second placing of one id must return the stored order"
+    );
+    assert_eq!(
+        chunk_keys(&store, &id).await,
+        before,
+        "a second placing writes nothing"
+    );
     assert_eq!(other.order("ord_1").await.expect("order"), Some(first));
+
     let race = order("ord_2", &cart, "CAP");
-    let (a, b) = tokio::join!(store.create_order(&race), other.create_order(&race));
-    let (a, b) = (a.expect("create a"), b.expect("create b"));
+    let race_clear = change_bytes(&mut doc, "c", 3);
+    let (a, b) = tokio::join!(
+        store.place_order(&race, &owner, race_clear.clone()),
+        other.place_order(&race, &owner, race_clear.clone())
+    );
+    let placed = [a.expect("place a"), b.expect("place b")];
     assert_eq!(
-        [a.1, b.1].iter().filter(|c| **c).count(),
+        placed
+            .iter()
+            .filter(|p| matches!(p, Placed::Created(_)))
+            .count(),
         1,
-        "exactly one racer creates"
+        "exactly one racer places it"
     );
-    assert_eq!(a.0, b.0);
+    assert!(placed.contains(&Placed::Existing(race)));
     assert_eq!(store.order_count(&cart).await.expect("count"), 2);
-    assert_eq!(
-        store.order_count(&cart_id_text(13)).await.expect("count"),
-        0
+
+    // Faults: the clear cannot be appended, so the order is not stored either.
+    let before = chunk_keys(&store, &id).await;
+    let intruder = secret(&id, "intruder-key-0123456");
+    let refused = store
+        .place_order(
+            &order("ord_3", &cart, "MUG"),
+            &intruder,
+            change_bytes(&mut doc, "d", 4),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::SecretMismatch)),
+        "placing with another secret must fail with SecretMismatch, got {refused:?}"
     );
+    let unknown = cart_id_text(13);
+    let refused = store
+        .place_order(
+            &order("ord_4", &unknown, "MUG"),
+            &owner,
+            change_bytes(&mut doc, "e", 5),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::UnknownCart)),
+        "placing on a cart not stored must fail with UnknownCart, got {refused:?}"
+    );
+    for refused in ["ord_3", "ord_4"] {
+        assert!(
+            other.order(refused).await.expect("order").is_none(),
+            "no order may exist without its clear"
+        );
+    }
+    assert_eq!(chunk_keys(&store, &id).await, before);
+    assert!(chunk_keys(&store, &unknown.parse().expect("a cart id"))
+        .await
+        .is_empty());
+    assert_eq!(store.order_count(&cart).await.expect("count"), 2);
+    assert_eq!(store.order_count(&unknown).await.expect("count"), 0);
+}
+
+/// When the clear of an order cannot be written, the order is not stored either.
+pub async fn no_order_is_stored_when_its_clear_cannot_be<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(14);
+    let owner = secret(&id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    store
+        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
+        .await
+        .expect("owner append");
+    let before = chunk_keys(&store, &id).await;
+    h.break_chunk_writes(&store).await;
+    let failed = store
+        .place_order(
+            &order("ord_5", &id.to_string(), "MUG"),
+            &owner,
+            change_bytes(&mut doc, "a", 0),
+        )
+        .await;
+    assert!(
+        matches!(failed, Err(StoreError::Backend(_))),
+        "placing must fail when the clear cannot be written, got {failed:?}"
+    );
+    assert!(
+        store.order("ord_5").await.expect("order").is_none(),
+        "no order may exist without its clear"
+    );
+    assert_eq!(store.order_count(&id.to_string()).await.expect("count"), 0);
+    assert_eq!(chunk_keys(&store, &id).await, before);
 }
 
 fn cart_id_text(n: u8) -> String {
@@ -483,7 +604,8 @@ macro_rules! store_conformance_tests {
             writes_are_visible_to_a_new_handle,
             racing_creators_bind_exactly_one_secret,
             seeding_the_catalog_is_idempotent_and_keeps_changes,
-            orders_are_created_exactly_once,
+            orders_are_placed_once_and_only_with_their_clear,
+            no_order_is_stored_when_its_clear_cannot_be,
             accounts_are_created_once_per_name
         );
     };

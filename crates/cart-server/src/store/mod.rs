@@ -16,6 +16,11 @@
 //! CONFLICT DO NOTHING`, then `NOTIFY cart_changes, '<cart id>'`). The instances' per-cart hubs
 //! (see [`crate::hub`]) would `LISTEN cart_changes` and, on a notification for a cart they have
 //! open, load the chunks they have not seen and send them to their peers.
+//! [`ShopStore::place_order`] would be one transaction as well (the order row and the clear's
+//! chunk); since checkouts of one cart are serialised only by the cart's hub on one instance,
+//! it would also lock the cart's row (`SELECT ... FOR UPDATE`) and the hub would load the
+//! chunks it has not seen before pricing, so an order on one instance always sees the clears
+//! of orders placed on another.
 
 pub mod conformance;
 pub mod shop;

@@ -9,7 +9,8 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{ChunkKey, StoreError};
+use crate::secret::SecretHash;
 
 /// How the storefront draws a product: one of its named shapes in two colours, so the page
 /// needs no image files and the catalog carries no markup.
@@ -106,6 +107,15 @@ pub struct Order {
     pub created_at: i64,
 }
 
+/// What [`ShopStore::place_order`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// The order and its clear were stored; the clear is the chunk with this key.
+    Created(ChunkKey),
+    /// An order with this id was stored already; here it is. Nothing was written.
+    Existing(Order),
+}
+
 /// A demo account: a name and the cart it owns. Not authentication: anyone who knows the name
 /// gets the cart and its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,10 +145,21 @@ pub trait ShopStore: Send + Sync + 'static {
     /// Every product, in catalog order.
     async fn catalog(&self) -> Result<Vec<Product>, StoreError>;
 
-    /// Stores `order` unless an order with its id exists. Returns the stored order (the given
-    /// one, or the one already stored under that id) and whether this call created it. Exactly
-    /// one of several concurrent calls with the same id creates it.
-    async fn create_order(&self, order: &Order) -> Result<(Order, bool), StoreError>;
+    /// Stores `order` and, in the same transaction, `clear` (the change that clears the ordered
+    /// lines) as an incremental chunk of the order's cart, as [`super::DocStore::append_chunk`]
+    /// would: both or neither.
+    ///
+    /// When an order with its id is stored already, returns it as [`Placed::Existing`] and
+    /// writes nothing (its clear was stored with it). Exactly one of several concurrent calls
+    /// with the same id creates it. Errs with [`StoreError::UnknownCart`] when the order's cart
+    /// is not stored and [`StoreError::SecretMismatch`] when it is bound to another secret than
+    /// `secret`; then nothing is written.
+    async fn place_order(
+        &self,
+        order: &Order,
+        secret: &SecretHash,
+        clear: Vec<u8>,
+    ) -> Result<Placed, StoreError>;
 
     /// The order with id `id`.
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError>;

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use cart_core::CartId;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::shop::{Account, Order, Product, ShopStore};
+use super::shop::{Account, Order, Placed, Product, ShopStore};
 use super::{random_uuid, Chunk, ChunkKey, ChunkKind, DocStore, StoreError};
 use crate::secret::SecretHash;
 
@@ -170,6 +170,34 @@ fn stored_secret(conn: &Connection, cart: &str) -> Result<Option<SecretHash>, St
         .transpose()
 }
 
+/// Inserts an incremental chunk (keyed `hash`) of `cart` unless it is stored already.
+fn insert_incremental(
+    conn: &Connection,
+    cart: &str,
+    hash: &str,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO chunks (cart_id, kind, hash, bytes) VALUES (?1, 'incremental', ?2, ?3)
+         ON CONFLICT DO NOTHING",
+        params![cart, hash, bytes],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn stored_order(conn: &Connection, id: &str) -> Result<Option<Order>, StoreError> {
+    let body: Option<String> = conn
+        .query_row(
+            "SELECT body FROM orders WHERE order_id = ?1",
+            params![id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    body.map(|b| from_json(&b, "order")).transpose()
+}
+
 #[async_trait]
 impl DocStore for SqliteStore {
     async fn storage_id(&self) -> Result<String, StoreError> {
@@ -259,12 +287,7 @@ impl DocStore for SqliteStore {
                     .map_err(backend)?;
                 }
             }
-            tx.execute(
-                "INSERT INTO chunks (cart_id, kind, hash, bytes) VALUES (?1, 'incremental', ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-                params![cart, hash, bytes],
-            )
-            .map_err(backend)?;
+            insert_incremental(&tx, &cart, &hash, &bytes)?;
             tx.commit().map_err(backend)?;
             Ok(())
         })
@@ -428,53 +451,44 @@ impl ShopStore for SqliteStore {
         .await
     }
 
-    async fn create_order(&self, order: &Order) -> Result<(Order, bool), StoreError> {
+    async fn place_order(
+        &self,
+        order: &Order,
+        secret: &SecretHash,
+        clear: Vec<u8>,
+    ) -> Result<Placed, StoreError> {
         let body = to_json(order)?;
         let (id, cart, created_at) = (order.id.clone(), order.cart_id.clone(), order.created_at);
-        let fresh = order.clone();
+        let secret = *secret;
+        let key = ChunkKey::of(ChunkKind::Incremental, &clear);
+        let hash = key.hash.clone();
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            let inserted = tx
-                .execute(
-                    "INSERT INTO orders (order_id, cart_id, created_at, body) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (order_id) DO NOTHING",
-                    params![id, cart, created_at, body],
-                )
-                .map_err(backend)?;
-            let result = if inserted == 1 {
-                (fresh, true)
-            } else {
-                let stored: String = tx
-                    .query_row(
-                        "SELECT body FROM orders WHERE order_id = ?1",
-                        params![id],
-                        |row| row.get(0),
-                    )
-                    .map_err(backend)?;
-                (from_json(&stored, "order")?, false)
-            };
+            if let Some(existing) = stored_order(&tx, &id)? {
+                return Ok(Placed::Existing(existing));
+            }
+            match stored_secret(&tx, &cart)? {
+                None => return Err(StoreError::UnknownCart),
+                Some(stored) if stored != secret => return Err(StoreError::SecretMismatch),
+                Some(_) => {}
+            }
+            tx.execute(
+                "INSERT INTO orders (order_id, cart_id, created_at, body) VALUES (?1, ?2, ?3, ?4)",
+                params![id, cart, created_at, body],
+            )
+            .map_err(backend)?;
+            insert_incremental(&tx, &cart, &hash, &clear)?;
             tx.commit().map_err(backend)?;
-            Ok(result)
+            Ok(Placed::Created(key))
         })
         .await
     }
 
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
         let id = id.to_string();
-        self.with_conn(move |conn| {
-            let body: Option<String> = conn
-                .query_row(
-                    "SELECT body FROM orders WHERE order_id = ?1",
-                    params![id],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            body.map(|b| from_json(&b, "order")).transpose()
-        })
-        .await
+        self.with_conn(move |conn| stored_order(conn, &id)).await
     }
 
     async fn order_count(&self, cart_id: &str) -> Result<u64, StoreError> {

@@ -95,6 +95,26 @@ pub async fn stored(db: &Path, cart: &CartId) -> (usize, Vec<ChangeHash>) {
     (chunks.len(), doc.get_heads())
 }
 
+/// Makes every later write of a chunk to the SQLite file `db` fail, as a full disk would, until
+/// [`mend_chunk_writes`]; everything else keeps working.
+pub fn break_chunk_writes(db: &Path) {
+    rusqlite::Connection::open(db)
+        .expect("open the sqlite file")
+        .execute_batch(
+            "CREATE TRIGGER no_chunks BEFORE INSERT ON chunks
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+        )
+        .expect("create the failing trigger");
+}
+
+/// Undoes [`break_chunk_writes`].
+pub fn mend_chunk_writes(db: &Path) {
+    rusqlite::Connection::open(db)
+        .expect("open the sqlite file")
+        .execute_batch("DROP TRIGGER no_chunks;")
+        .expect("drop the failing trigger");
+}
+
 /// A connected automerge-repo protocol client.
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
