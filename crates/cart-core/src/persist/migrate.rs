@@ -4,7 +4,8 @@
 //! database, or Safari losing its connection), the binding keeps writing to a fallback
 //! (localStorage, then memory). Those chunks must be read on the next open even when the
 //! preferred storage works again, or the adds in them are lost. So opening reads the preferred
-//! storage *and* every fallback, and [`plan`] decides, without IO:
+//! storage *and* the fallbacks that outlast the page (the browser binding passes localStorage
+//! when it opens IndexedDB), and [`plan`] decides, without IO:
 //!
 //! - which entries to restore the cart from: all of them, each key once;
 //! - which fallback entries to copy to the preferred storage ([`Migration::copy`], one batch);
