@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cart_core::persist::Persister;
+use cart_core::persist::{migrate, Persister};
 use cart_core::session::random_key;
 use cart_core::storage::{Storage, StorageOp};
 use cart_core::{CartError, CartId};
@@ -290,6 +290,8 @@ pub struct Cart {
 impl Cart {
     /// Opens the cart `options.cartId`, or a new cart with a random id, from `options.storage`
     /// (default `"indexeddb"`; falls back to localStorage, then memory, with a `warning` event).
+    /// Chunks that an earlier IndexedDB failure sent to localStorage are read too, and moved
+    /// back to IndexedDB.
     /// Chunks that cannot be read are skipped with a `warning` event; the rest of the cart loads.
     /// With `options.server` the cart connects to that sync server and keeps connecting until
     /// it succeeds; it works offline all the while. Rejects with a `CartError` only for invalid
@@ -303,9 +305,12 @@ impl Cart {
             None => CartId::random().map_err(from_core)?,
         };
         let (mut backend, mut fallbacks) = Backend::open(options.storage).await;
-        let chunks = loop {
-            match backend.load_range(&Persister::prefix(&id)).await {
-                Ok(chunks) => break chunks,
+        // Chunks written after an earlier failure may sit in a backend after this one: read
+        // them too, and move them back here.
+        let restored = loop {
+            let others = backend.fallbacks().await;
+            match migrate::open(&backend, &others, id).await {
+                Ok(restored) => break restored,
                 Err(failure) => {
                     let (next, more) = backend.after_failure(failure).await;
                     backend = next;
@@ -313,7 +318,6 @@ impl Cart {
                 }
             }
         };
-        let restored = Persister::restore(id, chunks);
         let stored_key = restored.key;
         let key = match (options.key, &stored_key) {
             (Some(given), _) => given,

@@ -4,9 +4,10 @@
 
 mod common;
 
+use cart_core::persist::Persister;
 use cart_core::storage::{Storage, StorageOp};
 use common::*;
-use offline_cart::storage::IndexedDbStorage;
+use offline_cart::storage::{IndexedDbStorage, LocalStorage};
 use offline_cart::Cart;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -162,6 +163,15 @@ async fn an_indexed_db_that_never_answers_falls_back_to_local_storage() {
     assert_eq!(events.warnings(), vec!["storage_fallback"]);
     cart.add_item(item("A", 1)).unwrap();
     wait(cart.flush()).await;
+    let (id, key) = (cart.id(), cart.key());
+    wait(cart.close()).await;
+
+    // IndexedDB answers again: the cart and its secret come back from localStorage.
+    let reopened = open(&format!(r#"{{"cartId":"{id}"}}"#)).await;
+    assert_eq!(text(&reopened.status(), "storage"), "indexeddb");
+    assert_eq!(lines(&reopened), vec![("A".into(), 1)]);
+    assert_eq!(reopened.key(), key, "the cart's secret was lost");
+    wait(reopened.close()).await;
 }
 
 #[wasm_bindgen_test]
@@ -186,6 +196,71 @@ async fn a_full_disk_moves_the_cart_to_memory_without_losing_adds() {
             ("AFTER".into(), 1)
         ]
     );
+}
+
+#[wasm_bindgen_test]
+async fn adds_stored_in_local_storage_after_an_indexed_db_failure_are_read_back() {
+    // The issue's scenario: one IndexedDB write fails as Safari's lost connection does, the
+    // cart moves to localStorage, and IndexedDB works again by the time the cart is reopened.
+    let cart = open("{}").await;
+    let events = Recorder::attach(&cart);
+    cart.add_item(item("BEFORE", 1)).unwrap();
+    wait(cart.flush()).await;
+    fail_next_indexed_db_put_with("UnknownError");
+    cart.add_item(item("FIRST", 1)).unwrap();
+    wait(cart.flush()).await;
+    assert_eq!(text(&cart.status(), "storage"), "localstorage");
+    assert_eq!(events.warnings(), vec!["storage_fallback"]);
+    cart.add_item(item("SECOND", 1)).unwrap();
+    wait(cart.flush()).await;
+    let id = cart.id();
+    wait(cart.close()).await;
+
+    let reopened = open(&format!(r#"{{"cartId":"{id}"}}"#)).await;
+    let all = vec![
+        ("BEFORE".to_string(), 1),
+        ("FIRST".to_string(), 1),
+        ("SECOND".to_string(), 1),
+    ];
+    assert_eq!(text(&reopened.status(), "storage"), "indexeddb");
+    assert_eq!(
+        lines(&reopened),
+        all,
+        "adds stored in localStorage were lost"
+    );
+    wait(reopened.close()).await;
+    // Moved, not copied: IndexedDB alone holds the whole cart, localStorage nothing of it.
+    let prefix = vec![id.clone()];
+    let left = LocalStorage.load_range(&prefix).await.unwrap();
+    assert!(left.is_empty(), "left in localStorage: {left:?}");
+    let held = IndexedDbStorage::open()
+        .await
+        .unwrap()
+        .load_range(&prefix)
+        .await
+        .unwrap();
+    let restored = Persister::restore(id.parse().unwrap(), held);
+    assert_eq!(restored.cart.item_count(), 3);
+}
+
+#[wasm_bindgen_test]
+async fn flush_waits_for_writes_with_strict_durability() {
+    let cart = open("{}").await;
+    record_indexed_db_writes();
+    cart.add_item(item("DURABLE", 1)).unwrap();
+    let flushed = JsFuture::from(cart.flush()).await;
+    let writes = stop_recording_indexed_db_writes();
+    flushed.expect("flush resolves");
+    assert!(!writes.is_empty(), "flush wrote nothing to IndexedDB");
+    for write in &writes {
+        let (requested, granted) = write.split_once('/').unwrap_or_default();
+        assert_eq!(requested, "strict", "{writes:?}");
+        assert!(
+            granted == "strict" || granted == "unsupported",
+            "{writes:?}"
+        );
+    }
+    console_log!("IndexedDB write transactions: {writes:?}");
 }
 
 #[wasm_bindgen_test]

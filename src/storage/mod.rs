@@ -1,7 +1,8 @@
 //! The browser's storage backends and the fallback chain between them:
 //! IndexedDB, then localStorage when IndexedDB cannot be opened, then page memory when both
 //! fail or storage is full. Engine differences stay inside the backends; the cart only sees
-//! [`cart_core::storage::Storage`].
+//! [`cart_core::storage::Storage`]. Opening a cart reads its backend and every backend after it
+//! in this chain, and moves what those hold back ([`cart_core::persist::migrate`]).
 
 mod indexed_db;
 mod local;
@@ -41,6 +42,17 @@ impl StorageKind {
             "localstorage" => Some(StorageKind::LocalStorage),
             "memory" => Some(StorageKind::Memory),
             _ => None,
+        }
+    }
+
+    /// The lasting kinds a cart of this kind falls back to: where chunks of it may have been
+    /// written when this one failed, and so where opening looks for them too. Not memory: what
+    /// a cart wrote there is still in that cart's own document, and is gone with the page; a
+    /// cart opened on memory is this page's alone (tests use it as another device).
+    pub fn fallbacks(self) -> &'static [StorageKind] {
+        match self {
+            StorageKind::IndexedDb => &[StorageKind::LocalStorage],
+            StorageKind::LocalStorage | StorageKind::Memory => &[],
         }
     }
 
@@ -114,17 +126,21 @@ impl Backend {
         }
     }
 
+    /// Opens the backend of `kind`, and only that one.
+    async fn open_kind(kind: StorageKind) -> Result<Backend, StorageError> {
+        match kind {
+            StorageKind::IndexedDb => IndexedDbStorage::open().await.map(Backend::IndexedDb),
+            StorageKind::LocalStorage => LocalStorage::open().map(Backend::LocalStorage),
+            StorageKind::Memory => Ok(Backend::memory()),
+        }
+    }
+
     /// Opens `preferred`, or the first backend after it that opens. Memory always opens.
     pub async fn open(preferred: StorageKind) -> (Backend, Vec<Fallback>) {
         let mut fallbacks = Vec::new();
         let mut kind = preferred;
         loop {
-            let opened = match kind {
-                StorageKind::IndexedDb => IndexedDbStorage::open().await.map(Backend::IndexedDb),
-                StorageKind::LocalStorage => LocalStorage::open().map(Backend::LocalStorage),
-                StorageKind::Memory => return (Backend::memory(), fallbacks),
-            };
-            match opened {
+            match Backend::open_kind(kind).await {
                 Ok(backend) => return (backend, fallbacks),
                 Err(error) => {
                     let next = kind.fallback(&error);
@@ -133,6 +149,18 @@ impl Backend {
                 }
             }
         }
+    }
+
+    /// Every backend this one falls back to that opens: where a cart on this backend may
+    /// have written chunks after a failure ([`StorageKind::fallbacks`]).
+    pub async fn fallbacks(&self) -> Vec<Backend> {
+        let mut opened = Vec::new();
+        for &kind in self.kind().fallbacks() {
+            if let Ok(backend) = Backend::open_kind(kind).await {
+                opened.push(backend);
+            }
+        }
+        opened
     }
 
     /// The page's memory backend.

@@ -30,6 +30,35 @@ export function failIndexedDbPutsWithQuota() {
   IDBObjectStore.prototype.put = function () { throw new DOMException('the disk is full', 'QuotaExceededError'); };
 }
 export function restoreIndexedDbPuts() { IDBObjectStore.prototype.put = realPut; }
+// Makes the next IndexedDB put throw a DOMException named `name` (`UnknownError` as Safari
+// gives when it loses its connection); later puts work again.
+export function failNextIndexedDbPutWith(name) {
+  const put = IDBObjectStore.prototype.put;
+  IDBObjectStore.prototype.put = function () {
+    IDBObjectStore.prototype.put = put;
+    throw new DOMException('injected by the test', name);
+  };
+}
+
+// Records the durability of every readwrite transaction: the one requested and, where the
+// engine has the property, the one the transaction got (else 'unsupported').
+let realTransaction;
+let recorded = [];
+export function recordIndexedDbWrites() {
+  realTransaction = IDBDatabase.prototype.transaction;
+  recorded = [];
+  IDBDatabase.prototype.transaction = function (stores, mode, options) {
+    const transaction = realTransaction.apply(this, arguments);
+    if (mode === 'readwrite') {
+      recorded.push(`${options?.durability ?? 'none'}/${transaction.durability ?? 'unsupported'}`);
+    }
+    return transaction;
+  };
+}
+export function stopRecordingIndexedDbWrites() {
+  IDBDatabase.prototype.transaction = realTransaction;
+  return recorded;
+}
 
 // Fills localStorage until the browser refuses a write for real, with ever smaller items so
 // that almost nothing is left; returns the name of the error the browser threw.
@@ -93,6 +122,16 @@ extern "C" {
     /// Undoes `fail_indexed_db_puts_with_quota`.
     #[wasm_bindgen(js_name = restoreIndexedDbPuts)]
     pub fn restore_indexed_db_puts();
+    /// Makes the next IndexedDB put throw a DOMException named `name`.
+    #[wasm_bindgen(js_name = failNextIndexedDbPutWith)]
+    pub fn fail_next_indexed_db_put_with(name: &str);
+    /// Starts recording the durability of IndexedDB write transactions.
+    #[wasm_bindgen(js_name = recordIndexedDbWrites)]
+    pub fn record_indexed_db_writes();
+    /// Stops recording; returns `"requested/granted"` for each write transaction, where granted
+    /// is `unsupported` when the engine has no `IDBTransaction.durability`.
+    #[wasm_bindgen(js_name = stopRecordingIndexedDbWrites)]
+    pub fn stop_recording_indexed_db_writes() -> Vec<String>;
     /// Fills localStorage until a write really fails; returns the error's name.
     #[wasm_bindgen(js_name = fillLocalStorage)]
     pub fn fill_local_storage() -> String;

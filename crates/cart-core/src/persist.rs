@@ -14,6 +14,11 @@
 //!
 //! Chunks that fail to load (corrupt or truncated bytes, another cart's data) are skipped and
 //! reported, never deleted: the rest of the cart loads, and nothing stored is lost.
+//!
+//! A cart whose writes had to fall back to another storage is read from every storage and moved
+//! back to the preferred one by [`migrate`].
+
+pub mod migrate;
 
 use std::collections::BTreeSet;
 

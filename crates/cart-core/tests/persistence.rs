@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use cart_core::persist::{self, Persister, COMPACT_AFTER};
+use cart_core::persist::{self, migrate, Persister, COMPACT_AFTER};
 use cart_core::storage::{
     MemoryStorage, Storage, StorageError, StorageErrorKind, StorageKey, StorageOp,
 };
@@ -311,4 +311,154 @@ fn a_fresh_persister_moves_the_whole_cart_to_another_storage() {
     persister.committed(write);
     let reopened = block_on(persist::open(&new, id)).unwrap();
     assert_eq!(skus(&reopened.cart), skus(&opened.cart));
+}
+
+/// `writes` flushed to `preferred` until it fails once; then, as the browser binding does, a
+/// fresh persister writes the rest to `fallback`. Returns the cart as it was last flushed.
+fn add_with_one_failed_write(preferred: &Flaky, fallback: &Flaky, id: CartId) -> Cart {
+    let mut opened =
+        block_on(migrate::open(preferred, std::slice::from_ref(fallback), id)).unwrap();
+    opened.cart.add_item(&item("BEFORE")).unwrap();
+    block_on(persist::flush(
+        preferred,
+        &mut opened.persister,
+        &mut opened.cart,
+    ))
+    .unwrap();
+    preferred.fail_next.set(1);
+    opened.cart.add_item(&item("FAILED")).unwrap();
+    block_on(persist::flush(
+        preferred,
+        &mut opened.persister,
+        &mut opened.cart,
+    ))
+    .unwrap_err();
+    let mut persister = Persister::fresh(id);
+    block_on(persist::flush(fallback, &mut persister, &mut opened.cart)).unwrap();
+    opened.cart.add_item(&item("AFTER")).unwrap();
+    block_on(persist::flush(fallback, &mut persister, &mut opened.cart)).unwrap();
+    opened.cart
+}
+
+fn flaky() -> Flaky {
+    Flaky {
+        inner: MemoryStorage::new(),
+        fail_next: Cell::new(0),
+    }
+}
+
+#[test]
+fn adds_written_to_a_fallback_are_read_back_and_moved_to_the_preferred_storage() {
+    let (preferred, fallback) = (flaky(), flaky());
+    let id = CartId::random().unwrap();
+    let cart = add_with_one_failed_write(&preferred, &fallback, id);
+    let all = vec![
+        ("BEFORE".into(), 1),
+        ("FAILED".into(), 1),
+        ("AFTER".into(), 1),
+    ];
+    assert_eq!(skus(&cart), all);
+    let preferred_alone = block_on(persist::open(&preferred, id)).unwrap();
+    assert_eq!(skus(&preferred_alone.cart), vec![("BEFORE".into(), 1)]);
+
+    let reopened = block_on(migrate::open(
+        &preferred,
+        std::slice::from_ref(&fallback),
+        id,
+    ))
+    .unwrap();
+    assert_eq!(skus(&reopened.cart), all);
+    assert!(reopened.skipped.is_empty());
+    assert!(
+        stored_keys(&fallback.inner, &id).is_empty(),
+        "the fallback copies are deleted once the preferred storage holds them"
+    );
+    let preferred_alone = block_on(persist::open(&preferred, id)).unwrap();
+    assert_eq!(skus(&preferred_alone.cart), all);
+}
+
+#[test]
+fn a_failed_copy_leaves_the_fallback_untouched_and_the_next_open_moves_it() {
+    let (preferred, fallback) = (flaky(), flaky());
+    let id = CartId::random().unwrap();
+    add_with_one_failed_write(&preferred, &fallback, id);
+    let in_fallback = stored_keys(&fallback.inner, &id);
+
+    preferred.fail_next.set(1);
+    let reopened = block_on(migrate::open(
+        &preferred,
+        std::slice::from_ref(&fallback),
+        id,
+    ))
+    .unwrap();
+    assert_eq!(
+        reopened.cart.item_count(),
+        3,
+        "the cart opens whole all the same"
+    );
+    assert_eq!(
+        stored_keys(&fallback.inner, &id),
+        in_fallback,
+        "nothing is deleted from a fallback before the copy succeeded"
+    );
+
+    let reopened = block_on(migrate::open(
+        &preferred,
+        std::slice::from_ref(&fallback),
+        id,
+    ))
+    .unwrap();
+    assert_eq!(reopened.cart.item_count(), 3);
+    assert!(stored_keys(&fallback.inner, &id).is_empty());
+}
+
+#[test]
+fn a_crash_between_the_copy_and_the_removes_leaves_harmless_duplicates() {
+    let (preferred, fallback) = (flaky(), flaky());
+    let id = CartId::random().unwrap();
+    add_with_one_failed_write(&preferred, &fallback, id);
+    // The copy happened, the removes did not.
+    let prefix = Persister::prefix(&id);
+    let held = block_on(preferred.load_range(&prefix)).unwrap();
+    let found = block_on(fallback.load_range(&prefix)).unwrap();
+    let (_, migration) = migrate::plan(&id, held, vec![found]);
+    block_on(preferred.apply(migration.copy())).unwrap();
+
+    let reopened = block_on(migrate::open(
+        &preferred,
+        std::slice::from_ref(&fallback),
+        id,
+    ))
+    .unwrap();
+    assert_eq!(
+        skus(&reopened.cart),
+        vec![
+            ("BEFORE".into(), 1),
+            ("FAILED".into(), 1),
+            ("AFTER".into(), 1)
+        ],
+        "chunks read twice count once"
+    );
+    assert!(stored_keys(&fallback.inner, &id).is_empty());
+}
+
+#[test]
+fn the_secret_written_to_a_fallback_moves_with_the_cart() {
+    let (preferred, fallback) = (flaky(), flaky());
+    let id = CartId::random().unwrap();
+    block_on(fallback.apply(&[Persister::key_write(&id, "secret")])).unwrap();
+    let reopened = block_on(migrate::open(
+        &preferred,
+        std::slice::from_ref(&fallback),
+        id,
+    ))
+    .unwrap();
+    assert_eq!(reopened.key.as_deref(), Some("secret"));
+    assert_eq!(
+        block_on(persist::open(&preferred, id))
+            .unwrap()
+            .key
+            .as_deref(),
+        Some("secret")
+    );
 }
