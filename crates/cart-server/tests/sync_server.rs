@@ -704,3 +704,88 @@ async fn shutdown_closes_open_connections_with_going_away() {
         .expect("stops in time")
         .expect("no panic");
 }
+
+#[tokio::test]
+async fn one_address_may_open_only_so_many_sync_connections() {
+    let (_dir, server) = server(Limits {
+        max_connections_per_address: 2,
+        ..Limits::default()
+    })
+    .await;
+    let first = Client::connect(&server, KEY, "a", None).await;
+    let _second = Client::connect(&server, KEY, "b", None).await;
+    match tokio_tungstenite::connect_async(server.url(KEY)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429)
+        }
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(
+        server
+            .state
+            .metrics()
+            .errors_of(ErrorKind::TooManyConnections),
+        1
+    );
+    drop(first);
+    // The slot is given back when the connection ends.
+    let loopback = server.addr.ip();
+    while server.state.addresses().count(loopback) > 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Client::connect(&server, KEY, "c", None).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn compaction_keeps_a_stored_chunk_whose_changes_wait_on_a_missing_one() {
+    use cart_server::secret::CartKey;
+    use cart_server::store::{ChunkKey, ChunkKind};
+    let (_dir, server) = server(Limits::default()).await;
+    let mut replica = Replica::with_items(&["TEE"]);
+    let base = replica.doc.get_heads();
+    let store = server.state.hubs().store();
+    let secret = CartKey::parse(Some(KEY))
+        .expect("key")
+        .hash_for(&replica.cart);
+    store
+        .append_chunk(&replica.cart, &secret, replica.doc.save())
+        .await
+        .expect("stored");
+    // MUG is added, then CAP on top of it; the store gets CAP's change but never MUG's.
+    replica.add("MUG", 1);
+    let with_mug = replica.doc.get_heads();
+    replica.add("CAP", 1);
+    let orphan = replica.doc.save_after(&with_mug);
+    let orphan_key = ChunkKey::of(ChunkKind::Incremental, &orphan);
+    store
+        .append_chunk(&replica.cart, &secret, orphan)
+        .await
+        .expect("stored");
+    // Enough server changes to compact (each one an incremental chunk).
+    let mut cart = cart_core::Cart::load(replica.cart, &{
+        replica.doc.fork_at(&base).expect("fork").save()
+    })
+    .expect("a cart");
+    for n in 0..cart_server::hub::COMPACT_AFTER_INCREMENTALS {
+        let before = cart.heads();
+        cart.set_quantity("TEE", (n % 9 + 1) as i64).expect("set");
+        let change = cart.save_after(&before);
+        assert!(server
+            .state
+            .hubs()
+            .apply_server_changes(replica.cart, &change)
+            .await
+            .expect("applied"));
+    }
+    let chunks = store.load_chunks(&replica.cart).await.expect("chunks");
+    assert!(
+        chunks.iter().any(|c| c.key.kind == ChunkKind::Snapshot),
+        "the cart was compacted"
+    );
+    assert!(
+        chunks.iter().any(|c| c.key == orphan_key),
+        "the waiting chunk is still stored"
+    );
+    server.stop().await;
+}
