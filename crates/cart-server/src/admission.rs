@@ -4,10 +4,10 @@
 //! only when it passes are the changes stored and the fork adopted. A refused change leaves
 //! nothing behind.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use automerge::sync::Message as AutomergeSync;
-use automerge::{Automerge, ReadDoc, ROOT};
+use automerge::{Automerge, ReadDoc, ScalarValue, Value, ROOT};
 use cart_core::{check_automerge_bytes, schema, CartId};
 
 use crate::error::{ErrorKind, Refusal};
@@ -42,18 +42,31 @@ pub fn check_chunks(message: &AutomergeSync, cart: &CartId) -> Result<(), Refusa
     Ok(())
 }
 
-/// The number of lines of `doc`: distinct skus among its `item:`, `add:` and `set:` keys.
+/// The number of lines of `doc`: skus whose quantity (`set:<sku>`, 0 when absent, plus every
+/// `add:<sku>#...` entry) is above zero, the lines the cart shows. A removed line leaves its
+/// `item:` and `set:<sku> = 0` keys behind; they do not count (the size limit bounds them), so
+/// a line that was refused and then removed, or added and removed long ago, takes no room.
 pub fn line_count(doc: &Automerge) -> usize {
-    let skus: BTreeSet<String> = doc
-        .keys(ROOT)
-        .filter_map(|key| {
-            key.strip_prefix(schema::ITEM_PREFIX)
-                .or_else(|| key.strip_prefix(schema::SET_PREFIX))
-                .or_else(|| schema::sku_of_add_key(&key))
-                .map(str::to_owned)
-        })
-        .collect();
-    skus.len()
+    let mut quantities: BTreeMap<String, i64> = BTreeMap::new();
+    for key in doc.keys(ROOT) {
+        let sku = key
+            .strip_prefix(schema::SET_PREFIX)
+            .or_else(|| schema::sku_of_add_key(&key));
+        let Some(sku) = sku else {
+            continue;
+        };
+        let quantity = match doc.get(ROOT, key.as_str()) {
+            Ok(Some((Value::Scalar(value), _))) => match value.as_ref() {
+                ScalarValue::Int(n) => *n,
+                ScalarValue::Uint(n) => i64::try_from(*n).unwrap_or(i64::MAX),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let total = quantities.entry(sku.to_owned()).or_default();
+        *total = total.saturating_add(quantity);
+    }
+    quantities.values().filter(|q| **q > 0).count()
 }
 
 /// Checks that `candidate`, cart `cart` after a change, is a valid cart within `limits`: it
@@ -142,5 +155,23 @@ mod tests {
         };
         let err = admit(doc.document(), &id, &limits).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TooManyLines);
+    }
+
+    #[test]
+    fn removed_lines_do_not_count() {
+        let id = CartId::from_bytes([6; 16]);
+        let mut cart = Cart::new(id);
+        for sku in ["A", "B", "C"] {
+            cart.add_item(&item(sku, 100)).unwrap();
+        }
+        cart.remove_item("B").unwrap();
+        cart.set_quantity("C", 4).unwrap();
+        let mut doc = AutoCommit::load(&cart.save()).unwrap();
+        assert_eq!(line_count(doc.document()), 2);
+        let limits = Limits {
+            max_lines: 2,
+            ..Limits::default()
+        };
+        assert!(admit(doc.document(), &id, &limits).is_ok());
     }
 }
