@@ -509,7 +509,7 @@ impl Hubs {
                 return Err(Refusal::new(
                     ErrorKind::DocumentTooLarge,
                     format!(
-                        "the change to cart {cart} was refused and nothing of it was stored: the saved cart would take {} bytes, at most {max} are allowed",
+                        "the change to cart {cart} was refused and nothing of it was stored: the saved cart would take {} bytes, at most {max} are allowed; a cart keeps the history of every edit, so removing lines does not make room: check this cart out or start a new one",
                         whole.len()
                     ),
                 )
