@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use automerge::sync::{Message as AutomergeSync, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, Automerge, ROOT};
+use automerge::{AutoCommit, Automerge, ReadDoc, ROOT};
 use cart_core::wire::{self as protocol, Message};
 use cart_core::CartId;
 use cart_server::error::ErrorKind;
@@ -787,5 +787,57 @@ async fn compaction_keeps_a_stored_chunk_whose_changes_wait_on_a_missing_one() {
         chunks.iter().any(|c| c.key == orphan_key),
         "the waiting chunk is still stored"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_whose_dependency_is_missing_is_asked_for_not_acknowledged() {
+    let (_dir, server) = server(Limits::default()).await;
+    let mut replica = created(&server, &["TEE"]).await;
+    let base = stored(&server.db, &replica.cart).await;
+    let mut client = Client::connect(&server, KEY, "phone", None).await;
+    replica.add("MUG", 1);
+    let first = replica.doc.get_heads();
+    replica.add("CAP", 1);
+    let second = replica.doc.get_heads();
+    let change = |hash: &automerge::ChangeHash| {
+        replica
+            .doc
+            .get_change_by_hash(hash)
+            .expect("a change of the replica")
+            .raw_bytes()
+            .to_vec()
+    };
+    let carrying = |bytes: Vec<u8>| AutomergeSync {
+        heads: second.clone(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: vec![bytes].into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    };
+    // The second change alone: it waits; nothing is stored and the answer asks for the first.
+    let only_second = carrying(change(&second[0]));
+    client
+        .send(&client.sync_message(&replica.cart, only_second.encode(), false))
+        .await;
+    let Message::Sync(answer) = client.recv().await else {
+        panic!("expected the server's answer")
+    };
+    let answer = AutomergeSync::decode(&answer.data).expect("sync data");
+    assert_eq!(answer.need, first, "the server asks for the missing change");
+    assert_eq!(answer.heads, base.1, "and does not claim the waiting one");
+    assert_eq!(stored(&server.db, &replica.cart).await, base);
+    // The first change arrives: both are stored.
+    let only_first = carrying(change(&first[0]));
+    client
+        .send(&client.sync_message(&replica.cart, only_first.encode(), false))
+        .await;
+    let Message::Sync(answer) = client.recv().await else {
+        panic!("expected the server's answer")
+    };
+    let answer = AutomergeSync::decode(&answer.data).expect("sync data");
+    assert_eq!(answer.heads, second);
+    assert_eq!(stored(&server.db, &replica.cart).await.1, second);
     server.stop().await;
 }
