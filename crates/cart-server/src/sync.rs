@@ -10,9 +10,10 @@
 //! join within [`Limits::join_timeout`] (1008) and a peer from which nothing arrived for
 //! [`Limits::idle_timeout`] (1001; the server pings every [`Limits::heartbeat_interval`]). A refused change is not
 //! stored and the peer's sync state is left as it was, so the peer's history keeps the refused
-//! change while the server's does not: later changes of that peer built on the refused one are
-//! refused too (their dependency is missing), and the peer should drop its copy and request the
-//! cart again.
+//! change while the server's does not: later changes of that peer built on the refused one wait
+//! for their missing dependency. The peer should reset its sync state (as on a disconnect) and
+//! sync again; it then sends every change the server lacks in one message, and the limits are
+//! judged on the cart after all of them (a refused line removed again is accepted).
 
 use std::collections::HashSet;
 use std::fmt::Display;
