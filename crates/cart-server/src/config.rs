@@ -45,6 +45,38 @@ pub struct Config {
     /// Messages one connection may send in a burst.
     #[arg(long, env = "CART_SERVER_MESSAGE_BURST", default_value_t = 200.0)]
     pub message_burst: f64,
+    /// Bytes of frames per second one connection may send on average.
+    #[arg(long, env = "CART_SERVER_BYTES_PER_SECOND", default_value_t = 1024.0 * 1024.0)]
+    pub bytes_per_second: f64,
+    /// Bytes one connection may send in a burst.
+    #[arg(long, env = "CART_SERVER_BYTE_BURST", default_value_t = 8.0 * 1024.0 * 1024.0)]
+    pub byte_burst: f64,
+    /// Bytes queued for one connection before it counts as not reading (and is closed, 1008).
+    #[arg(long, env = "CART_SERVER_OUTBOX_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub outbox_bytes: usize,
+    /// Seconds between the server's WebSocket pings.
+    #[arg(long, env = "CART_SERVER_HEARTBEAT_SECS", default_value_t = 15)]
+    pub heartbeat_secs: u64,
+    /// Seconds without any frame from a peer (pongs included) before it is closed (1001).
+    #[arg(long, env = "CART_SERVER_IDLE_TIMEOUT_SECS", default_value_t = 45)]
+    pub idle_timeout_secs: u64,
+    /// Seconds a new connection has to send `join` (then it is closed, 1008).
+    #[arg(long, env = "CART_SERVER_JOIN_TIMEOUT_SECS", default_value_t = 10)]
+    pub join_timeout_secs: u64,
+    /// Open /sync connections allowed from one client IP address.
+    #[arg(
+        long,
+        env = "CART_SERVER_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 64
+    )]
+    pub max_connections_per_address: usize,
+    /// Carts one connection may sync.
+    #[arg(
+        long,
+        env = "CART_SERVER_MAX_CARTS_PER_CONNECTION",
+        default_value_t = 16
+    )]
+    pub max_carts_per_connection: usize,
     /// Seconds to wait for connections to finish on shutdown.
     #[arg(long, env = "CART_SERVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -59,6 +91,14 @@ impl Config {
             max_lines: self.max_lines,
             messages_per_second: self.messages_per_second,
             message_burst: self.message_burst,
+            bytes_per_second: self.bytes_per_second,
+            byte_burst: self.byte_burst,
+            outbox_bytes: self.outbox_bytes,
+            heartbeat_interval: Duration::from_secs(self.heartbeat_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            join_timeout: Duration::from_secs(self.join_timeout_secs.max(1)),
+            max_connections_per_address: self.max_connections_per_address,
+            max_carts_per_connection: self.max_carts_per_connection,
         }
     }
 

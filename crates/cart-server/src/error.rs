@@ -50,11 +50,19 @@ pub enum ErrorKind {
     Storage,
     /// The peer did not read its messages fast enough and was disconnected.
     SlowConsumer,
+    /// The connection asked for more carts than one connection may sync.
+    TooManyCarts,
+    /// A connection did not send `join` in time and was closed (metric only).
+    JoinTimeout,
+    /// Nothing arrived from a peer for the idle timeout and it was closed (metric only).
+    IdleTimeout,
+    /// A WebSocket upgrade was refused: its address had too many connections (metric only).
+    TooManyConnections,
 }
 
 impl ErrorKind {
     /// Every kind, in the order the metrics list them.
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 22] = [
         ErrorKind::FrameTooLarge,
         ErrorKind::TextFrame,
         ErrorKind::RateLimited,
@@ -73,6 +81,10 @@ impl ErrorKind {
         ErrorKind::DocumentTooLarge,
         ErrorKind::Storage,
         ErrorKind::SlowConsumer,
+        ErrorKind::TooManyCarts,
+        ErrorKind::JoinTimeout,
+        ErrorKind::IdleTimeout,
+        ErrorKind::TooManyConnections,
     ];
 
     /// The kind as the snake_case code sent in `error` messages and used as a metric label.
@@ -96,6 +108,10 @@ impl ErrorKind {
             ErrorKind::DocumentTooLarge => "document_too_large",
             ErrorKind::Storage => "storage",
             ErrorKind::SlowConsumer => "slow_consumer",
+            ErrorKind::TooManyCarts => "too_many_carts",
+            ErrorKind::JoinTimeout => "join_timeout",
+            ErrorKind::IdleTimeout => "idle_timeout",
+            ErrorKind::TooManyConnections => "too_many_connections",
         }
     }
 

@@ -2,17 +2,20 @@
 //! storefront's static files.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
+use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use futures_util::{future, SinkExt, StreamExt};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+use crate::error::ErrorKind;
 use crate::sync::{serve_connection, Frame};
 use crate::AppState;
 
@@ -21,6 +24,8 @@ use crate::AppState;
 pub enum HttpError {
     /// The server is shutting down and takes no new connections.
     ShuttingDown,
+    /// The client's address has as many `/sync` connections open as one address may.
+    TooManyConnections,
 }
 
 impl IntoResponse for HttpError {
@@ -30,6 +35,12 @@ impl IntoResponse for HttpError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "5")],
                 "the server is shutting down; connect again in a few seconds\n",
+            )
+                .into_response(),
+            HttpError::TooManyConnections => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "30")],
+                "too many sync connections from your address; close some (one per tab is enough) and connect again later\n",
             )
                 .into_response(),
         }
@@ -49,7 +60,21 @@ pub fn app(state: AppState) -> Router {
         Some(dir) => router.fallback_service(ServeDir::new(dir)),
         None => router,
     };
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    router
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
+}
+
+/// The span of one HTTP request: method and path, never the query. The `/sync` URL carries the
+/// cart's key in its query (`?key=`, as automerge-repo clients put it), and so may
+/// `/api/orders/...`; no log line at any level may contain a key.
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        version = ?request.version(),
+    )
 }
 
 async fn healthz() -> &'static str {
@@ -77,11 +102,23 @@ async fn metrics(State(state): State<AppState>) -> Response {
 async fn sync_socket(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, HttpError> {
     if state.is_shutting_down() {
         return Err(HttpError::ShuttingDown);
     }
+    // Served without connect info (a router in a test), there is no address to count.
+    let slot = match client {
+        Some(Extension(ConnectInfo(address))) => match state.addresses().open(address.ip()) {
+            Some(slot) => Some(slot),
+            None => {
+                state.metrics().error(ErrorKind::TooManyConnections);
+                return Err(HttpError::TooManyConnections);
+            }
+        },
+        None => None,
+    };
     let hard_limit = state.limits().hard_frame_bytes();
     let key = query.get("key").cloned();
     // Held by the connection task, so shutdown can wait for it.
@@ -91,6 +128,7 @@ async fn sync_socket(
         .max_frame_size(hard_limit)
         .on_upgrade(move |socket| async move {
             serve_socket(state, key, socket).await;
+            drop(slot);
             drop(token);
         }))
 }
@@ -102,22 +140,22 @@ async fn serve_socket(state: AppState, key: Option<String>, socket: WebSocket) {
         future::ready(Ok::<_, axum::Error>(match frame {
             Frame::Binary(bytes) => WsMessage::Binary(bytes.into()),
             Frame::Text(text) => WsMessage::Text(text.into()),
+            Frame::Ping(bytes) => WsMessage::Ping(bytes.into()),
+            Frame::Pong(bytes) => WsMessage::Pong(bytes.into()),
             Frame::Close(close) => WsMessage::Close(close.map(|(code, reason)| CloseFrame {
                 code,
                 reason: reason.into(),
             })),
         }))
     });
-    let stream = stream.filter_map(|item| {
-        future::ready(match item {
-            Ok(WsMessage::Binary(bytes)) => Some(Ok(Frame::Binary(bytes.to_vec()))),
-            Ok(WsMessage::Text(text)) => Some(Ok(Frame::Text(text.to_string()))),
-            Ok(WsMessage::Close(close)) => Some(Ok(Frame::Close(
-                close.map(|c| (c.code, c.reason.to_string())),
-            ))),
-            // Pings are answered by the WebSocket layer.
-            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => None,
-            Err(e) => Some(Err(e)),
+    let stream = stream.map(|item| {
+        item.map(|message| match message {
+            WsMessage::Binary(bytes) => Frame::Binary(bytes.to_vec()),
+            WsMessage::Text(text) => Frame::Text(text.to_string()),
+            WsMessage::Close(close) => Frame::Close(close.map(|c| (c.code, c.reason.to_string()))),
+            // Pings are answered by the WebSocket layer; both show the peer is alive.
+            WsMessage::Ping(bytes) => Frame::Ping(bytes.to_vec()),
+            WsMessage::Pong(bytes) => Frame::Pong(bytes.to_vec()),
         })
     });
     serve_connection(state, key, Box::pin(sink), Box::pin(stream)).await;

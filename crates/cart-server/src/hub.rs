@@ -24,6 +24,7 @@
 use std::collections::hash_map;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
@@ -55,11 +56,19 @@ pub enum ReadAtError {
 /// Incremental chunks after which a cart is compacted into one snapshot.
 pub const COMPACT_AFTER_INCREMENTALS: usize = 32;
 
-/// What a connection's writer sends: a message, or a close frame that ends the connection.
+/// What a connection's writer sends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outbound {
-    /// A wire message.
-    Message(Message),
+    /// An encoded wire message (not a `sync`: those are generated when due, see
+    /// [`Outbound::SyncDue`]).
+    Frame(Vec<u8>),
+    /// The next sync message of this cart is due: the writer generates it ([`Hubs::next_sync`])
+    /// when the socket has taken everything queued before, so a peer that reads slowly gets
+    /// one up-to-date message instead of a pile of stale ones. At most one per cart and
+    /// connection is queued.
+    SyncDue(CartId),
+    /// A WebSocket ping (the heartbeat).
+    Ping,
     /// Close the WebSocket with this code and reason, then stop.
     Close {
         /// The WebSocket close code (1000 normal, 1001 going away, 1008 policy).
@@ -69,27 +78,103 @@ pub enum Outbound {
     },
 }
 
-/// How hubs reach one connection: a bounded queue to its writer, and a token that disconnects it
-/// when the queue is full (a peer that does not read must not hold up a cart).
+/// The bytes queued for one connection and not yet written: shared by its [`Mailbox`] (which
+/// adds) and its writer (which takes away), and mirrored in the server-wide gauge.
+#[derive(Debug)]
+pub struct OutboxBytes {
+    queued: AtomicUsize,
+    budget: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl OutboxBytes {
+    /// An empty outbox allowed `budget` bytes.
+    pub fn new(budget: usize, metrics: Arc<Metrics>) -> OutboxBytes {
+        OutboxBytes {
+            queued: AtomicUsize::new(0),
+            budget,
+            metrics,
+        }
+    }
+
+    /// Counts `bytes` more as queued; false (counting nothing) when that would pass the budget.
+    fn reserve(&self, bytes: usize) -> bool {
+        let reserved = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                queued
+                    .checked_add(bytes)
+                    .filter(|total| *total <= self.budget)
+            })
+            .is_ok();
+        if reserved {
+            self.metrics.outbox_grew(bytes);
+        }
+        reserved
+    }
+
+    /// Counts `bytes` as written (no longer queued).
+    pub fn written(&self, bytes: usize) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                Some(queued.saturating_sub(bytes))
+            });
+        self.metrics.outbox_shrank(bytes);
+    }
+
+    /// Counts a message the writer generated and is about to write; it is taken away again by
+    /// [`OutboxBytes::written`]. A generated message may pass the budget: it is one message.
+    pub fn writing(&self, bytes: usize) {
+        self.queued.fetch_add(bytes, Ordering::AcqRel);
+        self.metrics.outbox_grew(bytes);
+    }
+
+    /// Bytes queued now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+}
+
+/// How hubs reach one connection: a queue to its writer bounded in messages and in bytes, and a
+/// token that disconnects the peer when either bound is passed (a peer that does not read must
+/// not hold up a cart or the server's memory).
 #[derive(Debug, Clone)]
 pub struct Mailbox {
     tx: mpsc::Sender<Outbound>,
+    bytes: Arc<OutboxBytes>,
     kick: CancellationToken,
 }
 
 impl Mailbox {
-    /// A mailbox over `tx`; `kick` is cancelled when the queue overflows.
-    pub fn new(tx: mpsc::Sender<Outbound>, kick: CancellationToken) -> Mailbox {
-        Mailbox { tx, kick }
+    /// A mailbox over `tx`, counting queued bytes in `bytes`; `kick` is cancelled when the
+    /// queue overflows.
+    pub fn new(
+        tx: mpsc::Sender<Outbound>,
+        bytes: Arc<OutboxBytes>,
+        kick: CancellationToken,
+    ) -> Mailbox {
+        Mailbox { tx, bytes, kick }
     }
 
     /// Queues `message`; returns false when it could not be queued. A full queue disconnects the
     /// peer (its writer stops and closes with code 1008).
     pub fn send(&self, message: Message) -> bool {
-        self.post(Outbound::Message(message))
+        let frame = protocol::encode(&message);
+        if !self.bytes.reserve(frame.len()) {
+            self.kick.cancel();
+            return false;
+        }
+        let size = frame.len();
+        let sent = self.post(Outbound::Frame(frame));
+        if !sent {
+            self.bytes.written(size);
+        }
+        sent
     }
 
-    /// Queues any outbound item, as [`Mailbox::send`] does.
+    /// Queues any outbound item, as [`Mailbox::send`] does (a [`Outbound::Frame`] posted here
+    /// is not counted in bytes: use [`Mailbox::send`]).
     pub fn post(&self, item: Outbound) -> bool {
         match self.tx.try_send(item) {
             Ok(()) => true,
@@ -122,6 +207,20 @@ pub struct PeerContext {
     pub mailbox: Mailbox,
 }
 
+/// Whether a sync message for a link waits in its connection's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outgoing {
+    /// Nothing is queued; the next change queues an [`Outbound::SyncDue`].
+    Idle,
+    /// An [`Outbound::SyncDue`] is queued; more changes need nothing more, the message is
+    /// generated when the writer gets to it.
+    Queued {
+        /// The peer sent a sync message that must be answered even when there is nothing new
+        /// (the heartbeat contract, see the crate README).
+        answer: bool,
+    },
+}
+
 /// One peer linked to a cart.
 struct Link {
     peer_id: String,
@@ -129,6 +228,7 @@ struct Link {
     secret: SecretHash,
     mailbox: Mailbox,
     sync: SyncState,
+    outgoing: Outgoing,
     /// The encoded sync state last persisted (or loaded), to skip identical writes.
     saved: Option<Vec<u8>>,
 }
@@ -181,6 +281,31 @@ fn doc_unavailable(server: &str, peer: &str, cart: &CartId) -> Message {
         target_id: peer.to_string(),
         document_id: cart.to_string(),
     })
+}
+
+/// Queues a sync message for `link` unless one is queued already; `answer` when the peer must
+/// get a message even if there is nothing new.
+fn queue_sync(cart: CartId, link: &mut Link, answer: bool) {
+    match &mut link.outgoing {
+        Outgoing::Queued { answer: queued } => *queued |= answer,
+        Outgoing::Idle => {
+            if link.mailbox.post(Outbound::SyncDue(cart)) {
+                link.outgoing = Outgoing::Queued { answer };
+            }
+        }
+    }
+}
+
+/// A sync message that tells the peer our heads, what we need and a summary of what we have,
+/// with no changes: the answer to a peer's sync message when Automerge has nothing new to say
+/// (its `generate_sync_message` returns `None` then). Made from a copy of the link's state, so
+/// the real state is unchanged; Automerge always answers a state that has not responded yet.
+fn status_message(doc: &Automerge, sync: &SyncState) -> Option<AutomergeSync> {
+    let mut copy = sync.clone();
+    copy.have_responded = false;
+    copy.their_have = None;
+    copy.their_need = None;
+    doc.generate_sync_message(&mut copy)
 }
 
 fn sync_message(server: &str, peer: &str, cart: &CartId, message: AutomergeSync) -> Message {
@@ -385,7 +510,7 @@ impl Hubs {
                 return Err(Refusal::new(
                     ErrorKind::DocumentTooLarge,
                     format!(
-                        "the change to cart {cart} was refused and nothing of it was stored: the saved cart would take {} bytes, at most {max} are allowed",
+                        "the change to cart {cart} was refused and nothing of it was stored: the saved cart would take {} bytes, at most {max} are allowed; a cart keeps the history of every edit, so removing lines does not make room: check this cart out or start a new one",
                         whole.len()
                     ),
                 )
@@ -453,31 +578,52 @@ impl Hubs {
             let snapshot = state.doc.save();
             self.compact(cart, state, snapshot).await;
         }
-        let CartState { doc, links, .. } = state;
-        for (id, link) in links.iter_mut() {
+        for (id, link) in state.links.iter_mut() {
             if *id != sender {
-                self.send_sync(cart, doc, link);
+                queue_sync(cart, link, false);
             }
         }
     }
 
+    /// Queues the answer to a sync message from `conn_id`: always a sync message (see
+    /// [`Outgoing::Queued::answer`]).
     fn reply(&self, cart: CartId, state: &mut CartState, conn_id: u64) {
-        let CartState { doc, links, .. } = state;
-        if let Some(link) = links.get_mut(&conn_id) {
-            self.send_sync(cart, doc, link);
+        if let Some(link) = state.links.get_mut(&conn_id) {
+            queue_sync(cart, link, true);
         }
     }
 
-    /// Sends `link` the next sync message of `doc`, if its peer lacks anything.
-    fn send_sync(&self, cart: CartId, doc: &Automerge, link: &mut Link) {
-        if let Some(message) = doc.generate_sync_message(&mut link.sync) {
-            link.mailbox.send(sync_message(
-                &self.server_peer_id,
-                &link.peer_id,
-                &cart,
-                message,
-            ));
-        }
+    /// The sync message due for connection `conn_id` and `cart`, generated now from the cart as
+    /// it is and the link's sync state; called by the connection's writer for each
+    /// [`Outbound::SyncDue`]. `None` when the link is gone or there is nothing to say.
+    pub async fn next_sync(&self, conn_id: u64, cart: CartId) -> Option<Message> {
+        let hub = self.existing(cart)?;
+        let message = {
+            let mut guard = hub.state.lock().await;
+            let CartState { doc, links, .. } = &mut *guard;
+            links
+                .get_mut(&conn_id)
+                .and_then(|link| self.generate(cart, doc, link))
+        };
+        self.release(cart);
+        message
+    }
+
+    /// Generates the sync message a [`Outgoing::Queued`] link is due and marks it idle.
+    fn generate(&self, cart: CartId, doc: &Automerge, link: &mut Link) -> Option<Message> {
+        let Outgoing::Queued { answer } = std::mem::replace(&mut link.outgoing, Outgoing::Idle)
+        else {
+            return None;
+        };
+        let message = doc
+            .generate_sync_message(&mut link.sync)
+            .or_else(|| answer.then(|| status_message(doc, &link.sync)).flatten())?;
+        Some(sync_message(
+            &self.server_peer_id,
+            &link.peer_id,
+            &cart,
+            message,
+        ))
     }
 
     /// Replaces every chunk this instance knows of with `snapshot`. A failure is logged; the
@@ -525,6 +671,19 @@ impl Hubs {
             bytes = bytes.saturating_add(chunk.bytes.len());
             keys.push(chunk.key);
         }
+        // A chunk whose changes wait on a dependency the store does not have loads into the
+        // queue, not the document: a snapshot would leave those changes out, so compaction must
+        // not delete that chunk. Which chunk it is cannot be told from outside the queue, so
+        // then none of the loaded chunks is owned (compaction only adds a snapshot).
+        let waiting = doc.get_missing_deps(&[]);
+        if !waiting.is_empty() {
+            tracing::warn!(
+                %cart,
+                missing = waiting.len(),
+                "stored changes wait on changes the store does not have; keeping every stored chunk"
+            );
+            keys.clear();
+        }
         state.doc = doc;
         state.chunks = keys;
         state.incrementals = incrementals;
@@ -558,6 +717,7 @@ impl Hubs {
             secret,
             mailbox: peer.mailbox.clone(),
             sync,
+            outgoing: Outgoing::Idle,
             saved,
         }
     }
@@ -716,7 +876,13 @@ impl Hubs {
             let mut guard = hub.state.lock().await;
             let state = &mut *guard;
             self.persist_sync_state(cart, state, conn_id).await;
-            if state.links.remove(&conn_id).is_some() {
+            if let Some(mut link) = state.links.remove(&conn_id) {
+                // A queued sync message would find the link gone: queue it made, so a change
+                // acknowledged just before the peer leaves (or the server shuts down) still
+                // reaches it.
+                if let Some(message) = self.generate(cart, &state.doc, &mut link) {
+                    link.mailbox.send(message);
+                }
                 self.release(cart);
             }
         }

@@ -33,10 +33,12 @@ pub mod secret;
 pub mod store;
 pub mod sync;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -70,6 +72,60 @@ struct Shared {
     shutdown: CancellationToken,
     connections: TaskTracker,
     next_connection: AtomicU64,
+    addresses: Arc<Addresses>,
+}
+
+/// Open `/sync` connections per client IP address, capped at
+/// [`Limits::max_connections_per_address`].
+#[derive(Debug)]
+pub struct Addresses {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One open connection counted against its address; dropping it uncounts it.
+#[derive(Debug)]
+pub struct AddressSlot {
+    addresses: Arc<Addresses>,
+    ip: IpAddr,
+}
+
+impl Addresses {
+    /// Counts one more connection from `ip`, or `None` when `ip` has the most allowed.
+    pub fn open(self: &Arc<Addresses>, ip: IpAddr) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(ip).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            addresses: Arc::clone(self),
+            ip,
+        })
+    }
+
+    /// How many connections `ip` has open.
+    pub fn count(&self, ip: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(&ip).copied().unwrap_or_default()
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .addresses
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Everything the handlers share; cheap to clone.
@@ -113,13 +169,17 @@ impl AppState {
             hubs,
             shop,
             metrics,
-            limits: options.limits,
+            limits: options.limits.clone(),
             server_peer_id,
             storage_id,
             static_dir: options.static_dir,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             next_connection: AtomicU64::new(1),
+            addresses: Arc::new(Addresses {
+                max: options.limits.max_connections_per_address,
+                open: Mutex::new(HashMap::new()),
+            }),
         })))
     }
 
@@ -160,6 +220,11 @@ impl AppState {
     /// The directory served at `/`.
     pub fn static_dir(&self) -> Option<&PathBuf> {
         self.0.static_dir.as_ref()
+    }
+
+    /// Open `/sync` connections per client address.
+    pub fn addresses(&self) -> &Arc<Addresses> {
+        &self.0.addresses
     }
 
     pub(crate) fn next_connection_id(&self) -> u64 {
@@ -206,13 +271,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let router = app(state.clone());
     let on_stop = state.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            stop.await;
-            tracing::info!("shutting down: finishing in-flight messages");
-            on_stop.begin_shutdown();
-        })
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        stop.await;
+        tracing::info!("shutting down: finishing in-flight messages");
+        on_stop.begin_shutdown();
+    })
+    .await?;
     state.begin_shutdown();
     if tokio::time::timeout(grace, state.connections_closed())
         .await

@@ -20,6 +20,7 @@ pub struct Metrics {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     changes_stored: AtomicU64,
+    outbox_bytes: AtomicU64,
     ephemeral_relayed: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
     orders_created: AtomicU64,
@@ -73,6 +74,25 @@ impl Metrics {
         if sync {
             bump(&self.sync_messages_out, 1);
         }
+    }
+
+    /// `bytes` more are queued for a connection (or being written to it).
+    pub fn outbox_grew(&self, bytes: usize) {
+        bump(&self.outbox_bytes, bytes as u64);
+    }
+
+    /// `bytes` queued for a connection were written or dropped.
+    pub fn outbox_shrank(&self, bytes: usize) {
+        let _ = self
+            .outbox_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(bytes as u64))
+            });
+    }
+
+    /// Bytes queued for all connections and not yet written, now.
+    pub fn outbox_bytes(&self) -> u64 {
+        self.outbox_bytes.load(Ordering::Relaxed)
     }
 
     /// A change was stored durably.
@@ -183,6 +203,12 @@ impl Metrics {
             "counter",
             "Bytes of messages sent on /sync.",
             get(&self.bytes_out),
+        );
+        metric(
+            "cart_server_outbox_bytes",
+            "gauge",
+            "Bytes of messages queued for (or being written to) connections, not yet written.",
+            get(&self.outbox_bytes),
         );
         metric(
             "cart_server_changes_stored_total",

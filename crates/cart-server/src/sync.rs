@@ -6,11 +6,14 @@
 //!
 //! After a refused message the connection stays open and keeps working for valid messages; only
 //! a `join` without a usable key or protocol version closes it (code 1008 or 1002), as do server
-//! shutdown (1001) and a peer that does not read its messages (1008). A refused change is not
+//! shutdown (1001), a peer that does not read its messages (1008), a connection that does not
+//! join within [`Limits::join_timeout`] (1008) and a peer from which nothing arrived for
+//! [`Limits::idle_timeout`] (1001; the server pings every [`Limits::heartbeat_interval`]). A refused change is not
 //! stored and the peer's sync state is left as it was, so the peer's history keeps the refused
-//! change while the server's does not: later changes of that peer built on the refused one are
-//! refused too (their dependency is missing), and the peer should drop its copy and request the
-//! cart again.
+//! change while the server's does not: later changes of that peer built on the refused one wait
+//! for their missing dependency. The peer should reset its sync state (as on a disconnect) and
+//! sync again; it then sends every change the server lacks in one message, and the limits are
+//! judged on the cart after all of them (a refused line removed again is accepted).
 
 use std::collections::HashSet;
 use std::fmt::Display;
@@ -21,12 +24,12 @@ use automerge::sync::Message as AutomergeSync;
 use cart_core::CartId;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorKind, Refusal};
-use crate::hub::{Mailbox, Outbound, PeerContext};
-use crate::limits::TokenBucket;
-use crate::metrics::Metrics;
+use crate::hub::{Mailbox, Outbound, OutboxBytes, PeerContext};
+use crate::limits::{Limits, OverRate, RateLimit};
 use crate::secret::CartKey;
 use crate::AppState;
 use cart_core::wire::{self as protocol, Decoded, Message, PROTOCOL_V1};
@@ -36,9 +39,14 @@ pub const OUTBOX_CAPACITY: usize = 1024;
 /// The longest peer id or storage id accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
 
-/// One WebSocket frame, as far as the protocol cares (pings are answered below this layer).
+/// One WebSocket frame, as far as the protocol cares. Pings from the peer are answered below
+/// this layer; they and pongs only show that the peer is alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
+    /// A ping (sent by the server as its heartbeat; from the peer, it is answered below).
+    Ping(Vec<u8>),
+    /// A pong: the peer's answer to a ping.
+    Pong(Vec<u8>),
     /// A binary frame: one CBOR message.
     Binary(Vec<u8>),
     /// A text frame; the protocol does not use them.
@@ -58,7 +66,7 @@ struct Session {
     key: Result<CartKey, String>,
     peer: Option<PeerContext>,
     mailbox: Mailbox,
-    bucket: TokenBucket,
+    rate: RateLimit,
     linked: HashSet<CartId>,
 }
 
@@ -78,58 +86,96 @@ where
     metrics.connection_opened();
     let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
     let kick = CancellationToken::new();
+    let bytes = Arc::new(OutboxBytes::new(
+        app.limits().outbox_bytes,
+        Arc::clone(&metrics),
+    ));
+    let conn_id = app.next_connection_id();
     let session = Session {
-        conn_id: app.next_connection_id(),
+        conn_id,
         key: CartKey::parse(key.as_deref()),
         peer: None,
-        mailbox: Mailbox::new(tx, kick.clone()),
-        bucket: TokenBucket::new(app.limits().messages_per_second, app.limits().message_burst),
+        mailbox: Mailbox::new(tx, Arc::clone(&bytes), kick.clone()),
+        rate: RateLimit::new(app.limits()),
         linked: HashSet::new(),
-        app,
+        app: app.clone(),
     };
-    tokio::join!(
-        session.run(stream, kick.clone()),
-        write_frames(sink, rx, kick, Arc::clone(&metrics))
-    );
+    let writer = Writer {
+        app,
+        conn_id,
+        bytes,
+        kick: kick.clone(),
+    };
+    tokio::join!(session.run(stream, kick), writer.run(sink, rx));
     metrics.connection_closed();
 }
 
-async fn write_frames<Si>(
-    mut sink: Si,
-    mut rx: mpsc::Receiver<Outbound>,
+/// The writing half of a connection.
+struct Writer {
+    app: AppState,
+    conn_id: u64,
+    bytes: Arc<OutboxBytes>,
     kick: CancellationToken,
-    metrics: Arc<Metrics>,
-) where
-    Si: Sink<Frame> + Unpin,
-    Si::Error: Display,
-{
-    loop {
-        tokio::select! {
-            biased;
-            _ = kick.cancelled() => {
-                metrics.error(ErrorKind::SlowConsumer);
-                let reason = "too slow: the peer did not read its messages".to_string();
-                let _ = sink.send(Frame::Close(Some((1008, reason)))).await;
-                break;
-            }
-            item = rx.recv() => match item {
-                Some(Outbound::Message(message)) => {
-                    let bytes = protocol::encode(&message);
-                    metrics.message_out(bytes.len(), matches!(message, Message::Sync(_)));
-                    if let Err(e) = sink.send(Frame::Binary(bytes)).await {
-                        tracing::debug!(error = %e, "the peer went away while we wrote");
-                        break;
-                    }
+}
+
+impl Writer {
+    async fn run<Si>(self, mut sink: Si, mut rx: mpsc::Receiver<Outbound>)
+    where
+        Si: Sink<Frame> + Unpin,
+        Si::Error: Display,
+    {
+        let metrics = self.app.metrics();
+        loop {
+            let item = tokio::select! {
+                biased;
+                _ = self.kick.cancelled() => {
+                    metrics.error(ErrorKind::SlowConsumer);
+                    let reason = "too slow: the peer did not read its messages".to_string();
+                    let _ = sink.send(Frame::Close(Some((1008, reason)))).await;
+                    break;
                 }
+                item = rx.recv() => item,
+            };
+            let (frame, size, sync) = match item {
+                Some(Outbound::Frame(bytes)) => {
+                    let size = bytes.len();
+                    (Frame::Binary(bytes), size, false)
+                }
+                Some(Outbound::SyncDue(cart)) => {
+                    let Some(message) = self.app.hubs().next_sync(self.conn_id, cart).await else {
+                        continue;
+                    };
+                    let bytes = protocol::encode(&message);
+                    let size = bytes.len();
+                    self.bytes.writing(size);
+                    (Frame::Binary(bytes), size, true)
+                }
+                Some(Outbound::Ping) => (Frame::Ping(Vec::new()), 0, false),
                 Some(Outbound::Close { code, reason }) => {
                     let _ = sink.send(Frame::Close(Some((code, reason)))).await;
                     break;
                 }
                 None => break,
+            };
+            let counted = matches!(frame, Frame::Binary(_));
+            let sent = sink.send(frame).await;
+            self.bytes.written(size);
+            if let Err(e) = sent {
+                tracing::debug!(conn = self.conn_id, error = %e, "the peer went away while we wrote");
+                break;
+            }
+            if counted {
+                metrics.message_out(size, sync);
             }
         }
+        // Whatever is still queued will not be written.
+        while let Ok(item) = rx.try_recv() {
+            if let Outbound::Frame(bytes) = item {
+                self.bytes.written(bytes.len());
+            }
+        }
+        let _ = sink.close().await;
     }
-    let _ = sink.close().await;
 }
 
 impl Session {
@@ -139,20 +185,40 @@ impl Session {
         E: Display,
     {
         let shutdown = self.app.shutdown_token();
+        let limits = self.app.limits().clone();
+        let opened = Instant::now();
+        let mut heartbeat = tokio::time::interval_at(
+            opened + limits.heartbeat_interval,
+            limits.heartbeat_interval,
+        );
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = opened;
         let close = loop {
+            let deadline = match self.peer {
+                None => (opened + limits.join_timeout).min(last_heard + limits.idle_timeout),
+                Some(_) => last_heard + limits.idle_timeout,
+            };
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break Some((1001, "server is shutting down".to_string())),
                 _ = kick.cancelled() => break None,
-                frame = stream.next() => match frame {
-                    None | Some(Ok(Frame::Close(_))) => break Some((1000, String::new())),
-                    Some(Err(e)) => {
-                        tracing::debug!(conn = self.conn_id, error = %e, "connection failed");
-                        break None;
-                    }
-                    Some(Ok(frame)) => {
-                        if let Flow::Close(code, reason) = self.handle_frame(frame).await {
-                            break Some((code, reason));
+                _ = tokio::time::sleep_until(deadline) => break Some(self.timed_out(&limits)),
+                _ = heartbeat.tick() => {
+                    self.mailbox.post(Outbound::Ping);
+                }
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    match frame {
+                        None | Some(Ok(Frame::Close(_))) => break Some((1000, String::new())),
+                        Some(Err(e)) => {
+                            tracing::debug!(conn = self.conn_id, error = %e, "connection failed");
+                            break None;
+                        }
+                        Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
+                        Some(Ok(frame)) => {
+                            if let Flow::Close(code, reason) = self.handle_frame(frame).await {
+                                break Some((code, reason));
+                            }
                         }
                     }
                 }
@@ -163,6 +229,22 @@ impl Session {
         }
         if let Some((code, reason)) = close {
             self.mailbox.post(Outbound::Close { code, reason });
+        }
+    }
+
+    /// The close for a connection whose deadline passed: no `join` in time, or silence.
+    fn timed_out(&self, limits: &Limits) -> (u16, String) {
+        let metrics = self.app.metrics();
+        if self.peer.is_none() {
+            metrics.error(ErrorKind::JoinTimeout);
+            tracing::debug!(conn = self.conn_id, "no join in time");
+            let secs = limits.join_timeout.as_secs();
+            (1008, format!("no join message within {secs} s"))
+        } else {
+            metrics.error(ErrorKind::IdleTimeout);
+            tracing::debug!(conn = self.conn_id, "the peer went silent");
+            let secs = limits.idle_timeout.as_secs();
+            (1001, format!("nothing received for {secs} s"))
         }
     }
 
@@ -179,18 +261,26 @@ impl Session {
                 return Flow::Continue;
             }
             Frame::Close(_) => return Flow::Close(1000, String::new()),
+            Frame::Ping(_) | Frame::Pong(_) => return Flow::Continue,
         };
         let size = bytes.len();
-        if !self.bucket.take() {
+        if let Err(over) = self.rate.admit(size) {
             self.app.metrics().message_in(size, false);
-            let wait = self.bucket.retry_after().as_millis();
-            self.refuse(Refusal::new(
-                ErrorKind::RateLimited,
-                format!(
-                    "too many messages: at most {} per second (bursts of {}) per connection; this message was dropped and nothing was applied, send it again in {wait} ms",
-                    limits.messages_per_second, limits.message_burst
+            let message = match over {
+                OverRate::Messages(wait) => format!(
+                    "too many messages: at most {} per second (bursts of {}) per connection; this message was dropped and nothing was applied, send it again in {} ms",
+                    limits.messages_per_second,
+                    limits.message_burst,
+                    wait.as_millis()
                 ),
-            ));
+                OverRate::Bytes(wait) => format!(
+                    "too many bytes: at most {} bytes per second (bursts of {}) per connection; this message of {size} bytes was dropped and nothing was applied, send it again in {} ms",
+                    limits.bytes_per_second,
+                    limits.byte_burst,
+                    wait.as_millis()
+                ),
+            };
+            self.refuse(Refusal::new(ErrorKind::RateLimited, message));
             return Flow::Continue;
         }
         if size > limits.max_frame_bytes {
@@ -392,6 +482,19 @@ impl Session {
                 return Flow::Continue;
             }
         };
+        let max_carts = self.app.limits().max_carts_per_connection;
+        if !self.linked.contains(&cart) && self.linked.len() >= max_carts {
+            self.refuse(
+                Refusal::new(
+                    ErrorKind::TooManyCarts,
+                    format!(
+                        "this connection already syncs {max_carts} carts, the most one connection may; nothing was applied, open another connection for more carts"
+                    ),
+                )
+                .about(cart),
+            );
+            return Flow::Continue;
+        }
         if let Err(refusal) = crate::admission::check_chunks(&message, &cart) {
             self.refuse(refusal);
             return Flow::Continue;

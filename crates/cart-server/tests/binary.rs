@@ -5,26 +5,48 @@ mod support;
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
 use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// Everything the binary logged so far (stdout and stderr), line by line.
+type Log = Arc<Mutex<Vec<String>>>;
+
 /// Starts the binary on a free loopback port over `db`; returns it and its address.
 async fn start(db: &Path) -> (Child, String) {
+    let (child, address, _) = start_logging(db, "info").await;
+    (child, address)
+}
+
+/// As [`start`] with `RUST_LOG=filter`, also returning what it logs.
+async fn start_logging(db: &Path, filter: &str) -> (Child, String, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cart-server"))
         .env("PORT", "0")
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("CART_SERVER_STATIC_DIR", db.with_file_name("no-storefront"))
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", filter)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start cart-server");
+    let log: Log = Arc::default();
+    let stderr = child.stderr.take().expect("stderr");
+    let mut errors = BufReader::new(stderr).lines();
+    let to_log = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            to_log.lock().expect("log").push(line);
+        }
+    });
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
+    let to_log = Arc::clone(&log);
     let address = tokio::time::timeout(WAIT, async {
         while let Some(line) = lines.next_line().await.expect("read the log") {
+            to_log.lock().expect("log").push(line.clone());
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 return rest.split_whitespace().next().map(str::to_string);
             }
@@ -35,8 +57,13 @@ async fn start(db: &Path) -> (Child, String) {
     .expect("the server starts in time")
     .expect("the server logs its address");
     // Keep draining the log so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, address)
+    let to_log = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            to_log.lock().expect("log").push(line);
+        }
+    });
+    (child, address, log)
 }
 
 #[tokio::test]
@@ -95,4 +122,35 @@ async fn sigterm_closes_connections_and_exits_cleanly() {
         .expect("exits in time")
         .expect("wait");
     assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[tokio::test]
+async fn no_log_line_at_any_level_contains_a_cart_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("carts.sqlite3");
+    let (mut server, address, log) = start_logging(&db, "trace").await;
+    let url = format!("ws://{address}/sync?key={KEY}");
+    let mut client = Client::connect_url(&url, "phone", Some("phone-storage")).await;
+    let mut replica = Replica::with_items(&["TEE"]);
+    client
+        .sync(&mut replica, false)
+        .await
+        .expect("acknowledged");
+    replica.add("MUG", 1);
+    client
+        .sync(&mut replica, false)
+        .await
+        .expect("acknowledged");
+    client.close().await;
+    let order = format!("/api/orders/ord_00000000000000000000000000000000?key={KEY}");
+    let addr = address.parse().expect("a socket address");
+    let (status, _, _) = http_request_at(addr, "GET", &order, &[], b"").await;
+    assert_eq!(status, 404);
+    server.kill().await.expect("stop");
+    let log = log.lock().expect("log").join("\n");
+    assert!(
+        log.contains("peer joined") && log.contains("/sync"),
+        "the server logged at trace level: {log}"
+    );
+    assert!(!log.contains(KEY), "a log line contains the key");
 }

@@ -20,6 +20,8 @@ struct Device {
     session: ClientSession,
     socket: Option<Socket>,
     notices: Vec<Notice>,
+    /// Frames sent and received so far.
+    frames: usize,
 }
 
 impl Device {
@@ -29,6 +31,7 @@ impl Device {
             session: ClientSession::new(&cart, random_peer_id(), None),
             socket: None,
             notices: Vec::new(),
+            frames: 0,
         }
     }
 
@@ -51,6 +54,7 @@ impl Device {
 
     async fn send(&mut self, frames: Vec<Vec<u8>>) {
         let socket = self.socket.as_mut().expect("online");
+        self.frames += frames.len();
         for frame in frames {
             socket
                 .send(WsMessage::Binary(frame.into()))
@@ -78,6 +82,7 @@ impl Device {
             let WsMessage::Binary(bytes) = frame else {
                 continue;
             };
+            self.frames += 1;
             let received = self
                 .session
                 .receive(&mut self.cart, &bytes)
@@ -191,5 +196,73 @@ async fn a_device_with_another_key_is_told_the_cart_is_unavailable() {
     stranger.pump_until(|d| !d.notices.is_empty()).await;
     assert_eq!(stranger.notices, vec![Notice::Unavailable]);
     assert!(stranger.lines().is_empty());
+    server.stop().await;
+}
+
+/// What the browser module does after a refusal (until `ClientSession` has its own call for
+/// it): forget what the sync state says was sent, as a disconnect does, and join again on the
+/// same socket, so every change the server lacks is sent again in one message.
+async fn resync_after_refusal(device: &mut Device) {
+    device.session.disconnected();
+    let join = device.session.join();
+    device.send(vec![join]).await;
+    device.pump_until(|d| d.session.is_connected()).await;
+}
+
+#[tokio::test]
+async fn a_refused_line_removed_again_syncs_without_a_reconnect() {
+    let dir = TempDir::new().unwrap();
+    let limits = Limits {
+        max_lines: 3,
+        ..Limits::default()
+    };
+    let server = TestServer::start(&dir.path().join("carts.sqlite3"), limits, None).await;
+    let id = CartId::random().unwrap();
+    let mut phone = Device::new(id);
+    for sku in ["TEE", "MUG", "CAP"] {
+        phone.cart.add_item(&item(sku, 1)).unwrap();
+    }
+    phone.connect(&server.url(KEY)).await;
+    phone.synced().await;
+
+    phone.cart.add_item(&item("SOCKS", 1)).unwrap();
+    phone.push().await;
+    phone.pump_until(|d| !d.notices.is_empty()).await;
+    match &phone.notices[..] {
+        [Notice::Refused { code, .. }] => assert_eq!(code.as_deref(), Some("too_many_lines")),
+        other => panic!("expected the line limit, got {other:?}"),
+    }
+    assert_eq!(phone.session.unconfirmed(&mut phone.cart), 1);
+
+    let before = phone.frames;
+    phone.cart.remove_item("SOCKS").unwrap();
+    resync_after_refusal(&mut phone).await;
+    phone.synced().await;
+    let exchanged = phone.frames - before;
+    assert!(
+        exchanged <= 12,
+        "{exchanged} frames to settle after the refusal"
+    );
+    assert_eq!(
+        phone.notices.len(),
+        1,
+        "no further refusal: {:?}",
+        phone.notices
+    );
+    assert_eq!(
+        server
+            .state
+            .metrics()
+            .errors_of(cart_server::error::ErrorKind::RateLimited),
+        0
+    );
+
+    let (_, heads) = support::stored(&server.db, &id).await;
+    assert_eq!(heads, phone.cart.heads(), "the server stored both changes");
+    let mut laptop = Device::new(id);
+    laptop.connect(&server.url(KEY)).await;
+    laptop.pump_until(|d| d.lines().len() == 3).await;
+    assert_eq!(laptop.lines(), phone.lines());
+    assert_eq!(phone.lines().len(), 3);
     server.stop().await;
 }

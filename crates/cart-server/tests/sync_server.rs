@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use automerge::sync::{Message as AutomergeSync, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, Automerge, ROOT};
+use automerge::{AutoCommit, Automerge, ReadDoc, ROOT};
 use cart_core::wire::{self as protocol, Message};
 use cart_core::CartId;
 use cart_server::error::ErrorKind;
@@ -131,8 +131,11 @@ async fn a_change_reaches_every_other_connected_peer_live() {
         .await
         .expect("a sends its change");
     for (client, replica) in [(&mut b_client, &mut b), (&mut c_client, &mut c)] {
-        // No message from b or c: the change arrives unasked.
-        client.receive_into(replica).await.expect("live change");
+        // No message from b or c: the change arrives unasked (after the answer to their last
+        // sync message, which carries no changes).
+        while replica.doc.get_heads() != a.doc.get_heads() {
+            client.receive_into(replica).await.expect("live change");
+        }
         assert_eq!(replica.doc.get_heads(), a.doc.get_heads());
         assert!(replica.lines().contains(&("MUG".to_string(), 1)));
     }
@@ -628,7 +631,7 @@ async fn ephemeral_messages_are_relayed_to_the_other_peers_of_the_cart() {
     // The stranger is not linked to the cart: its message goes nowhere.
     stranger.send(&ephemeral(&stranger, 1)).await;
     a.send(&ephemeral(&a, 1)).await;
-    match b.recv().await {
+    match b.recv_skipping_sync().await {
         Message::Ephemeral(e) => {
             assert_eq!(e.sender_id, "a");
             assert_eq!(e.target_id, "b");
@@ -700,4 +703,137 @@ async fn shutdown_closes_open_connections_with_going_away() {
         .await
         .expect("stops in time")
         .expect("no panic");
+}
+
+#[tokio::test]
+async fn one_address_may_open_only_so_many_sync_connections() {
+    let (_dir, server) = server(Limits {
+        max_connections_per_address: 2,
+        ..Limits::default()
+    })
+    .await;
+    let first = Client::connect(&server, KEY, "a", None).await;
+    let _second = Client::connect(&server, KEY, "b", None).await;
+    match tokio_tungstenite::connect_async(server.url(KEY)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429)
+        }
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(
+        server
+            .state
+            .metrics()
+            .errors_of(ErrorKind::TooManyConnections),
+        1
+    );
+    drop(first);
+    // The slot is given back when the connection ends.
+    let loopback = server.addr.ip();
+    while server.state.addresses().count(loopback) > 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Client::connect(&server, KEY, "c", None).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn compaction_keeps_a_stored_chunk_whose_changes_wait_on_a_missing_one() {
+    use cart_server::secret::CartKey;
+    use cart_server::store::{ChunkKey, ChunkKind};
+    let (_dir, server) = server(Limits::default()).await;
+    let mut replica = Replica::with_items(&["TEE"]);
+    let base = replica.doc.get_heads();
+    let store = server.state.hubs().store();
+    let secret = CartKey::parse(Some(KEY))
+        .expect("key")
+        .hash_for(&replica.cart);
+    store
+        .append_chunk(&replica.cart, &secret, replica.doc.save())
+        .await
+        .expect("stored");
+    // MUG is added, then CAP on top of it; the store gets CAP's change but never MUG's.
+    replica.add("MUG", 1);
+    let with_mug = replica.doc.get_heads();
+    replica.add("CAP", 1);
+    let orphan = replica.doc.save_after(&with_mug);
+    let orphan_key = ChunkKey::of(ChunkKind::Incremental, &orphan);
+    store
+        .append_chunk(&replica.cart, &secret, orphan)
+        .await
+        .expect("stored");
+    // Enough changes from a device that never saw MUG or CAP to compact (each change one
+    // incremental chunk).
+    let mut editor = Replica {
+        cart: replica.cart,
+        doc: replica.doc.fork_at(&base).expect("fork"),
+        state: automerge::sync::State::new(),
+    };
+    let mut client = Client::connect(&server, KEY, "editor", None).await;
+    for n in 0..cart_server::hub::COMPACT_AFTER_INCREMENTALS {
+        editor.edit(|cart| cart.set_quantity("TEE", (n % 9 + 1) as i64).expect("set"));
+        client.sync(&mut editor, false).await.expect("synced");
+    }
+    let chunks = store.load_chunks(&replica.cart).await.expect("chunks");
+    assert!(
+        chunks.iter().any(|c| c.key.kind == ChunkKind::Snapshot),
+        "the cart was compacted"
+    );
+    assert!(
+        chunks.iter().any(|c| c.key == orphan_key),
+        "the waiting chunk is still stored"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_whose_dependency_is_missing_is_asked_for_not_acknowledged() {
+    let (_dir, server) = server(Limits::default()).await;
+    let mut replica = created(&server, &["TEE"]).await;
+    let base = stored(&server.db, &replica.cart).await;
+    let mut client = Client::connect(&server, KEY, "phone", None).await;
+    replica.add("MUG", 1);
+    let first = replica.doc.get_heads();
+    replica.add("CAP", 1);
+    let second = replica.doc.get_heads();
+    let change = |hash: &automerge::ChangeHash| {
+        replica
+            .doc
+            .get_change_by_hash(hash)
+            .expect("a change of the replica")
+            .raw_bytes()
+            .to_vec()
+    };
+    let carrying = |bytes: Vec<u8>| AutomergeSync {
+        heads: second.clone(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: vec![bytes].into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    };
+    // The second change alone: it waits; nothing is stored and the answer asks for the first.
+    let only_second = carrying(change(&second[0]));
+    client
+        .send(&client.sync_message(&replica.cart, only_second.encode(), false))
+        .await;
+    let Message::Sync(answer) = client.recv().await else {
+        panic!("expected the server's answer")
+    };
+    let answer = AutomergeSync::decode(&answer.data).expect("sync data");
+    assert_eq!(answer.need, first, "the server asks for the missing change");
+    assert_eq!(answer.heads, base.1, "and does not claim the waiting one");
+    assert_eq!(stored(&server.db, &replica.cart).await, base);
+    // The first change arrives: both are stored.
+    let only_first = carrying(change(&first[0]));
+    client
+        .send(&client.sync_message(&replica.cart, only_first.encode(), false))
+        .await;
+    let Message::Sync(answer) = client.recv().await else {
+        panic!("expected the server's answer")
+    };
+    let answer = AutomergeSync::decode(&answer.data).expect("sync data");
+    assert_eq!(answer.heads, second);
+    assert_eq!(stored(&server.db, &replica.cart).await.1, second);
+    server.stop().await;
 }

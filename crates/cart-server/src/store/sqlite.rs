@@ -6,6 +6,9 @@
 //! - One connection behind a mutex, used from `spawn_blocking`: SQLite serialises writers anyway,
 //!   and the async runtime never waits on disk.
 //! - Writes use `BEGIN IMMEDIATE` and a busy timeout, so several processes may share the file.
+//! - A second, read-only connection answers [`DocStore::cart_count`] (for `/metrics`): in WAL mode
+//!   it reads the last committed state without waiting for the writing connection, so a scrape
+//!   never queues behind an fsync.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -66,6 +69,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
 
@@ -89,28 +93,39 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let for_task = path.clone();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
-            if let Some(dir) = for_task.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    backend(format!("cannot create directory {}: {e}", dir.display()))
-                })?;
-            }
-            let conn = Connection::open(&for_task).map_err(backend)?;
-            conn.busy_timeout(Duration::from_secs(10))
+        let (conn, reader) =
+            tokio::task::spawn_blocking(move || -> Result<(Connection, Connection), StoreError> {
+                if let Some(dir) = for_task.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        backend(format!("cannot create directory {}: {e}", dir.display()))
+                    })?;
+                }
+                let conn = Connection::open(&for_task).map_err(backend)?;
+                conn.busy_timeout(Duration::from_secs(10))
+                    .map_err(backend)?;
+                conn.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(backend)?;
+                conn.pragma_update(None, "synchronous", "FULL")
+                    .map_err(backend)?;
+                conn.pragma_update(None, "foreign_keys", "ON")
+                    .map_err(backend)?;
+                conn.execute_batch(SCHEMA).map_err(backend)?;
+                let reader = Connection::open_with_flags(
+                    &for_task,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
                 .map_err(backend)?;
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(backend)?;
-            conn.pragma_update(None, "synchronous", "FULL")
-                .map_err(backend)?;
-            conn.pragma_update(None, "foreign_keys", "ON")
-                .map_err(backend)?;
-            conn.execute_batch(SCHEMA).map_err(backend)?;
-            Ok(conn)
-        })
-        .await
-        .map_err(backend)??;
+                reader
+                    .busy_timeout(Duration::from_secs(10))
+                    .map_err(backend)?;
+                Ok((conn, reader))
+            })
+            .await
+            .map_err(backend)??;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
             path,
         })
     }
@@ -135,13 +150,29 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `work` on the connection on a blocking thread.
+    /// Runs `work` on the writing connection on a blocking thread.
     async fn with_conn<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        Self::on(Arc::clone(&self.conn), work).await
+    }
+
+    /// Runs `work` on the read-only connection on a blocking thread.
+    async fn with_reader<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        Self::on(Arc::clone(&self.reader), work).await
+    }
+
+    async fn on<T, F>(conn: Arc<Mutex<Connection>>, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
@@ -372,7 +403,7 @@ impl DocStore for SqliteStore {
     }
 
     async fn cart_count(&self) -> Result<u64, StoreError> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let n: i64 = conn
                 .query_row("SELECT count(*) FROM carts", [], |row| row.get(0))
                 .map_err(backend)?;
@@ -533,5 +564,40 @@ impl ShopStore for SqliteStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counting_carts_does_not_wait_for_the_writing_connection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path().join("c.sqlite3"))
+            .await
+            .expect("open");
+        let cart = CartId::from_bytes([7; 16]);
+        store
+            .append_chunk(&cart, &SecretHash::from_bytes([1; 32]), vec![1, 2, 3])
+            .await
+            .expect("append");
+        // A write in progress holds the writing connection (here: until the count is done).
+        let conn = Arc::clone(&store.conn);
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::spawn(move || {
+            let _writing = conn.lock();
+            let _ = locked.send(());
+            let _ = released.recv();
+        });
+        is_locked.recv().expect("the writing connection is held");
+        let counted = tokio::time::timeout(Duration::from_secs(10), store.cart_count()).await;
+        let _ = release.send(());
+        writer.join().expect("the holder ends");
+        assert_eq!(
+            counted.expect("answered while a write held the lock").ok(),
+            Some(1)
+        );
     }
 }

@@ -197,6 +197,12 @@ impl Client {
             .expect("send a frame");
     }
 
+    /// Closes the WebSocket (code 1000) and waits for the server's close.
+    pub async fn close(&mut self) {
+        let _ = self.ws.close(None).await;
+        while let Some(Ok(_)) = self.ws.next().await {}
+    }
+
     /// Sends one text frame.
     pub async fn send_text(&mut self, text: &str) {
         self.ws
@@ -213,6 +219,17 @@ impl Client {
                 other => panic!("the server sent an undecodable message: {other:?}"),
             },
             other => panic!("expected a binary frame, got {other:?}"),
+        }
+    }
+
+    /// The next message that is not a `sync` (the server answers every sync message, so one
+    /// may still be on its way after [`Client::sync`] returned).
+    pub async fn recv_skipping_sync(&mut self) -> Message {
+        loop {
+            match self.recv().await {
+                Message::Sync(_) => continue,
+                other => return other,
+            }
         }
     }
 
@@ -392,7 +409,18 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    http_request_at(server.addr, method, path, headers, body).await
+}
+
+/// As [`http_request`], to a server at `addr` (such as the binary started by a test).
+pub async fn http_request_at(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
