@@ -36,6 +36,9 @@ pub enum ErrorCode {
     SchemaViolation,
     /// A storage backend failed.
     Storage,
+    /// The bytes would expand to more operations, changes or inflated bytes than
+    /// [`crate::chunk_bounds`] allows; refused before loading them.
+    ChangeTooLarge,
 }
 
 impl ErrorCode {
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::WrongCart => "wrong_cart",
             ErrorCode::SchemaViolation => "schema_violation",
             ErrorCode::Storage => "storage",
+            ErrorCode::ChangeTooLarge => "change_too_large",
         }
     }
 }

@@ -50,11 +50,14 @@ pub enum ErrorKind {
     Storage,
     /// The peer did not read its messages fast enough and was disconnected.
     SlowConsumer,
+    /// A change (or the changes of one message) would expand to more operations or inflated
+    /// bytes than [`cart_core::chunk_bounds`] allows; refused before loading it.
+    ChangeTooLarge,
 }
 
 impl ErrorKind {
     /// Every kind, in the order the metrics list them.
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::FrameTooLarge,
         ErrorKind::TextFrame,
         ErrorKind::RateLimited,
@@ -73,6 +76,7 @@ impl ErrorKind {
         ErrorKind::DocumentTooLarge,
         ErrorKind::Storage,
         ErrorKind::SlowConsumer,
+        ErrorKind::ChangeTooLarge,
     ];
 
     /// The kind as the snake_case code sent in `error` messages and used as a metric label.
@@ -96,6 +100,7 @@ impl ErrorKind {
             ErrorKind::DocumentTooLarge => "document_too_large",
             ErrorKind::Storage => "storage",
             ErrorKind::SlowConsumer => "slow_consumer",
+            ErrorKind::ChangeTooLarge => "change_too_large",
         }
     }
 

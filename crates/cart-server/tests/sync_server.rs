@@ -8,6 +8,7 @@ use std::time::Duration;
 use automerge::sync::{Message as AutomergeSync, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, ROOT};
+use cart_core::chunk_bounds::crafted;
 use cart_core::wire::{self as protocol, Message};
 use cart_core::CartId;
 use cart_server::error::ErrorKind;
@@ -389,6 +390,33 @@ async fn a_sync_message_with_corrupt_changes_gets_an_error() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_change_of_a_billion_operations_is_refused_before_loading() {
+    let started = std::time::Instant::now();
+    refused_without_change(
+        Limits::default(),
+        ErrorKind::ChangeTooLarge,
+        async |client, r| {
+            let change = crafted::repeated_put_change(1_000_000_000);
+            let message = AutomergeSync {
+                heads: r.doc.get_heads(),
+                need: Vec::new(),
+                have: Vec::new(),
+                changes: vec![change].into(),
+                flags: None,
+                version: automerge::sync::MessageVersion::V1,
+            };
+            let m = client.sync_message(&r.cart, message.encode(), false);
+            client.send(&m).await;
+        },
+    )
+    .await;
+    println!(
+        "server started, a change of a billion operations refused, a valid change synced: {:?}",
+        started.elapsed()
+    );
 }
 
 /// Sends, as one sync message, every change of `edited` that `replica` (what the server has)
