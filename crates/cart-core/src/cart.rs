@@ -491,13 +491,15 @@ impl Cart {
     ///
     /// Errs with [`ErrorCode::ChangeTooLarge`] when its changes would expand beyond
     /// [`crate::chunk_bounds`] (checked before Automerge loads them) and with
-    /// [`ErrorCode::CorruptData`] when Automerge cannot apply them; the cart is unchanged then.
+    /// [`ErrorCode::CorruptData`] when its bloom filter asks for absurd work
+    /// ([`chunk_bounds::check_sync_message`]) or Automerge cannot apply it; the cart is
+    /// unchanged then.
     pub fn receive_sync_message(
         &mut self,
         state: &mut sync::State,
         message: sync::Message,
     ) -> Result<bool, CartError> {
-        chunk_bounds::check_all(message.changes.iter())?;
+        chunk_bounds::check_sync_message(&message)?;
         let before = self.doc.get_heads();
         self.doc
             .sync()

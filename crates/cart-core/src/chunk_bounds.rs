@@ -69,6 +69,11 @@ pub const MAX_INFLATED_BYTES: u64 = 4 * 1024 * 1024;
 /// crafted chunk has.
 pub const MAX_INFLATION_RATIO: u64 = 64;
 
+/// The most probes per hash a bloom filter of a sync message's `have` may ask for. Automerge
+/// writes 7; the receiver allocates and computes that many for every change it has, and the
+/// wire gives it as any 32-bit number (4 billion probes would ask for 16 GB per change).
+pub const MAX_BLOOM_PROBES: u64 = 64;
+
 /// The first four bytes of every Automerge chunk.
 pub const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 
@@ -126,6 +131,35 @@ pub fn check_all<'a>(inputs: impl IntoIterator<Item = &'a [u8]>) -> Result<Exten
         }
     }
     Ok(total)
+}
+
+/// Checks what a decoded Automerge sync message would ask of the document that receives it,
+/// before it is applied or answered: its changes together within [`check_all`], and each bloom
+/// filter of its `have` with at most [`MAX_BLOOM_PROBES`] probes and bits to probe (automerge
+/// divides by their number).
+///
+/// Errs like [`check_all`], and with [`ErrorCode::CorruptData`] for a bloom filter automerge
+/// would not write.
+pub fn check_sync_message(message: &automerge::sync::Message) -> Result<Extent, CartError> {
+    for have in &message.have {
+        let bytes = have.bloom.to_bytes();
+        let mut reader = Reader::new(&bytes);
+        if reader.is_empty() {
+            continue; // an empty filter: automerge probes nothing
+        }
+        let entries = reader.uleb("bloom filter entries")?;
+        let bits_per_entry = reader.uleb("bloom filter bits per entry")?;
+        let probes = reader.uleb("bloom filter probes")?;
+        if entries > 0 && (bits_per_entry == 0 || probes > MAX_BLOOM_PROBES) {
+            return Err(CartError::new(
+                ErrorCode::CorruptData,
+                format!(
+                    "the sync message has a bloom filter of {entries} entries with {bits_per_entry} bits each and {probes} probes per hash; automerge writes 10 bits and 7 probes, at most {MAX_BLOOM_PROBES} probes are accepted. send sync messages made by automerge"
+                ),
+            ));
+        }
+    }
+    check_all(message.changes.iter())
 }
 
 fn too_large(what: String) -> CartError {

@@ -174,6 +174,53 @@ fn a_sync_message_carrying_the_crafted_change_is_refused() {
 }
 
 #[test]
+fn a_sync_message_whose_bloom_filter_asks_for_billions_of_probes_is_refused() {
+    // Version 0x42, no heads, no needs, one have: no last sync, a bloom filter of one entry
+    // with 10 bits and 2^32 - 1 probes per hash (automerge writes 7), no changes.
+    let bloom = [1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0];
+    let mut bytes = vec![0x42, 0, 0, 1, 0, bloom.len() as u8];
+    bytes.extend(bloom);
+    bytes.push(0);
+    let message = sync::Message::decode(&bytes).expect("automerge decodes it");
+    let err = chunk_bounds::check_sync_message(&message).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CorruptData, "{}", err.message());
+    assert!(
+        err.message().contains("4294967295 probes"),
+        "{}",
+        err.message()
+    );
+
+    let mut cart = full_cart(1, 1);
+    let heads = cart.heads();
+    let err = cart
+        .receive_sync_message(&mut sync::State::new(), message)
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::CorruptData);
+    assert_eq!(cart.heads(), heads);
+}
+
+#[test]
+fn an_honest_sync_message_passes() {
+    let id = CartId::random().unwrap();
+    let mut server = Cart::new(id);
+    server.add_item(&item("A", 1)).unwrap();
+    let mut state = sync::State::new();
+    let first = server.generate_sync_message(&mut state).unwrap();
+    assert!(chunk_bounds::check_sync_message(&first).is_ok());
+    let mut device = Cart::new(id);
+    let mut device_state = sync::State::new();
+    device
+        .receive_sync_message(&mut device_state, first)
+        .unwrap();
+    let reply = device.generate_sync_message(&mut device_state).unwrap();
+    assert!(!reply.have.is_empty());
+    assert!(chunk_bounds::check_sync_message(&reply).is_ok());
+    server.receive_sync_message(&mut state, reply).unwrap();
+    let with_changes = server.generate_sync_message(&mut state).unwrap();
+    assert!(chunk_bounds::check_sync_message(&with_changes).unwrap().ops > 0);
+}
+
+#[test]
 fn truncated_or_garbled_bytes_are_corrupt_data_never_a_panic() {
     let mut cart = full_cart(3, 2);
     let heads = cart.heads();

@@ -27,11 +27,12 @@ fn refused(cart: &CartId, kind: ErrorKind, why: impl std::fmt::Display) -> Refus
 ///
 /// First, before Automerge parses anything, the chunks must stay within the bounds of
 /// [`cart_core::chunk_bounds`] (each chunk, and all of them together): a few bytes must not
-/// expand to millions of operations.
+/// expand to millions of operations. The message's bloom filters must not ask for more than
+/// [`cart_core::chunk_bounds::MAX_BLOOM_PROBES`] probes per hash either.
 ///
 /// Errs with [`ErrorKind::ChangeTooLarge`] or [`ErrorKind::InvalidAutomerge`].
 pub fn check_chunks(message: &AutomergeSync, cart: &CartId) -> Result<(), Refusal> {
-    chunk_bounds::check_all(message.changes.iter()).map_err(|e| match e.code() {
+    chunk_bounds::check_sync_message(message).map_err(|e| match e.code() {
         ErrorCode::ChangeTooLarge => Refusal::new(
             ErrorKind::ChangeTooLarge,
             format!(
@@ -40,7 +41,7 @@ pub fn check_chunks(message: &AutomergeSync, cart: &CartId) -> Result<(), Refusa
             ),
         )
         .about(*cart),
-        _ => not_automerge(cart, "a change chunk", e),
+        _ => not_automerge(cart, "a bloom filter or change chunk", e),
     })?;
     for (n, chunk) in message.changes.iter().enumerate() {
         check_automerge_bytes(chunk)

@@ -419,6 +419,25 @@ async fn a_change_of_a_billion_operations_is_refused_before_loading() {
     );
 }
 
+#[tokio::test]
+async fn a_bloom_filter_asking_for_billions_of_probes_is_refused() {
+    refused_without_change(
+        Limits::default(),
+        ErrorKind::InvalidAutomerge,
+        async |client, r| {
+            // A sync message whose one bloom filter asks for 2^32 - 1 probes per hash (automerge
+            // writes 7): answering it would allocate 16 GB per change of the cart.
+            let bloom = [1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0];
+            let mut data = vec![0x42, 0, 0, 1, 0, bloom.len() as u8];
+            data.extend(bloom);
+            data.push(0);
+            let m = client.sync_message(&r.cart, data, false);
+            client.send(&m).await;
+        },
+    )
+    .await;
+}
+
 /// Sends, as one sync message, every change of `edited` that `replica` (what the server has)
 /// lacks.
 async fn send_changes(client: &mut Client, replica: &Replica, edited: &Automerge) {
