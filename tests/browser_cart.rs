@@ -371,6 +371,12 @@ async fn bad_input_throws_coded_errors_and_changes_nothing() {
         error_code(cart.merge(b"not automerge").unwrap_err()).0,
         "corrupt_data"
     );
+    // Seventy bytes that ask for a billion operations: refused before Automerge expands them.
+    let bomb = cart_core::chunk_bounds::crafted::repeated_put_change(1_000_000_000);
+    assert_eq!(
+        error_code(cart.merge(&bomb).unwrap_err()).0,
+        "change_too_large"
+    );
     let other = open(r#"{"storage":"memory"}"#).await;
     other.add_item(item("X", 1)).unwrap();
     assert_eq!(

@@ -10,6 +10,7 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ReadDoc, Value, ROOT};
 
 use crate::cart_id::CartId;
+use crate::chunk_bounds;
 use crate::error::{CartError, ErrorCode};
 use crate::schema::{self, as_int, get_string};
 use crate::validate;
@@ -180,8 +181,12 @@ fn corrupt(e: automerge::AutomergeError) -> CartError {
 /// Automerge's incremental loading skips a corrupt trailing chunk with no more than a log line,
 /// so whoever must not take such bytes silently checks them first.
 ///
-/// Errs with [`ErrorCode::CorruptData`].
+/// Before Automerge parses anything, the bytes must stay within [`crate::chunk_bounds`]: a few
+/// bytes that would expand to millions of operations are refused in time linear in their size.
+///
+/// Errs with [`ErrorCode::ChangeTooLarge`] or [`ErrorCode::CorruptData`].
 pub fn check_automerge_bytes(bytes: &[u8]) -> Result<(), CartError> {
+    chunk_bounds::check_bounds(bytes)?;
     let strict = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
     match automerge::Automerge::load_with_options(bytes, strict) {
         Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
@@ -469,9 +474,11 @@ impl Cart {
     /// save, or a stored chunk. Returns whether the cart changed.
     ///
     /// The bytes are checked before anything is merged: they must parse completely (see
-    /// [`check_automerge_bytes`]) and, merged, must not make this another cart. On error (not
-    /// Automerge data, or another cart's) the cart is untouched. Changes that build on others
-    /// this cart has (an incremental save after an earlier one) merge like whole documents.
+    /// [`check_automerge_bytes`]: within [`crate::chunk_bounds`], else
+    /// [`ErrorCode::ChangeTooLarge`]) and, merged, must not make this another cart. On error
+    /// (too large, not Automerge data, or another cart's) the cart is untouched. Changes that
+    /// build on others this cart has (an incremental save after an earlier one) merge like
+    /// whole documents.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<bool, CartError> {
         check_automerge_bytes(bytes)?;
         let before = self.doc.get_heads();
@@ -491,11 +498,18 @@ impl Cart {
 
     /// Applies a sync message from the peer whose state is `state`; returns whether the cart
     /// changed.
+    ///
+    /// Errs with [`ErrorCode::ChangeTooLarge`] when its changes would expand beyond
+    /// [`crate::chunk_bounds`] (checked before Automerge loads them) and with
+    /// [`ErrorCode::CorruptData`] when its bloom filter asks for absurd work
+    /// ([`chunk_bounds::check_sync_message`]) or Automerge cannot apply it; the cart is
+    /// unchanged then.
     pub fn receive_sync_message(
         &mut self,
         state: &mut sync::State,
         message: sync::Message,
     ) -> Result<bool, CartError> {
+        chunk_bounds::check_sync_message(&message)?;
         let before = self.doc.get_heads();
         self.doc
             .sync()

@@ -38,6 +38,9 @@ pub enum ErrorCode {
     Storage,
     /// The cart already has [`crate::validate::MAX_LINES`] lines; a new one would not sync.
     TooManyLines,
+    /// The bytes would expand to more operations, changes or inflated bytes than
+    /// [`crate::chunk_bounds`] allows; refused before loading them.
+    ChangeTooLarge,
 }
 
 impl ErrorCode {
@@ -59,6 +62,7 @@ impl ErrorCode {
             ErrorCode::SchemaViolation => "schema_violation",
             ErrorCode::Storage => "storage",
             ErrorCode::TooManyLines => "too_many_lines",
+            ErrorCode::ChangeTooLarge => "change_too_large",
         }
     }
 }

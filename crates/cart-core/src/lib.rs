@@ -2,6 +2,7 @@
 //!
 //! - [`Cart`]: an Automerge document whose merges never lose an add (see [`schema`]).
 //! - [`CartId`]: automerge-repo compatible document ids.
+//! - [`chunk_bounds`]: how much work Automerge bytes may ask for, checked before loading them.
 //! - [`validate`]: input checks whose errors say what to do.
 //! - [`storage`]: the byte key/value [`storage::Storage`] trait, [`storage::MemoryStorage`] and
 //!   the conformance suite every backend must pass.
@@ -16,6 +17,7 @@
 
 pub mod cart;
 pub mod cart_id;
+pub mod chunk_bounds;
 pub mod error;
 #[cfg(feature = "conformance")]
 pub mod fixtures;

@@ -6,7 +6,7 @@
 
 use automerge::sync::Message as AutomergeSync;
 use automerge::Automerge;
-use cart_core::{check_automerge_bytes, schema, CartId};
+use cart_core::{check_automerge_bytes, chunk_bounds, schema, CartId, ErrorCode};
 
 use crate::error::{ErrorKind, Refusal};
 use crate::limits::Limits;
@@ -23,21 +23,40 @@ fn refused(cart: &CartId, kind: ErrorKind, why: impl std::fmt::Display) -> Refus
 /// valid checksums. Automerge itself skips a corrupt trailing chunk with a warning; the server
 /// refuses the whole message instead, so the sender learns that something was not applied.
 ///
-/// Errs with [`ErrorKind::InvalidAutomerge`].
+/// First, before Automerge parses anything, the chunks must stay within the bounds of
+/// [`cart_core::chunk_bounds`] (each chunk, and all of them together): a few bytes must not
+/// expand to millions of operations. The message's bloom filters must not ask for more than
+/// [`cart_core::chunk_bounds::MAX_BLOOM_PROBES`] probes per hash either.
+///
+/// Errs with [`ErrorKind::ChangeTooLarge`] or [`ErrorKind::InvalidAutomerge`].
 pub fn check_chunks(message: &AutomergeSync, cart: &CartId) -> Result<(), Refusal> {
+    chunk_bounds::check_sync_message(message).map_err(|e| match e.code() {
+        ErrorCode::ChangeTooLarge => Refusal::new(
+            ErrorKind::ChangeTooLarge,
+            format!(
+                "the sync message for cart {cart} was refused: {}",
+                e.message()
+            ),
+        )
+        .about(*cart),
+        _ => not_automerge(cart, "a bloom filter or change chunk", e),
+    })?;
     for (n, chunk) in message.changes.iter().enumerate() {
-        check_automerge_bytes(chunk).map_err(|e| {
-            Refusal::new(
-                ErrorKind::InvalidAutomerge,
-                format!(
-                    "change chunk {n} of the sync message for cart {cart} is not valid automerge data ({}); nothing was changed, send changes made by automerge",
-                    e.message()
-                ),
-            )
-            .about(*cart)
-        })?;
+        check_automerge_bytes(chunk)
+            .map_err(|e| not_automerge(cart, &format!("change chunk {n}"), e))?;
     }
     Ok(())
+}
+
+fn not_automerge(cart: &CartId, chunk: &str, e: cart_core::CartError) -> Refusal {
+    Refusal::new(
+        ErrorKind::InvalidAutomerge,
+        format!(
+            "{chunk} of the sync message for cart {cart} is not valid automerge data ({}); nothing was changed, send changes made by automerge",
+            e.message()
+        ),
+    )
+    .about(*cart)
 }
 
 /// The number of lines of `doc` the shopper sees: skus whose quantity is above zero. A line

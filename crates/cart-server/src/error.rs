@@ -58,11 +58,14 @@ pub enum ErrorKind {
     IdleTimeout,
     /// A WebSocket upgrade was refused: its address had too many connections (metric only).
     TooManyConnections,
+    /// A change (or the changes of one message) would expand to more operations or inflated
+    /// bytes than [`cart_core::chunk_bounds`] allows; refused before loading it.
+    ChangeTooLarge,
 }
 
 impl ErrorKind {
     /// Every kind, in the order the metrics list them.
-    pub const ALL: [ErrorKind; 22] = [
+    pub const ALL: [ErrorKind; 23] = [
         ErrorKind::FrameTooLarge,
         ErrorKind::TextFrame,
         ErrorKind::RateLimited,
@@ -85,6 +88,7 @@ impl ErrorKind {
         ErrorKind::JoinTimeout,
         ErrorKind::IdleTimeout,
         ErrorKind::TooManyConnections,
+        ErrorKind::ChangeTooLarge,
     ];
 
     /// The kind as the snake_case code sent in `error` messages and used as a metric label.
@@ -112,6 +116,7 @@ impl ErrorKind {
             ErrorKind::JoinTimeout => "join_timeout",
             ErrorKind::IdleTimeout => "idle_timeout",
             ErrorKind::TooManyConnections => "too_many_connections",
+            ErrorKind::ChangeTooLarge => "change_too_large",
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use automerge::sync::{Message as AutomergeSync, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, ReadDoc, ROOT};
+use cart_core::chunk_bounds::crafted;
 use cart_core::wire::{self as protocol, Message};
 use cart_core::CartId;
 use cart_server::error::ErrorKind;
@@ -388,6 +389,52 @@ async fn a_sync_message_with_corrupt_changes_gets_an_error() {
                 version: automerge::sync::MessageVersion::V1,
             };
             let m = client.sync_message(&r.cart, message.encode(), false);
+            client.send(&m).await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_change_of_a_billion_operations_is_refused_before_loading() {
+    let started = std::time::Instant::now();
+    refused_without_change(
+        Limits::default(),
+        ErrorKind::ChangeTooLarge,
+        async |client, r| {
+            let change = crafted::repeated_put_change(1_000_000_000);
+            let message = AutomergeSync {
+                heads: r.doc.get_heads(),
+                need: Vec::new(),
+                have: Vec::new(),
+                changes: vec![change].into(),
+                flags: None,
+                version: automerge::sync::MessageVersion::V1,
+            };
+            let m = client.sync_message(&r.cart, message.encode(), false);
+            client.send(&m).await;
+        },
+    )
+    .await;
+    println!(
+        "server started, a change of a billion operations refused, a valid change synced: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_bloom_filter_asking_for_billions_of_probes_is_refused() {
+    refused_without_change(
+        Limits::default(),
+        ErrorKind::InvalidAutomerge,
+        async |client, r| {
+            // A sync message whose one bloom filter asks for 2^32 - 1 probes per hash (automerge
+            // writes 7): answering it would allocate 16 GB per change of the cart.
+            let bloom = [1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0];
+            let mut data = vec![0x42, 0, 0, 1, 0, bloom.len() as u8];
+            data.extend(bloom);
+            data.push(0);
+            let m = client.sync_message(&r.cart, data, false);
             client.send(&m).await;
         },
     )
