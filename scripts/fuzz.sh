@@ -51,7 +51,7 @@ for target in "${targets[@]}"; do
   cargo fuzz run -s none --target-dir "$target_dir" "$target" \
     "$scratch/corpus-$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-    2>&1 | tee "$log" | grep -A1 -E '^(#[0-9]+ +(INITED|DONE)|==[0-9]+== ERROR|SUMMARY|artifact_prefix|thread .* panicked)'
+    2>&1 | tee "$log" | grep -A1 -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|==[0-9]+== ERROR|SUMMARY|artifact_prefix|thread .* panicked)'
   rc=${PIPESTATUS[0]}
   set -e
   runs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
