@@ -235,6 +235,19 @@ pub fn encode(message: &Message) -> Vec<u8> {
     out
 }
 
+/// The most characters of a decoding library's error that a [`WireError`] repeats: such errors
+/// quote the offending value, and a peer's value goes back to it and into logs only briefly.
+const MAX_DETAIL_CHARS: usize = 200;
+
+/// `error` as text, cut to [`MAX_DETAIL_CHARS`] characters (marked with `…` when cut).
+fn brief(error: impl fmt::Display) -> String {
+    let text = error.to_string();
+    match text.char_indices().nth(MAX_DETAIL_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
 /// Parses one frame's payload as a single CBOR value.
 ///
 /// Errs with [`WireErrorKind::MalformedCbor`], saying where the bytes went wrong.
@@ -243,7 +256,7 @@ fn parse_cbor(frame: &[u8]) -> Result<Value, WireError> {
         let why = match e {
             ciborium::de::Error::Io(_) => "it ends in the middle of a value".to_string(),
             ciborium::de::Error::Syntax(at) => format!("syntax error at byte {at}"),
-            ciborium::de::Error::Semantic(_, what) => what,
+            ciborium::de::Error::Semantic(_, what) => brief(what),
             ciborium::de::Error::RecursionLimitExceeded => "it is nested too deeply".to_string(),
         };
         WireError::new(
@@ -264,7 +277,7 @@ pub fn decode_any(frame: &[u8]) -> Result<Message, WireError> {
     value.deserialized::<Message>().map_err(|e| {
         WireError::new(
             WireErrorKind::InvalidMessage,
-            format!("not a protocol message ({e})"),
+            format!("not a protocol message ({})", brief(e)),
         )
     })
 }
@@ -321,7 +334,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, WireError> {
         .map_err(|e| {
             WireError::new(
                 WireErrorKind::InvalidMessage,
-                format!("a {type_name:?} message needs {needs} ({e})"),
+                format!("a {type_name:?} message needs {needs} ({})", brief(e)),
             )
         })
 }
@@ -456,5 +469,31 @@ mod tests {
             decode(&frame),
             Ok(Decoded::Ignored("remote-subscription-change".into()))
         );
+    }
+
+    #[test]
+    fn errors_do_not_echo_long_values() {
+        let long = "x".repeat(10_000);
+        let mut frame = Vec::new();
+        ciborium::into_writer(
+            &[
+                ("type", "ephemeral"),
+                ("senderId", "a"),
+                ("targetId", "b"),
+                ("sessionId", "s"),
+                ("documentId", "d"),
+                ("count", long.as_str()),
+            ]
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>(),
+            &mut frame,
+        )
+        .unwrap();
+        let err = decode(&frame).unwrap_err();
+        assert_eq!(err.kind(), WireErrorKind::InvalidMessage);
+        assert!(err.message().len() < 1024, "{} bytes", err.message().len());
+        assert!(err.message().contains("count"), "{}", err.message());
+        let err = decode_any(&frame).unwrap_err();
+        assert!(err.message().len() < 1024, "{} bytes", err.message().len());
     }
 }
