@@ -230,9 +230,15 @@ impl Cart {
     /// Loads cart `id` from bytes written by [`Cart::save`] (or any concatenation of saves and
     /// incremental saves).
     ///
-    /// Errs with [`ErrorCode::CorruptData`] when the bytes are not Automerge data and with
+    /// The bytes are bounded first ([`chunk_bounds::check_bounds`]): stored bytes can be
+    /// corrupted or written by another script of the origin, and automerge panics on some
+    /// malformed columns, which would abort the browser module.
+    ///
+    /// Errs with [`ErrorCode::CorruptData`] when the bytes are not Automerge data,
+    /// [`ErrorCode::ChangeTooLarge`] when they expand beyond the bounds, and
     /// [`ErrorCode::WrongCart`] when they belong to another cart.
     pub fn load(id: CartId, bytes: &[u8]) -> Result<Cart, CartError> {
+        chunk_bounds::check_bounds(bytes)?;
         let mut doc = AutoCommit::load(bytes).map_err(corrupt)?;
         check_cart_id(&doc, &id)?;
         doc.set_actor(random_actor());

@@ -122,8 +122,11 @@ pub fn merge_bytes(data: &[u8]) {
         match cart.merge_bytes(bytes) {
             Err(e) => {
                 assert!(
-                    matches!(e.code(), ErrorCode::CorruptData | ErrorCode::WrongCart),
-                    "merge_bytes refuses with corrupt_data or wrong_cart, got {e:?}"
+                    matches!(
+                        e.code(),
+                        ErrorCode::CorruptData | ErrorCode::WrongCart | ErrorCode::ChangeTooLarge
+                    ),
+                    "merge_bytes refuses with corrupt_data, wrong_cart or change_too_large, got {e:?}"
                 );
                 assert_eq!(cart.heads(), heads, "a refused merge must not change heads");
                 assert_eq!(cart.lines(), lines, "a refused merge must not change lines");
@@ -156,13 +159,18 @@ pub fn merge_bytes(data: &[u8]) {
     }
 }
 
-/// Loads `data` as an Automerge document and runs [`schema::check_document`] on it for
-/// [`fuzz_cart`]; reads the lines of every document that loads as the cart.
+/// Loads `data` as an Automerge document, when it passes the byte check every path applies
+/// before loading ([`cart_core::chunk_bounds::check_bounds`]), and runs
+/// [`schema::check_document`] on it for [`fuzz_cart`]; reads the lines of every document that
+/// loads as the cart.
 ///
 /// Panics when reading lines panics, when the check refuses with a code other than
 /// `schema_violation`, or when a document that passes does not load as the cart or shows a line
 /// whose quantity is not positive or whose details do not pass the cart's own validation.
 pub fn schema_check(data: &[u8]) {
+    if cart_core::chunk_bounds::check_bounds(data).is_err() {
+        return;
+    }
     let Ok(doc) = Automerge::load(data) else {
         return;
     };

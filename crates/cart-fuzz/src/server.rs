@@ -8,7 +8,7 @@ use automerge::sync::Message as AutomergeSync;
 use automerge::Automerge;
 use cart_core::wire::Message;
 use cart_server::admission;
-use cart_server::hub::{Hubs, Mailbox, Outbound, PeerContext};
+use cart_server::hub::{Hubs, Mailbox, Outbound, OutboxBytes, PeerContext};
 use cart_server::limits::Limits;
 use cart_server::metrics::Metrics;
 use cart_server::secret::CartKey;
@@ -48,10 +48,11 @@ pub fn server_sync(data: &[u8]) {
             .unwrap_or_else(|e| panic!("a SQLite store: {e}"));
         let store = Arc::new(store);
         let limits = Limits::default();
+        let metrics = Arc::new(Metrics::default());
         let hubs = Hubs::new(
             store.clone(),
             limits.clone(),
-            Arc::new(Metrics::default()),
+            metrics.clone(),
             SERVER_PEER.to_string(),
         );
         let (tx, mut outbox) = mpsc::channel(OUTBOX_CAPACITY);
@@ -61,7 +62,11 @@ pub fn server_sync(data: &[u8]) {
             storage_id: Some("fuzz-storage".to_string()),
             key: CartKey::parse(Some("fuzz-key-0123456789"))
                 .unwrap_or_else(|e| panic!("a valid key: {e}")),
-            mailbox: Mailbox::new(tx, CancellationToken::new()),
+            mailbox: Mailbox::new(
+                tx,
+                Arc::new(OutboxBytes::new(limits.outbox_bytes, metrics)),
+                CancellationToken::new(),
+            ),
         };
         let cart = fuzz_cart();
         let stored = || async {
@@ -88,7 +93,7 @@ pub fn server_sync(data: &[u8]) {
                 );
             }
             while let Ok(item) = outbox.try_recv() {
-                check_outbound(item);
+                check_outbound(&hubs, item).await;
             }
         }
         let chunks = stored().await;
@@ -107,17 +112,26 @@ pub fn server_sync(data: &[u8]) {
     });
 }
 
-/// Checks one message the server queued for the peer.
-fn check_outbound(item: Outbound) {
-    match item {
-        Outbound::Message(Message::Sync(sync)) => {
+/// Checks one item the server queued for the peer, generating a due sync message as the
+/// connection's writer does (a bad sync state from the peer shows here).
+async fn check_outbound(hubs: &Hubs, item: Outbound) {
+    let message = match item {
+        Outbound::SyncDue(cart) => hubs.next_sync(CONN, cart).await,
+        Outbound::Frame(frame) => match cart_core::wire::decode_any(&frame) {
+            Ok(message) => Some(message),
+            Err(e) => panic!("the server's frames decode: {e}"),
+        },
+        Outbound::Ping | Outbound::Close { .. } => None,
+    };
+    match message {
+        Some(Message::Sync(sync)) => {
             if let Err(e) = AutomergeSync::decode(&sync.data) {
                 panic!("the server's sync messages decode: {e}");
             }
         }
-        Outbound::Message(Message::Error(error)) => {
+        Some(Message::Error(error)) => {
             assert!(error.code.is_some(), "every error has a code: {error:?}")
         }
-        Outbound::Message(_) | Outbound::Close { .. } => {}
+        _ => {}
     }
 }
