@@ -70,14 +70,16 @@ async function controlledByServiceWorker(page) {
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: WAIT_MS });
 }
 
-/** `{ sku: quantity }` of the cart the page shows, read from the DOM. */
+/**
+ * `{ sku: quantity }` of the cart the page shows, read from the DOM in one step: reading row by
+ * row raced with a re-render (a synced change removing a row between the count and the read
+ * left the read waiting for a row that was gone).
+ */
 async function shownLines(root) {
-  const rows = root.locator(".line");
-  const lines = {};
-  for (const row of await rows.all()) {
-    lines[await row.getAttribute("data-sku")] = Number(await row.locator(".quantity").inputValue());
-  }
-  return lines;
+  const rows = await root
+    .locator(".line")
+    .evaluateAll((lines) => lines.map((line) => [line.dataset.sku, Number(line.querySelector(".quantity").value)]));
+  return Object.fromEntries(rows);
 }
 
 /** Waits until the page shows exactly `expected` ({ sku: quantity }). */
