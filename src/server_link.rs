@@ -86,7 +86,7 @@ impl ServerLink {
     /// `input`, which must hand them to [`ServerLink::handle`].
     pub fn start(id: &CartId, server: &str, key: &str, input: Rc<dyn Fn(Input)>) -> ServerLink {
         let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
-        let (link, effects) = Link::new(id, random_peer_id(), seed);
+        let (link, effects) = Link::new(id, random_peer_id(), seed, now());
         let (online, offline) = (input.clone(), input.clone());
         let mut server_link = ServerLink {
             url: url_with_key(server, key),

@@ -219,11 +219,14 @@ pub struct Link {
 
 impl Link {
     /// A link for cart `id` that will announce itself as `peer_id`; `seed` feeds the backoff
-    /// jitter. Returns the link and [`Effect::Open`]: it connects at once.
-    pub fn new(id: &CartId, peer_id: String, seed: u64) -> (Link, Vec<Effect>) {
+    /// jitter. Returns the link and [`Effect::Open`]: it connects at once (and gives the socket
+    /// until `now` + [`JOIN_TIMEOUT_MS`] to join).
+    pub fn new(id: &CartId, peer_id: String, seed: u64, now: f64) -> (Link, Vec<Effect>) {
         let link = Link {
             session: ClientSession::new(id, peer_id, None),
-            phase: Phase::Connecting { deadline: f64::MAX },
+            phase: Phase::Connecting {
+                deadline: now + JOIN_TIMEOUT_MS,
+            },
             backoff: Backoff::new(seed),
             refusals: Backoff::new(seed.rotate_left(32)),
             blocked: None,

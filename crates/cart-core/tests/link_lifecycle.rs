@@ -135,12 +135,13 @@ struct World {
 impl World {
     fn new(mode: Mode) -> World {
         let id = CartId::random().unwrap();
-        let (link, effects) = Link::new(&id, "client".into(), 42);
+        let now = 1_000.0;
+        let (link, effects) = Link::new(&id, "client".into(), 42, now);
         let mut world = World {
             link,
             cart: Cart::new(id),
             server: Server::new(id, mode),
-            now: 1_000.0,
+            now,
             connected: false,
             lost: 0,
             server_silent: false,
@@ -315,6 +316,18 @@ fn a_join_that_never_comes_is_given_up_and_retried() {
     world.server_silent = false;
     world.run_until(world.now + Backoff::CAP_MS);
     assert_eq!(world.link.connection(), Connection::Online);
+}
+
+#[test]
+fn a_first_socket_that_never_opens_is_given_up_after_the_join_timeout() {
+    let id = CartId::random().unwrap();
+    let (mut link, effects) = Link::new(&id, "client".into(), 1, 0.0);
+    assert_eq!(effects, [Effect::Open]);
+    // The socket neither opens nor fails (a black-holed network).
+    assert_eq!(link.next_deadline(), Some(JOIN_TIMEOUT_MS));
+    let mut cart = Cart::new(id);
+    assert_eq!(link.tick(&mut cart, JOIN_TIMEOUT_MS), [Effect::Close]);
+    assert_eq!(link.connection(), Connection::Offline);
 }
 
 #[test]
