@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -56,13 +57,51 @@ pub fn app(state: AppState) -> Router {
         .route("/sync", get(sync_socket))
         .merge(crate::api::routes());
     let router = match state.static_dir() {
-        // ServeDir picks the MIME type from the extension: .wasm is application/wasm.
-        Some(dir) => router.fallback_service(ServeDir::new(dir)),
+        // ServeDir picks the MIME type from the extension: .wasm is application/wasm, also when
+        // it sends the `.br` or `.gz` file scripts/compress.mjs wrote next to it (with
+        // `Content-Encoding` and `Vary: Accept-Encoding`); a client that accepts neither gets
+        // the plain file.
+        Some(dir) => router.fallback_service(
+            Router::new()
+                .fallback_service(ServeDir::new(dir).precompressed_br().precompressed_gzip())
+                .layer(middleware::from_fn(cache_control)),
+        ),
         None => router,
     };
     router
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// Sets `Cache-Control` on a static file. A name with webpack's content hash in it
+/// (`main.aea6e7e788d6818d06a1.js`, `80c0fa6520ac709e9d5d.module.wasm`) names the same bytes
+/// forever, so a browser may keep it a year without asking again (`immutable`). Every other file
+/// (index.html, sw.js, embed.html, offline-cart-embed.js) is `no-cache`: kept, but revalidated at
+/// each use, so a new build is picked up at the next load, and with it the new hashed names it
+/// links. Error responses (404) get no header.
+async fn cache_control(request: Request<Body>, next: Next) -> Response {
+    let policy = if is_content_hashed(request.uri().path()) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let mut response = next.run(request).await;
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    response
+}
+
+/// Whether the last segment of `path` carries a content hash: a dot-separated part of 16 or more
+/// hex digits before the extension (webpack writes 20 by default).
+fn is_content_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    name.rsplit_once('.').is_some_and(|(stem, _extension)| {
+        stem.split('.')
+            .any(|part| part.len() >= 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
 }
 
 /// The span of one HTTP request: method and path, never the query. The `/sync` URL carries the

@@ -735,6 +735,72 @@ async fn health_metrics_and_static_files_are_served() {
 }
 
 #[tokio::test]
+async fn static_files_are_sent_precompressed_and_hashed_names_are_immutable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let site = dir.path().join("dist");
+    std::fs::create_dir_all(&site).expect("mkdir");
+    let wasm = "app.0123456789abcdef.wasm";
+    // Distinct bytes per variant, so the body tells which file was sent.
+    std::fs::write(site.join(wasm), b"\0asm\x01\0\0\0plain").expect("write");
+    std::fs::write(site.join(format!("{wasm}.br")), b"brotli bytes").expect("write");
+    std::fs::write(site.join(format!("{wasm}.gz")), b"gzip bytes").expect("write");
+    std::fs::write(site.join("index.html"), "<h1>shop</h1>").expect("write");
+    let server =
+        TestServer::start(&dir.path().join("c.sqlite3"), Limits::default(), Some(site)).await;
+    let header = |headers: &[(String, String)], name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let path = format!("/{wasm}");
+
+    for (accept, encoding, body) in [
+        ("gzip, deflate, br", Some("br"), b"brotli bytes".as_slice()),
+        ("gzip", Some("gzip"), b"gzip bytes".as_slice()),
+        ("identity", None, b"\0asm\x01\0\0\0plain".as_slice()),
+    ] {
+        let (status, headers, got) =
+            http_request(&server, "GET", &path, &[("Accept-Encoding", accept)], b"").await;
+        assert_eq!(status, 200, "Accept-Encoding: {accept}");
+        assert_eq!(header(&headers, "content-encoding").as_deref(), encoding);
+        assert_eq!(got, body, "Accept-Encoding: {accept}");
+        assert_eq!(
+            header(&headers, "content-type").as_deref(),
+            Some("application/wasm")
+        );
+        assert_eq!(
+            header(&headers, "cache-control").as_deref(),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(header(&headers, "vary").as_deref(), Some("accept-encoding"));
+    }
+    let (status, headers, body) = http_get(&server, &path).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, b"\0asm\x01\0\0\0plain".as_slice())
+    );
+    assert_eq!(header(&headers, "content-encoding"), None);
+
+    let (status, headers, _) = http_get(&server, "/").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "cache-control").as_deref(),
+        Some("no-cache")
+    );
+    let (status, headers, _) = http_get(&server, "/index.html").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "cache-control").as_deref(),
+        Some("no-cache")
+    );
+    let (status, headers, _) = http_get(&server, "/missing.0123456789abcdef.js").await;
+    assert_eq!(status, 404);
+    assert_eq!(header(&headers, "cache-control"), None);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn shutdown_closes_open_connections_with_going_away() {
     let (_dir, server) = server(Limits::default()).await;
     let mut client = Client::connect(&server, KEY, "idle", None).await;
