@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the npm package `offline-cart` into pkg/ (wasm-pack) and the storefront demo into
 # dist/ (webpack: the storefront, the drop-in offline-cart-embed.js with embed.html, and the
-# service worker sw.js), printing the size a browser downloads. Needs what scripts/setup.sh
-# installs.
+# service worker sw.js) with a brotli and a gzip copy of each file next to it
+# (scripts/compress.mjs, served by cart-server), printing the size a browser downloads. Needs
+# what scripts/setup.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -44,4 +45,5 @@ print_sizes() {
 step "wasm-pack build (pkg/)" npm_package
 step "sizes" print_sizes
 step "webpack (dist/)" npx --no-install webpack --mode production
+step "precompress dist/ (sizes as sent)" node scripts/compress.mjs dist
 step_summary

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { ROOT, startCartServer, eventually } from "../../scripts/cart-server.mjs";
+import { compressDir } from "../../scripts/compress.mjs";
 import { launchChromium } from "../../scripts/chromium.mjs";
 
 /** Every test is bounded; waits inside a test are shorter. */
@@ -205,6 +206,8 @@ test("a new build's shell is picked up on the next online load, and then works o
     writeFileSync(index, readFileSync(index, "utf8").replace("<h1>Corner Shop</h1>", "<h1>Corner Shop 2</h1>"));
     const worker = path.join(site, "sw.js");
     writeFileSync(worker, readFileSync(worker, "utf8").replace(/"version":"([0-9a-f]+)"/, '"version":"$1next"'));
+    // As the build does: the .br and .gz copies the server sends are of the new files.
+    compressDir(site);
 
     await page.reload();
     assert.equal(await page.locator("h1").textContent(), "Corner Shop 2", "the online load gets the new page");
