@@ -8,6 +8,7 @@
 //! - [`cart_core::wire`]: the CBOR wire messages, shared with the browser module.
 //! - [`sync`]: one connection, generic over a Sink/Stream of frames.
 //! - [`hub`]: the open carts, their peers and sync states; live fan-out of accepted changes.
+//! - [`mailbox`]: a connection's outbound queue, bounded in messages and bytes.
 //! - [`admission`]: the schema and line checks a changed cart must pass.
 //! - [`limits`]: the limits and the per-connection token bucket.
 //! - [`secret`]: access keys and their stored hashes.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod mailbox;
 pub mod metrics;
 pub mod secret;
 pub mod store;
