@@ -8,8 +8,9 @@
 //! sent that acknowledges a change before the store has it. A refused message leaves the cart,
 //! the store and the sender's sync state exactly as they were.
 //!
-//! A hub exists while a peer is linked to its cart or a message about it is being handled; the
-//! last one out drops it, and the next load reads the store again.
+//! A hub exists while a peer is linked to its cart or a message about it is being handled: each
+//! handled message holds an [`OpenCart`] guard from the [`crate::open_carts`] registry and each
+//! link a [`Hold`]; the last one dropped drops the hub, and the next load reads the store again.
 //!
 //! # Several server instances
 //!
@@ -24,7 +25,7 @@
 use std::collections::hash_map;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
@@ -35,6 +36,7 @@ use crate::error::{ErrorKind, Refusal};
 use crate::limits::Limits;
 use crate::mailbox::{Mailbox, Outbound};
 use crate::metrics::Metrics;
+use crate::open_carts::{Hold, OpenCart, OpenCarts};
 use crate::secret::{CartKey, SecretHash};
 use crate::store::shop::{Order, Placed};
 use crate::store::{ChunkKey, ChunkKind, Store, StoreError};
@@ -93,6 +95,8 @@ struct Link {
     outgoing: Outgoing,
     /// The encoded sync state last persisted (or loaded), to skip identical writes.
     saved: Option<Vec<u8>>,
+    /// Keeps the cart open while the peer is linked; dropping the link releases it.
+    _open: Hold<CartHub>,
 }
 
 /// The in-memory state of one cart.
@@ -114,10 +118,22 @@ pub struct CartHub {
     state: tokio::sync::Mutex<CartState>,
 }
 
-struct Entry {
-    hub: Arc<CartHub>,
-    /// Links plus messages being handled; the entry goes at zero.
-    refs: usize,
+impl CartHub {
+    /// The hub of `cart` before anything is loaded from the store.
+    fn new(id: CartId) -> CartHub {
+        CartHub {
+            id,
+            state: tokio::sync::Mutex::new(CartState {
+                loaded: false,
+                doc: Automerge::new(),
+                secret: None,
+                chunks: Vec::new(),
+                incrementals: 0,
+                stored_bytes: 0,
+                links: HashMap::new(),
+            }),
+        }
+    }
 }
 
 /// All open carts of this server instance.
@@ -126,7 +142,8 @@ pub struct Hubs {
     limits: Limits,
     metrics: Arc<Metrics>,
     server_peer_id: String,
-    carts: Mutex<HashMap<CartId, Entry>>,
+    /// A cart is open while a peer is linked to it or a message about it is being handled.
+    carts: OpenCarts<CartHub>,
 }
 
 impl std::fmt::Debug for Hubs {
@@ -192,7 +209,7 @@ impl Hubs {
             limits,
             metrics,
             server_peer_id,
-            carts: Mutex::new(HashMap::new()),
+            carts: OpenCarts::new(),
         }
     }
 
@@ -203,54 +220,7 @@ impl Hubs {
 
     /// How many carts have a hub now (open carts).
     pub fn open_carts(&self) -> usize {
-        self.carts.lock().map(|c| c.len()).unwrap_or_default()
-    }
-
-    fn acquire(&self, cart: CartId) -> Arc<CartHub> {
-        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = carts.entry(cart).or_insert_with(|| Entry {
-            hub: Arc::new(CartHub {
-                id: cart,
-                state: tokio::sync::Mutex::new(CartState {
-                    loaded: false,
-                    doc: Automerge::new(),
-                    secret: None,
-                    chunks: Vec::new(),
-                    incrementals: 0,
-                    stored_bytes: 0,
-                    links: HashMap::new(),
-                }),
-            }),
-            refs: 0,
-        });
-        entry.refs += 1;
-        Arc::clone(&entry.hub)
-    }
-
-    fn release(&self, cart: CartId) {
-        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = carts.get_mut(&cart) {
-            entry.refs = entry.refs.saturating_sub(1);
-            if entry.refs == 0 {
-                carts.remove(&cart);
-            }
-        }
-    }
-
-    /// Counts one more link to an open cart.
-    fn retain(&self, cart: CartId) {
-        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = carts.get_mut(&cart) {
-            entry.refs += 1;
-        }
-    }
-
-    fn existing(&self, cart: CartId) -> Option<Arc<CartHub>> {
-        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
-        carts.get_mut(&cart).map(|entry| {
-            entry.refs += 1;
-            Arc::clone(&entry.hub)
-        })
+        self.carts.len()
     }
 
     /// Handles a `request` (`request` = true) or `sync` message from `peer` about `cart`.
@@ -267,15 +237,13 @@ impl Hubs {
         request: bool,
         message: AutomergeSync,
     ) -> Result<(), Refusal> {
-        let hub = self.acquire(cart);
-        let result = self.receive_in(&hub, peer, request, message).await;
-        self.release(cart);
-        result
+        let hub = self.carts.open(cart, CartHub::new);
+        self.receive_in(&hub, peer, request, message).await
     }
 
     async fn receive_in(
         &self,
-        hub: &CartHub,
+        hub: &OpenCart<CartHub>,
         peer: &PeerContext,
         request: bool,
         message: AutomergeSync,
@@ -294,8 +262,7 @@ impl Hubs {
             return Ok(());
         }
         if let hash_map::Entry::Vacant(vacant) = state.links.entry(peer.conn_id) {
-            vacant.insert(self.new_link(cart, peer, secret).await);
-            self.retain(cart);
+            vacant.insert(self.new_link(hub, peer, secret).await);
         }
         let before = state.doc.get_heads();
         let has_changes = !message.changes.is_empty();
@@ -432,7 +399,6 @@ impl Hubs {
                 if let Some(link) = state.links.remove(&id) {
                     link.mailbox
                         .send(doc_unavailable(&self.server_peer_id, &link.peer_id, &cart));
-                    self.release(cart);
                 }
             }
         }
@@ -459,16 +425,12 @@ impl Hubs {
     /// it is and the link's sync state; called by the connection's writer for each
     /// [`Outbound::SyncDue`]. `None` when the link is gone or there is nothing to say.
     pub async fn next_sync(&self, conn_id: u64, cart: CartId) -> Option<Message> {
-        let hub = self.existing(cart)?;
-        let message = {
-            let mut guard = hub.state.lock().await;
-            let CartState { doc, links, .. } = &mut *guard;
-            links
-                .get_mut(&conn_id)
-                .and_then(|link| self.generate(cart, doc, link))
-        };
-        self.release(cart);
-        message
+        let hub = self.carts.get(cart)?;
+        let mut guard = hub.state.lock().await;
+        let CartState { doc, links, .. } = &mut *guard;
+        links
+            .get_mut(&conn_id)
+            .and_then(|link| self.generate(cart, doc, link))
     }
 
     /// Generates the sync message a [`Outgoing::Queued`] link is due and marks it idle.
@@ -555,7 +517,13 @@ impl Hubs {
         Ok(())
     }
 
-    async fn new_link(&self, cart: CartId, peer: &PeerContext, secret: SecretHash) -> Link {
+    async fn new_link(
+        &self,
+        hub: &OpenCart<CartHub>,
+        peer: &PeerContext,
+        secret: SecretHash,
+    ) -> Link {
+        let cart = hub.cart();
         let mut sync = SyncState::new();
         let mut saved = None;
         if let Some(storage_id) = &peer.storage_id {
@@ -581,14 +549,13 @@ impl Hubs {
             sync,
             outgoing: Outgoing::Idle,
             saved,
+            _open: hub.hold(),
         }
     }
 
     /// Tells `peer` the cart is unavailable and unlinks it if it was linked.
     fn unavailable(&self, cart: CartId, state: &mut CartState, peer: &PeerContext) {
-        if state.links.remove(&peer.conn_id).is_some() {
-            self.release(cart);
-        }
+        state.links.remove(&peer.conn_id);
         peer.mailbox
             .send(doc_unavailable(&self.server_peer_id, &peer.peer_id, &cart));
     }
@@ -642,60 +609,55 @@ impl Hubs {
         order_id: &str,
         make: impl FnOnce(&Automerge) -> Result<(Order, Vec<u8>), E>,
     ) -> Result<(Order, bool), E> {
-        let hub = self.acquire(cart);
-        let result = async {
-            let mut guard = hub.state.lock().await;
-            let state = &mut *guard;
-            self.refresh(cart, state)
-                .await
-                .map_err(|_| ReadAtError::Storage)?;
-            if state.secret.as_ref() != Some(secret) {
-                return Err(ReadAtError::NotFound.into());
-            }
-            let missing: Vec<ChangeHash> = heads
-                .iter()
-                .filter(|h| state.doc.get_change_by_hash(h).is_none())
-                .copied()
-                .collect();
-            if !missing.is_empty() {
-                return Err(ReadAtError::MissingChanges(missing).into());
-            }
-            let storage = |e: StoreError| {
-                tracing::error!(%cart, error = %e, "storing an order failed");
-                ReadAtError::Storage
-            };
-            if let Some(order) = self.store.order(order_id).await.map_err(storage)? {
-                return Ok((order, false));
-            }
-            let (order, clear) = make(&state.doc)?;
-            let before = state.doc.get_heads();
-            let mut fork = state.doc.clone();
-            fork.load_incremental(&clear)
-                .map_err(|e| e.to_string())
-                .and_then(|_| admission::check_schema(&fork, &cart).map_err(|r| r.to_string()))
-                .map_err(|why| {
-                    tracing::error!(%cart, %why, "a checkout's clear does not apply");
-                    ReadAtError::Storage
-                })?;
-            let bytes = fork.save_after(&before);
-            let size = bytes.len();
-            match self.store.place_order(&order, secret, bytes).await {
-                Ok(Placed::Created(key)) => self.note_stored(state, key, size),
-                Ok(Placed::Existing(order)) => return Ok((order, false)),
-                Err(e) => return Err(storage(e).into()),
-            }
-            state.doc = fork;
-            if state.stored_bytes > self.limits.max_document_bytes {
-                let snapshot = state.doc.save();
-                self.compact(cart, state, snapshot).await;
-            }
-            // Connection ids start at 1: 0 is no peer, so every linked peer is sent the clear.
-            self.after_change(cart, state, 0, *secret).await;
-            Ok((order, true))
+        let hub = self.carts.open(cart, CartHub::new);
+        let mut guard = hub.state.lock().await;
+        let state = &mut *guard;
+        self.refresh(cart, state)
+            .await
+            .map_err(|_| ReadAtError::Storage)?;
+        if state.secret.as_ref() != Some(secret) {
+            return Err(ReadAtError::NotFound.into());
         }
-        .await;
-        self.release(cart);
-        result
+        let missing: Vec<ChangeHash> = heads
+            .iter()
+            .filter(|h| state.doc.get_change_by_hash(h).is_none())
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            return Err(ReadAtError::MissingChanges(missing).into());
+        }
+        let storage = |e: StoreError| {
+            tracing::error!(%cart, error = %e, "storing an order failed");
+            ReadAtError::Storage
+        };
+        if let Some(order) = self.store.order(order_id).await.map_err(storage)? {
+            return Ok((order, false));
+        }
+        let (order, clear) = make(&state.doc)?;
+        let before = state.doc.get_heads();
+        let mut fork = state.doc.clone();
+        fork.load_incremental(&clear)
+            .map_err(|e| e.to_string())
+            .and_then(|_| admission::check_schema(&fork, &cart).map_err(|r| r.to_string()))
+            .map_err(|why| {
+                tracing::error!(%cart, %why, "a checkout's clear does not apply");
+                ReadAtError::Storage
+            })?;
+        let bytes = fork.save_after(&before);
+        let size = bytes.len();
+        match self.store.place_order(&order, secret, bytes).await {
+            Ok(Placed::Created(key)) => self.note_stored(state, key, size),
+            Ok(Placed::Existing(order)) => return Ok((order, false)),
+            Err(e) => return Err(storage(e).into()),
+        }
+        state.doc = fork;
+        if state.stored_bytes > self.limits.max_document_bytes {
+            let snapshot = state.doc.save();
+            self.compact(cart, state, snapshot).await;
+        }
+        // Connection ids start at 1: 0 is no peer, so every linked peer is sent the clear.
+        self.after_change(cart, state, 0, *secret).await;
+        Ok((order, true))
     }
 
     /// Relays an `ephemeral` message from `peer` to every other peer linked to its cart, with
@@ -707,47 +669,147 @@ impl Hubs {
         cart: CartId,
         message: protocol::Ephemeral,
     ) {
-        let Some(hub) = self.existing(cart) else {
+        let Some(hub) = self.carts.get(cart) else {
             return;
         };
-        {
-            let state = hub.state.lock().await;
-            if state.links.contains_key(&peer.conn_id) {
-                for (id, link) in &state.links {
-                    if *id == peer.conn_id {
-                        continue;
-                    }
-                    let mut copy = message.clone();
-                    copy.target_id = link.peer_id.clone();
-                    if link.mailbox.send(Message::Ephemeral(copy)) {
-                        self.metrics.ephemeral_relayed();
-                    }
-                }
+        let state = hub.state.lock().await;
+        if !state.links.contains_key(&peer.conn_id) {
+            return;
+        }
+        for (id, link) in &state.links {
+            if *id == peer.conn_id {
+                continue;
+            }
+            let mut copy = message.clone();
+            copy.target_id = link.peer_id.clone();
+            if link.mailbox.send(Message::Ephemeral(copy)) {
+                self.metrics.ephemeral_relayed();
             }
         }
-        self.release(cart);
     }
 
     /// Unlinks connection `conn_id` from `cart`, saving its sync state first. Does nothing when
     /// it is not linked.
     pub async fn leave(&self, conn_id: u64, cart: CartId) {
-        let Some(hub) = self.existing(cart) else {
+        let Some(hub) = self.carts.get(cart) else {
             return;
         };
-        {
-            let mut guard = hub.state.lock().await;
-            let state = &mut *guard;
-            self.persist_sync_state(cart, state, conn_id).await;
-            if let Some(mut link) = state.links.remove(&conn_id) {
-                // A queued sync message would find the link gone: queue it made, so a change
-                // acknowledged just before the peer leaves (or the server shuts down) still
-                // reaches it.
-                if let Some(message) = self.generate(cart, &state.doc, &mut link) {
-                    link.mailbox.send(message);
-                }
-                self.release(cart);
+        let mut guard = hub.state.lock().await;
+        let state = &mut *guard;
+        self.persist_sync_state(cart, state, conn_id).await;
+        if let Some(mut link) = state.links.remove(&conn_id) {
+            // A queued sync message would find the link gone: queue it made, so a change
+            // acknowledged just before the peer leaves (or the server shuts down) still
+            // reaches it. Dropping the link releases its hold on the cart.
+            if let Some(message) = self.generate(cart, &state.doc, &mut link) {
+                link.mailbox.send(message);
             }
         }
-        self.release(cart);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::mailbox::OutboxBytes;
+    use crate::store::SqliteStore;
+
+    /// Hubs over a new SQLite file (kept until the returned directory drops), and one peer.
+    async fn hubs_and_peer() -> (
+        tempfile::TempDir,
+        Hubs,
+        PeerContext,
+        mpsc::Receiver<Outbound>,
+    ) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::open(dir.path().join("hub.sqlite3"))
+            .await
+            .expect("a SQLite store");
+        let metrics = Arc::new(Metrics::default());
+        let limits = Limits::default();
+        let hubs = Hubs::new(
+            Arc::new(store),
+            limits.clone(),
+            Arc::clone(&metrics),
+            "server".to_string(),
+        );
+        let (tx, rx) = mpsc::channel(16);
+        let peer = PeerContext {
+            conn_id: 1,
+            peer_id: "peer".to_string(),
+            storage_id: None,
+            key: CartKey::parse(Some("hub-test-key-0123456789")).expect("a valid key"),
+            mailbox: Mailbox::new(
+                tx,
+                Arc::new(OutboxBytes::new(limits.outbox_bytes, metrics)),
+                CancellationToken::new(),
+            ),
+        };
+        (dir, hubs, peer, rx)
+    }
+
+    /// The first sync message of a peer with an empty cart.
+    fn hello() -> AutomergeSync {
+        Automerge::new()
+            .generate_sync_message(&mut SyncState::new())
+            .expect("a first sync message")
+    }
+
+    #[tokio::test]
+    async fn a_cart_stays_open_while_a_peer_is_linked_and_closes_when_it_leaves() {
+        let (_dir, hubs, peer, mut rx) = hubs_and_peer().await;
+        let cart = CartId::from_bytes([7; 16]);
+        hubs.receive(&peer, cart, false, hello())
+            .await
+            .expect("an empty sync message is accepted");
+        assert_eq!(hubs.open_carts(), 1, "the linked peer keeps the cart open");
+        assert_eq!(rx.try_recv().ok(), Some(Outbound::SyncDue(cart)));
+        assert!(hubs.next_sync(peer.conn_id, cart).await.is_some());
+        assert_eq!(hubs.open_carts(), 1);
+        hubs.leave(peer.conn_id, cart).await;
+        assert_eq!(hubs.open_carts(), 0, "the last link out closes the cart");
+        assert!(hubs.next_sync(peer.conn_id, cart).await.is_none());
+        assert_eq!(
+            hubs.open_carts(),
+            0,
+            "asking about a closed cart opens nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_peer_leaves_no_cart_open() {
+        let (_dir, hubs, peer, mut rx) = hubs_and_peer().await;
+        let cart = CartId::from_bytes([8; 16]);
+        // A `request` for a cart that is not stored is answered `doc-unavailable`, unlinked.
+        hubs.receive(&peer, cart, true, hello())
+            .await
+            .expect("a request is answered");
+        assert!(matches!(rx.try_recv(), Ok(Outbound::Frame(_))));
+        assert_eq!(hubs.open_carts(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_message_dropped_while_it_waits_for_the_cart_releases_it() {
+        let (_dir, hubs, peer, _rx) = hubs_and_peer().await;
+        let cart = CartId::from_bytes([9; 16]);
+        let busy = hubs.carts.open(cart, CartHub::new);
+        let locked = busy.state.lock().await;
+        let mut receiving = Box::pin(hubs.receive(&peer, cart, false, hello()));
+        assert!(
+            (&mut receiving).now_or_never().is_none(),
+            "it waits for the lock"
+        );
+        drop(receiving);
+        drop(locked);
+        drop(busy);
+        assert_eq!(
+            hubs.open_carts(),
+            0,
+            "the dropped message released the cart"
+        );
     }
 }

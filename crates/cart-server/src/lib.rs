@@ -9,6 +9,7 @@
 //! - [`sync`]: one connection, generic over a Sink/Stream of frames.
 //! - [`hub`]: the open carts, their peers and sync states; live fan-out of accepted changes.
 //! - [`mailbox`]: a connection's outbound queue, bounded in messages and bytes.
+//! - [`open_carts`]: the registry of open carts, released by guards.
 //! - [`admission`]: the schema and line checks a changed cart must pass.
 //! - [`limits`]: the limits and the per-connection token bucket.
 //! - [`secret`]: access keys and their stored hashes.
@@ -31,6 +32,7 @@ pub mod hub;
 pub mod limits;
 pub mod mailbox;
 pub mod metrics;
+pub mod open_carts;
 pub mod secret;
 pub mod store;
 pub mod sync;
