@@ -17,8 +17,9 @@
 //! With one store shared by several instances (a future `PostgresStore`), each instance keeps
 //! its own hubs. The instance that stores a change would `NOTIFY cart_changes, '<cart id>'`; each
 //! instance would `LISTEN cart_changes` in one task and, for a cart it has a hub for, call a
-//! `Hubs::refresh_from_store(cart)` that loads the chunks not in `CartState::chunks`, merges them
-//! into the document and runs the same broadcast as [`Hubs::receive`] does after a local change.
+//! `Hubs::refresh_from_store(cart)` that loads the chunks not among the cart's known chunks
+//! (`cart_state::CartState`), merges them into the document and runs the same broadcast as
+//! [`Hubs::receive`] does after a local change.
 //! Secret binding is already safe across instances: [`crate::store::DocStore::append_chunk`]
 //! binds atomically, and a pending hub re-reads the binding from the store on every message.
 
@@ -32,6 +33,7 @@ use automerge::{Automerge, ChangeHash, ReadDoc};
 use cart_core::CartId;
 
 use crate::admission;
+use crate::cart_state::CartState;
 use crate::error::{ErrorKind, Refusal};
 use crate::limits::Limits;
 use crate::mailbox::{Mailbox, Outbound};
@@ -39,7 +41,7 @@ use crate::metrics::Metrics;
 use crate::open_carts::{Hold, OpenCart, OpenCarts};
 use crate::secret::{CartKey, SecretHash};
 use crate::store::shop::{Order, Placed};
-use crate::store::{ChunkKey, ChunkKind, Store, StoreError};
+use crate::store::{ChunkKey, Store, StoreError};
 use cart_core::wire::{self as protocol, Message};
 
 /// Why [`Hubs::place_order`] could not order a cart at some heads.
@@ -99,23 +101,18 @@ struct Link {
     _open: Hold<CartHub>,
 }
 
-/// The in-memory state of one cart.
-struct CartState {
-    loaded: bool,
-    doc: Automerge,
-    /// The binding; `None` while the cart is not stored (a peer may be creating it).
-    secret: Option<SecretHash>,
-    /// The chunks this instance loaded or wrote: all that compaction may delete.
-    chunks: Vec<ChunkKey>,
-    incrementals: usize,
-    stored_bytes: usize,
+/// What a hub guards with its lock: the cart and the peers linked to it.
+struct HubState {
+    /// The server's copy of the cart.
+    cart: CartState,
+    /// The linked peers by connection id.
     links: HashMap<u64, Link>,
 }
 
 /// The hub of one cart.
 pub struct CartHub {
     id: CartId,
-    state: tokio::sync::Mutex<CartState>,
+    state: tokio::sync::Mutex<HubState>,
 }
 
 impl CartHub {
@@ -123,13 +120,8 @@ impl CartHub {
     fn new(id: CartId) -> CartHub {
         CartHub {
             id,
-            state: tokio::sync::Mutex::new(CartState {
-                loaded: false,
-                doc: Automerge::new(),
-                secret: None,
-                chunks: Vec::new(),
-                incrementals: 0,
-                stored_bytes: 0,
+            state: tokio::sync::Mutex::new(HubState {
+                cart: CartState::new(),
                 links: HashMap::new(),
             }),
         }
@@ -251,9 +243,9 @@ impl Hubs {
         let cart = hub.id;
         let mut guard = hub.state.lock().await;
         let state = &mut *guard;
-        self.refresh(cart, state).await?;
+        state.cart.refresh(cart, &*self.store).await?;
         let secret = peer.key.hash_for(&cart);
-        let allowed = match state.secret {
+        let allowed = match state.cart.secret {
             Some(bound) => bound == secret,
             None => !request,
         };
@@ -264,17 +256,17 @@ impl Hubs {
         if let hash_map::Entry::Vacant(vacant) = state.links.entry(peer.conn_id) {
             vacant.insert(self.new_link(hub, peer, secret).await);
         }
-        let before = state.doc.get_heads();
+        let before = state.cart.doc.get_heads();
         let has_changes = !message.changes.is_empty();
         let Some(link) = state.links.get_mut(&peer.conn_id) else {
             return Ok(());
         };
         let mut sync = link.sync.clone();
         let mut fork = if has_changes {
-            state.doc.clone()
+            state.cart.doc.clone()
         } else {
             // Without changes a sync message cannot alter the document; no fork is needed.
-            std::mem::take(&mut state.doc)
+            std::mem::take(&mut state.cart.doc)
         };
         let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
             fork.receive_sync_message(&mut sync, message)
@@ -286,7 +278,7 @@ impl Hubs {
         };
         if let Some(why) = refusal {
             if !has_changes {
-                state.doc = fork;
+                state.cart.doc = fork;
             }
             return Err(Refusal::new(
                 ErrorKind::InvalidAutomerge,
@@ -304,7 +296,7 @@ impl Hubs {
         {
             return Ok(());
         }
-        state.doc = fork;
+        state.cart.doc = fork;
         if let Some(link) = state.links.get_mut(&peer.conn_id) {
             link.sync = sync;
         }
@@ -322,7 +314,7 @@ impl Hubs {
     async fn store_change(
         &self,
         cart: CartId,
-        state: &mut CartState,
+        state: &mut HubState,
         peer: Option<&PeerContext>,
         secret: SecretHash,
         before: &[ChangeHash],
@@ -332,7 +324,7 @@ impl Hubs {
         let bytes = fork.save_after(before);
         let max = self.limits.max_document_bytes;
         let mut snapshot = None;
-        if state.stored_bytes.saturating_add(bytes.len()) > max {
+        if state.cart.stored_bytes().saturating_add(bytes.len()) > max {
             // The stored chunks overestimate the saved size; measure exactly before refusing.
             let whole = fork.save();
             if whole.len() > max {
@@ -352,8 +344,9 @@ impl Hubs {
             Ok(key) => self.note_stored(state, key, size),
             Err(StoreError::SecretMismatch) => {
                 // Another instance created the cart with another key first.
-                state.secret = self.store.secret_hash(&cart).await.ok().flatten();
-                state.loaded = false;
+                state
+                    .cart
+                    .bound_elsewhere(self.store.secret_hash(&cart).await.ok().flatten());
                 if let Some(peer) = peer {
                     self.unavailable(cart, state, peer);
                 }
@@ -365,17 +358,15 @@ impl Hubs {
             }
         }
         if let Some(snapshot) = snapshot {
-            self.compact(cart, state, snapshot).await;
+            state.cart.compact(cart, &*self.store, snapshot).await;
         }
         Ok(true)
     }
 
     /// Counts a chunk of `size` bytes this instance stored.
-    fn note_stored(&self, state: &mut CartState, key: ChunkKey, size: usize) {
+    fn note_stored(&self, state: &mut HubState, key: ChunkKey, size: usize) {
         self.metrics.change_stored();
-        state.chunks.push(key);
-        state.incrementals += 1;
-        state.stored_bytes = state.stored_bytes.saturating_add(size);
+        state.cart.note_stored(key, size);
     }
 
     /// After a stored change: bind the cart, drop peers of another key, compact when due, and
@@ -383,12 +374,12 @@ impl Hubs {
     async fn after_change(
         &self,
         cart: CartId,
-        state: &mut CartState,
+        state: &mut HubState,
         sender: u64,
         secret: SecretHash,
     ) {
-        if state.secret.is_none() {
-            state.secret = Some(secret);
+        if state.cart.secret.is_none() {
+            state.cart.secret = Some(secret);
             let strangers: Vec<u64> = state
                 .links
                 .iter()
@@ -402,9 +393,9 @@ impl Hubs {
                 }
             }
         }
-        if state.incrementals >= COMPACT_AFTER_INCREMENTALS {
-            let snapshot = state.doc.save();
-            self.compact(cart, state, snapshot).await;
+        if state.cart.incrementals() >= COMPACT_AFTER_INCREMENTALS {
+            let snapshot = state.cart.doc.save();
+            state.cart.compact(cart, &*self.store, snapshot).await;
         }
         for (id, link) in state.links.iter_mut() {
             if *id != sender {
@@ -415,7 +406,7 @@ impl Hubs {
 
     /// Queues the answer to a sync message from `conn_id`: always a sync message (see
     /// [`Outgoing::Queued::answer`]).
-    fn reply(&self, cart: CartId, state: &mut CartState, conn_id: u64) {
+    fn reply(&self, cart: CartId, state: &mut HubState, conn_id: u64) {
         if let Some(link) = state.links.get_mut(&conn_id) {
             queue_sync(cart, link, true);
         }
@@ -427,10 +418,10 @@ impl Hubs {
     pub async fn next_sync(&self, conn_id: u64, cart: CartId) -> Option<Message> {
         let hub = self.carts.get(cart)?;
         let mut guard = hub.state.lock().await;
-        let CartState { doc, links, .. } = &mut *guard;
+        let HubState { cart: copy, links } = &mut *guard;
         links
             .get_mut(&conn_id)
-            .and_then(|link| self.generate(cart, doc, link))
+            .and_then(|link| self.generate(cart, &copy.doc, link))
     }
 
     /// Generates the sync message a [`Outgoing::Queued`] link is due and marks it idle.
@@ -448,73 +439,6 @@ impl Hubs {
             &cart,
             message,
         ))
-    }
-
-    /// Replaces every chunk this instance knows of with `snapshot`. A failure is logged; the
-    /// chunks stay and the cart stays complete.
-    async fn compact(&self, cart: CartId, state: &mut CartState, snapshot: Vec<u8>) {
-        let size = snapshot.len();
-        match self.store.compact(&cart, snapshot, &state.chunks).await {
-            Ok(key) => {
-                state.chunks = vec![key];
-                state.incrementals = 0;
-                state.stored_bytes = size;
-            }
-            Err(e) => tracing::warn!(%cart, error = %e, "compaction failed; chunks kept"),
-        }
-    }
-
-    /// Loads the cart from the store when this hub has not, or re-reads the binding of a cart
-    /// that is not stored yet (another instance may have created it).
-    async fn refresh(&self, cart: CartId, state: &mut CartState) -> Result<(), Refusal> {
-        if state.loaded && state.secret.is_some() {
-            return Ok(());
-        }
-        let storage = |e: StoreError| {
-            tracing::error!(%cart, error = %e, "reading a cart failed");
-            Refusal::storage(cart)
-        };
-        let secret = self.store.secret_hash(&cart).await.map_err(storage)?;
-        if secret.is_none() {
-            state.loaded = true;
-            return Ok(());
-        }
-        let chunks = self.store.load_chunks(&cart).await.map_err(storage)?;
-        let mut doc = Automerge::new();
-        let mut keys = Vec::with_capacity(chunks.len());
-        let mut incrementals = 0;
-        let mut bytes = 0usize;
-        for chunk in chunks {
-            doc.load_incremental(&chunk.bytes).map_err(|e| {
-                tracing::error!(%cart, chunk = %chunk.key.hash, error = %e, "a stored chunk does not load");
-                Refusal::storage(cart)
-            })?;
-            if chunk.key.kind == ChunkKind::Incremental {
-                incrementals += 1;
-            }
-            bytes = bytes.saturating_add(chunk.bytes.len());
-            keys.push(chunk.key);
-        }
-        // A chunk whose changes wait on a dependency the store does not have loads into the
-        // queue, not the document: a snapshot would leave those changes out, so compaction must
-        // not delete that chunk. Which chunk it is cannot be told from outside the queue, so
-        // then none of the loaded chunks is owned (compaction only adds a snapshot).
-        let waiting = doc.get_missing_deps(&[]);
-        if !waiting.is_empty() {
-            tracing::warn!(
-                %cart,
-                missing = waiting.len(),
-                "stored changes wait on changes the store does not have; keeping every stored chunk"
-            );
-            keys.clear();
-        }
-        state.doc = doc;
-        state.chunks = keys;
-        state.incrementals = incrementals;
-        state.stored_bytes = bytes;
-        state.secret = secret;
-        state.loaded = true;
-        Ok(())
     }
 
     async fn new_link(
@@ -554,15 +478,15 @@ impl Hubs {
     }
 
     /// Tells `peer` the cart is unavailable and unlinks it if it was linked.
-    fn unavailable(&self, cart: CartId, state: &mut CartState, peer: &PeerContext) {
+    fn unavailable(&self, cart: CartId, state: &mut HubState, peer: &PeerContext) {
         state.links.remove(&peer.conn_id);
         peer.mailbox
             .send(doc_unavailable(&self.server_peer_id, &peer.peer_id, &cart));
     }
 
     /// Saves the sync state of a peer with a storage id when it changed, for a stored cart.
-    async fn persist_sync_state(&self, cart: CartId, state: &mut CartState, conn_id: u64) {
-        if state.secret.is_none() {
+    async fn persist_sync_state(&self, cart: CartId, state: &mut HubState, conn_id: u64) {
+        if state.cart.secret.is_none() {
             return;
         }
         let Some(link) = state.links.get_mut(&conn_id) else {
@@ -612,15 +536,17 @@ impl Hubs {
         let hub = self.carts.open(cart, CartHub::new);
         let mut guard = hub.state.lock().await;
         let state = &mut *guard;
-        self.refresh(cart, state)
+        state
+            .cart
+            .refresh(cart, &*self.store)
             .await
             .map_err(|_| ReadAtError::Storage)?;
-        if state.secret.as_ref() != Some(secret) {
+        if state.cart.secret.as_ref() != Some(secret) {
             return Err(ReadAtError::NotFound.into());
         }
         let missing: Vec<ChangeHash> = heads
             .iter()
-            .filter(|h| state.doc.get_change_by_hash(h).is_none())
+            .filter(|h| state.cart.doc.get_change_by_hash(h).is_none())
             .copied()
             .collect();
         if !missing.is_empty() {
@@ -633,9 +559,9 @@ impl Hubs {
         if let Some(order) = self.store.order(order_id).await.map_err(storage)? {
             return Ok((order, false));
         }
-        let (order, clear) = make(&state.doc)?;
-        let before = state.doc.get_heads();
-        let mut fork = state.doc.clone();
+        let (order, clear) = make(&state.cart.doc)?;
+        let before = state.cart.doc.get_heads();
+        let mut fork = state.cart.doc.clone();
         fork.load_incremental(&clear)
             .map_err(|e| e.to_string())
             .and_then(|_| admission::check_schema(&fork, &cart).map_err(|r| r.to_string()))
@@ -650,10 +576,10 @@ impl Hubs {
             Ok(Placed::Existing(order)) => return Ok((order, false)),
             Err(e) => return Err(storage(e).into()),
         }
-        state.doc = fork;
-        if state.stored_bytes > self.limits.max_document_bytes {
-            let snapshot = state.doc.save();
-            self.compact(cart, state, snapshot).await;
+        state.cart.doc = fork;
+        if state.cart.stored_bytes() > self.limits.max_document_bytes {
+            let snapshot = state.cart.doc.save();
+            state.cart.compact(cart, &*self.store, snapshot).await;
         }
         // Connection ids start at 1: 0 is no peer, so every linked peer is sent the clear.
         self.after_change(cart, state, 0, *secret).await;
@@ -701,7 +627,7 @@ impl Hubs {
             // A queued sync message would find the link gone: queue it made, so a change
             // acknowledged just before the peer leaves (or the server shuts down) still
             // reaches it. Dropping the link releases its hold on the cart.
-            if let Some(message) = self.generate(cart, &state.doc, &mut link) {
+            if let Some(message) = self.generate(cart, &state.cart.doc, &mut link) {
                 link.mailbox.send(message);
             }
         }

@@ -10,6 +10,7 @@
 //! - [`hub`]: the open carts, their peers and sync states; live fan-out of accepted changes.
 //! - [`mailbox`]: a connection's outbound queue, bounded in messages and bytes.
 //! - [`open_carts`]: the registry of open carts, released by guards.
+//! - `cart_state`: the server's copy of one cart, loaded from the store, and its chunks.
 //! - [`admission`]: the schema and line checks a changed cart must pass.
 //! - [`limits`]: the limits and the per-connection token bucket.
 //! - [`secret`]: access keys and their stored hashes.
@@ -23,6 +24,7 @@
 
 pub mod admission;
 pub mod api;
+mod cart_state;
 pub mod catalog;
 pub mod checkout;
 pub mod config;
