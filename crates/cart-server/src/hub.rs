@@ -8,38 +8,40 @@
 //! sent that acknowledges a change before the store has it. A refused message leaves the cart,
 //! the store and the sender's sync state exactly as they were.
 //!
-//! A hub exists while a peer is linked to its cart or a message about it is being handled; the
-//! last one out drops it, and the next load reads the store again.
+//! A hub exists while a peer is linked to its cart or a message about it is being handled: each
+//! handled message holds an [`OpenCart`] guard from the [`crate::open_carts`] registry and each
+//! link a [`Hold`]; the last one dropped drops the hub, and the next load reads the store again.
 //!
 //! # Several server instances
 //!
 //! With one store shared by several instances (a future `PostgresStore`), each instance keeps
 //! its own hubs. The instance that stores a change would `NOTIFY cart_changes, '<cart id>'`; each
 //! instance would `LISTEN cart_changes` in one task and, for a cart it has a hub for, call a
-//! `Hubs::refresh_from_store(cart)` that loads the chunks not in `CartState::chunks`, merges them
-//! into the document and runs the same broadcast as [`Hubs::receive`] does after a local change.
+//! `Hubs::refresh_from_store(cart)` that loads the chunks not among the cart's known chunks
+//! (`cart_state::CartState`), merges them into the document and runs the same broadcast as
+//! [`Hubs::receive`] does after a local change.
 //! Secret binding is already safe across instances: [`crate::store::DocStore::append_chunk`]
 //! binds atomically, and a pending hub re-reads the binding from the store on every message.
 
 use std::collections::hash_map;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use cart_core::CartId;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::admission;
+use crate::cart_state::CartState;
 use crate::error::{ErrorKind, Refusal};
 use crate::limits::Limits;
+use crate::mailbox::{Mailbox, Outbound};
 use crate::metrics::Metrics;
+use crate::open_carts::{Hold, OpenCart, OpenCarts};
 use crate::secret::{CartKey, SecretHash};
 use crate::store::shop::{Order, Placed};
-use crate::store::{ChunkKey, ChunkKind, Store, StoreError};
+use crate::store::{ChunkKey, Store, StoreError};
 use cart_core::wire::{self as protocol, Message};
 
 /// Why [`Hubs::place_order`] could not order a cart at some heads.
@@ -55,142 +57,6 @@ pub enum ReadAtError {
 
 /// Incremental chunks after which a cart is compacted into one snapshot.
 pub const COMPACT_AFTER_INCREMENTALS: usize = 32;
-
-/// What a connection's writer sends.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outbound {
-    /// An encoded wire message (not a `sync`: those are generated when due, see
-    /// [`Outbound::SyncDue`]).
-    Frame(Vec<u8>),
-    /// The next sync message of this cart is due: the writer generates it ([`Hubs::next_sync`])
-    /// when the socket has taken everything queued before, so a peer that reads slowly gets
-    /// one up-to-date message instead of a pile of stale ones. At most one per cart and
-    /// connection is queued.
-    SyncDue(CartId),
-    /// A WebSocket ping (the heartbeat).
-    Ping,
-    /// Close the WebSocket with this code and reason, then stop.
-    Close {
-        /// The WebSocket close code (1000 normal, 1001 going away, 1008 policy).
-        code: u16,
-        /// Why, for people.
-        reason: String,
-    },
-}
-
-/// The bytes queued for one connection and not yet written: shared by its [`Mailbox`] (which
-/// adds) and its writer (which takes away), and mirrored in the server-wide gauge.
-#[derive(Debug)]
-pub struct OutboxBytes {
-    queued: AtomicUsize,
-    budget: usize,
-    metrics: Arc<Metrics>,
-}
-
-impl OutboxBytes {
-    /// An empty outbox allowed `budget` bytes.
-    pub fn new(budget: usize, metrics: Arc<Metrics>) -> OutboxBytes {
-        OutboxBytes {
-            queued: AtomicUsize::new(0),
-            budget,
-            metrics,
-        }
-    }
-
-    /// Counts `bytes` more as queued; false (counting nothing) when that would pass the budget.
-    fn reserve(&self, bytes: usize) -> bool {
-        let reserved = self
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
-                queued
-                    .checked_add(bytes)
-                    .filter(|total| *total <= self.budget)
-            })
-            .is_ok();
-        if reserved {
-            self.metrics.outbox_grew(bytes);
-        }
-        reserved
-    }
-
-    /// Counts `bytes` as written (no longer queued).
-    pub fn written(&self, bytes: usize) {
-        let _ = self
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
-                Some(queued.saturating_sub(bytes))
-            });
-        self.metrics.outbox_shrank(bytes);
-    }
-
-    /// Counts a message the writer generated and is about to write; it is taken away again by
-    /// [`OutboxBytes::written`]. A generated message may pass the budget: it is one message.
-    pub fn writing(&self, bytes: usize) {
-        self.queued.fetch_add(bytes, Ordering::AcqRel);
-        self.metrics.outbox_grew(bytes);
-    }
-
-    /// Bytes queued now.
-    pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
-    }
-}
-
-/// How hubs reach one connection: a queue to its writer bounded in messages and in bytes, and a
-/// token that disconnects the peer when either bound is passed (a peer that does not read must
-/// not hold up a cart or the server's memory).
-#[derive(Debug, Clone)]
-pub struct Mailbox {
-    tx: mpsc::Sender<Outbound>,
-    bytes: Arc<OutboxBytes>,
-    kick: CancellationToken,
-}
-
-impl Mailbox {
-    /// A mailbox over `tx`, counting queued bytes in `bytes`; `kick` is cancelled when the
-    /// queue overflows.
-    pub fn new(
-        tx: mpsc::Sender<Outbound>,
-        bytes: Arc<OutboxBytes>,
-        kick: CancellationToken,
-    ) -> Mailbox {
-        Mailbox { tx, bytes, kick }
-    }
-
-    /// Queues `message`; returns false when it could not be queued. A full queue disconnects the
-    /// peer (its writer stops and closes with code 1008).
-    pub fn send(&self, message: Message) -> bool {
-        let frame = protocol::encode(&message);
-        if !self.bytes.reserve(frame.len()) {
-            self.kick.cancel();
-            return false;
-        }
-        let size = frame.len();
-        let sent = self.post(Outbound::Frame(frame));
-        if !sent {
-            self.bytes.written(size);
-        }
-        sent
-    }
-
-    /// Queues any outbound item, as [`Mailbox::send`] does (a [`Outbound::Frame`] posted here
-    /// is not counted in bytes: use [`Mailbox::send`]).
-    pub fn post(&self, item: Outbound) -> bool {
-        match self.tx.try_send(item) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kick.cancel();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Whether the peer was disconnected for not reading.
-    pub fn kicked(&self) -> bool {
-        self.kick.is_cancelled()
-    }
-}
 
 /// Who is sending: one joined connection.
 #[derive(Debug, Clone)]
@@ -231,31 +97,35 @@ struct Link {
     outgoing: Outgoing,
     /// The encoded sync state last persisted (or loaded), to skip identical writes.
     saved: Option<Vec<u8>>,
+    /// Keeps the cart open while the peer is linked; dropping the link releases it.
+    _open: Hold<CartHub>,
 }
 
-/// The in-memory state of one cart.
-struct CartState {
-    loaded: bool,
-    doc: Automerge,
-    /// The binding; `None` while the cart is not stored (a peer may be creating it).
-    secret: Option<SecretHash>,
-    /// The chunks this instance loaded or wrote: all that compaction may delete.
-    chunks: Vec<ChunkKey>,
-    incrementals: usize,
-    stored_bytes: usize,
+/// What a hub guards with its lock: the cart and the peers linked to it.
+struct HubState {
+    /// The server's copy of the cart.
+    cart: CartState,
+    /// The linked peers by connection id.
     links: HashMap<u64, Link>,
 }
 
 /// The hub of one cart.
 pub struct CartHub {
     id: CartId,
-    state: tokio::sync::Mutex<CartState>,
+    state: tokio::sync::Mutex<HubState>,
 }
 
-struct Entry {
-    hub: Arc<CartHub>,
-    /// Links plus messages being handled; the entry goes at zero.
-    refs: usize,
+impl CartHub {
+    /// The hub of `cart` before anything is loaded from the store.
+    fn new(id: CartId) -> CartHub {
+        CartHub {
+            id,
+            state: tokio::sync::Mutex::new(HubState {
+                cart: CartState::new(),
+                links: HashMap::new(),
+            }),
+        }
+    }
 }
 
 /// All open carts of this server instance.
@@ -264,7 +134,8 @@ pub struct Hubs {
     limits: Limits,
     metrics: Arc<Metrics>,
     server_peer_id: String,
-    carts: Mutex<HashMap<CartId, Entry>>,
+    /// A cart is open while a peer is linked to it or a message about it is being handled.
+    carts: OpenCarts<CartHub>,
 }
 
 impl std::fmt::Debug for Hubs {
@@ -330,7 +201,7 @@ impl Hubs {
             limits,
             metrics,
             server_peer_id,
-            carts: Mutex::new(HashMap::new()),
+            carts: OpenCarts::new(),
         }
     }
 
@@ -341,54 +212,7 @@ impl Hubs {
 
     /// How many carts have a hub now (open carts).
     pub fn open_carts(&self) -> usize {
-        self.carts.lock().map(|c| c.len()).unwrap_or_default()
-    }
-
-    fn acquire(&self, cart: CartId) -> Arc<CartHub> {
-        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = carts.entry(cart).or_insert_with(|| Entry {
-            hub: Arc::new(CartHub {
-                id: cart,
-                state: tokio::sync::Mutex::new(CartState {
-                    loaded: false,
-                    doc: Automerge::new(),
-                    secret: None,
-                    chunks: Vec::new(),
-                    incrementals: 0,
-                    stored_bytes: 0,
-                    links: HashMap::new(),
-                }),
-            }),
-            refs: 0,
-        });
-        entry.refs += 1;
-        Arc::clone(&entry.hub)
-    }
-
-    fn release(&self, cart: CartId) {
-        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = carts.get_mut(&cart) {
-            entry.refs = entry.refs.saturating_sub(1);
-            if entry.refs == 0 {
-                carts.remove(&cart);
-            }
-        }
-    }
-
-    /// Counts one more link to an open cart.
-    fn retain(&self, cart: CartId) {
-        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = carts.get_mut(&cart) {
-            entry.refs += 1;
-        }
-    }
-
-    fn existing(&self, cart: CartId) -> Option<Arc<CartHub>> {
-        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
-        carts.get_mut(&cart).map(|entry| {
-            entry.refs += 1;
-            Arc::clone(&entry.hub)
-        })
+        self.carts.len()
     }
 
     /// Handles a `request` (`request` = true) or `sync` message from `peer` about `cart`.
@@ -405,15 +229,13 @@ impl Hubs {
         request: bool,
         message: AutomergeSync,
     ) -> Result<(), Refusal> {
-        let hub = self.acquire(cart);
-        let result = self.receive_in(&hub, peer, request, message).await;
-        self.release(cart);
-        result
+        let hub = self.carts.open(cart, CartHub::new);
+        self.receive_in(&hub, peer, request, message).await
     }
 
     async fn receive_in(
         &self,
-        hub: &CartHub,
+        hub: &OpenCart<CartHub>,
         peer: &PeerContext,
         request: bool,
         message: AutomergeSync,
@@ -421,9 +243,9 @@ impl Hubs {
         let cart = hub.id;
         let mut guard = hub.state.lock().await;
         let state = &mut *guard;
-        self.refresh(cart, state).await?;
+        state.cart.refresh(cart, &*self.store).await?;
         let secret = peer.key.hash_for(&cart);
-        let allowed = match state.secret {
+        let allowed = match state.cart.secret {
             Some(bound) => bound == secret,
             None => !request,
         };
@@ -432,20 +254,19 @@ impl Hubs {
             return Ok(());
         }
         if let hash_map::Entry::Vacant(vacant) = state.links.entry(peer.conn_id) {
-            vacant.insert(self.new_link(cart, peer, secret).await);
-            self.retain(cart);
+            vacant.insert(self.new_link(hub, peer, secret).await);
         }
-        let before = state.doc.get_heads();
+        let before = state.cart.doc.get_heads();
         let has_changes = !message.changes.is_empty();
         let Some(link) = state.links.get_mut(&peer.conn_id) else {
             return Ok(());
         };
         let mut sync = link.sync.clone();
         let mut fork = if has_changes {
-            state.doc.clone()
+            state.cart.doc.clone()
         } else {
             // Without changes a sync message cannot alter the document; no fork is needed.
-            std::mem::take(&mut state.doc)
+            std::mem::take(&mut state.cart.doc)
         };
         let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
             fork.receive_sync_message(&mut sync, message)
@@ -457,7 +278,7 @@ impl Hubs {
         };
         if let Some(why) = refusal {
             if !has_changes {
-                state.doc = fork;
+                state.cart.doc = fork;
             }
             return Err(Refusal::new(
                 ErrorKind::InvalidAutomerge,
@@ -475,7 +296,7 @@ impl Hubs {
         {
             return Ok(());
         }
-        state.doc = fork;
+        state.cart.doc = fork;
         if let Some(link) = state.links.get_mut(&peer.conn_id) {
             link.sync = sync;
         }
@@ -493,7 +314,7 @@ impl Hubs {
     async fn store_change(
         &self,
         cart: CartId,
-        state: &mut CartState,
+        state: &mut HubState,
         peer: Option<&PeerContext>,
         secret: SecretHash,
         before: &[ChangeHash],
@@ -503,7 +324,7 @@ impl Hubs {
         let bytes = fork.save_after(before);
         let max = self.limits.max_document_bytes;
         let mut snapshot = None;
-        if state.stored_bytes.saturating_add(bytes.len()) > max {
+        if state.cart.stored_bytes().saturating_add(bytes.len()) > max {
             // The stored chunks overestimate the saved size; measure exactly before refusing.
             let whole = fork.save();
             if whole.len() > max {
@@ -523,8 +344,9 @@ impl Hubs {
             Ok(key) => self.note_stored(state, key, size),
             Err(StoreError::SecretMismatch) => {
                 // Another instance created the cart with another key first.
-                state.secret = self.store.secret_hash(&cart).await.ok().flatten();
-                state.loaded = false;
+                state
+                    .cart
+                    .bound_elsewhere(self.store.secret_hash(&cart).await.ok().flatten());
                 if let Some(peer) = peer {
                     self.unavailable(cart, state, peer);
                 }
@@ -536,17 +358,15 @@ impl Hubs {
             }
         }
         if let Some(snapshot) = snapshot {
-            self.compact(cart, state, snapshot).await;
+            state.cart.compact(cart, &*self.store, snapshot).await;
         }
         Ok(true)
     }
 
     /// Counts a chunk of `size` bytes this instance stored.
-    fn note_stored(&self, state: &mut CartState, key: ChunkKey, size: usize) {
+    fn note_stored(&self, state: &mut HubState, key: ChunkKey, size: usize) {
         self.metrics.change_stored();
-        state.chunks.push(key);
-        state.incrementals += 1;
-        state.stored_bytes = state.stored_bytes.saturating_add(size);
+        state.cart.note_stored(key, size);
     }
 
     /// After a stored change: bind the cart, drop peers of another key, compact when due, and
@@ -554,12 +374,12 @@ impl Hubs {
     async fn after_change(
         &self,
         cart: CartId,
-        state: &mut CartState,
+        state: &mut HubState,
         sender: u64,
         secret: SecretHash,
     ) {
-        if state.secret.is_none() {
-            state.secret = Some(secret);
+        if state.cart.secret.is_none() {
+            state.cart.secret = Some(secret);
             let strangers: Vec<u64> = state
                 .links
                 .iter()
@@ -570,13 +390,12 @@ impl Hubs {
                 if let Some(link) = state.links.remove(&id) {
                     link.mailbox
                         .send(doc_unavailable(&self.server_peer_id, &link.peer_id, &cart));
-                    self.release(cart);
                 }
             }
         }
-        if state.incrementals >= COMPACT_AFTER_INCREMENTALS {
-            let snapshot = state.doc.save();
-            self.compact(cart, state, snapshot).await;
+        if state.cart.incrementals() >= COMPACT_AFTER_INCREMENTALS {
+            let snapshot = state.cart.doc.save();
+            state.cart.compact(cart, &*self.store, snapshot).await;
         }
         for (id, link) in state.links.iter_mut() {
             if *id != sender {
@@ -587,7 +406,7 @@ impl Hubs {
 
     /// Queues the answer to a sync message from `conn_id`: always a sync message (see
     /// [`Outgoing::Queued::answer`]).
-    fn reply(&self, cart: CartId, state: &mut CartState, conn_id: u64) {
+    fn reply(&self, cart: CartId, state: &mut HubState, conn_id: u64) {
         if let Some(link) = state.links.get_mut(&conn_id) {
             queue_sync(cart, link, true);
         }
@@ -597,16 +416,12 @@ impl Hubs {
     /// it is and the link's sync state; called by the connection's writer for each
     /// [`Outbound::SyncDue`]. `None` when the link is gone or there is nothing to say.
     pub async fn next_sync(&self, conn_id: u64, cart: CartId) -> Option<Message> {
-        let hub = self.existing(cart)?;
-        let message = {
-            let mut guard = hub.state.lock().await;
-            let CartState { doc, links, .. } = &mut *guard;
-            links
-                .get_mut(&conn_id)
-                .and_then(|link| self.generate(cart, doc, link))
-        };
-        self.release(cart);
-        message
+        let hub = self.carts.get(cart)?;
+        let mut guard = hub.state.lock().await;
+        let HubState { cart: copy, links } = &mut *guard;
+        links
+            .get_mut(&conn_id)
+            .and_then(|link| self.generate(cart, &copy.doc, link))
     }
 
     /// Generates the sync message a [`Outgoing::Queued`] link is due and marks it idle.
@@ -626,74 +441,13 @@ impl Hubs {
         ))
     }
 
-    /// Replaces every chunk this instance knows of with `snapshot`. A failure is logged; the
-    /// chunks stay and the cart stays complete.
-    async fn compact(&self, cart: CartId, state: &mut CartState, snapshot: Vec<u8>) {
-        let size = snapshot.len();
-        match self.store.compact(&cart, snapshot, &state.chunks).await {
-            Ok(key) => {
-                state.chunks = vec![key];
-                state.incrementals = 0;
-                state.stored_bytes = size;
-            }
-            Err(e) => tracing::warn!(%cart, error = %e, "compaction failed; chunks kept"),
-        }
-    }
-
-    /// Loads the cart from the store when this hub has not, or re-reads the binding of a cart
-    /// that is not stored yet (another instance may have created it).
-    async fn refresh(&self, cart: CartId, state: &mut CartState) -> Result<(), Refusal> {
-        if state.loaded && state.secret.is_some() {
-            return Ok(());
-        }
-        let storage = |e: StoreError| {
-            tracing::error!(%cart, error = %e, "reading a cart failed");
-            Refusal::storage(cart)
-        };
-        let secret = self.store.secret_hash(&cart).await.map_err(storage)?;
-        if secret.is_none() {
-            state.loaded = true;
-            return Ok(());
-        }
-        let chunks = self.store.load_chunks(&cart).await.map_err(storage)?;
-        let mut doc = Automerge::new();
-        let mut keys = Vec::with_capacity(chunks.len());
-        let mut incrementals = 0;
-        let mut bytes = 0usize;
-        for chunk in chunks {
-            doc.load_incremental(&chunk.bytes).map_err(|e| {
-                tracing::error!(%cart, chunk = %chunk.key.hash, error = %e, "a stored chunk does not load");
-                Refusal::storage(cart)
-            })?;
-            if chunk.key.kind == ChunkKind::Incremental {
-                incrementals += 1;
-            }
-            bytes = bytes.saturating_add(chunk.bytes.len());
-            keys.push(chunk.key);
-        }
-        // A chunk whose changes wait on a dependency the store does not have loads into the
-        // queue, not the document: a snapshot would leave those changes out, so compaction must
-        // not delete that chunk. Which chunk it is cannot be told from outside the queue, so
-        // then none of the loaded chunks is owned (compaction only adds a snapshot).
-        let waiting = doc.get_missing_deps(&[]);
-        if !waiting.is_empty() {
-            tracing::warn!(
-                %cart,
-                missing = waiting.len(),
-                "stored changes wait on changes the store does not have; keeping every stored chunk"
-            );
-            keys.clear();
-        }
-        state.doc = doc;
-        state.chunks = keys;
-        state.incrementals = incrementals;
-        state.stored_bytes = bytes;
-        state.secret = secret;
-        state.loaded = true;
-        Ok(())
-    }
-
-    async fn new_link(&self, cart: CartId, peer: &PeerContext, secret: SecretHash) -> Link {
+    async fn new_link(
+        &self,
+        hub: &OpenCart<CartHub>,
+        peer: &PeerContext,
+        secret: SecretHash,
+    ) -> Link {
+        let cart = hub.cart();
         let mut sync = SyncState::new();
         let mut saved = None;
         if let Some(storage_id) = &peer.storage_id {
@@ -719,21 +473,20 @@ impl Hubs {
             sync,
             outgoing: Outgoing::Idle,
             saved,
+            _open: hub.hold(),
         }
     }
 
     /// Tells `peer` the cart is unavailable and unlinks it if it was linked.
-    fn unavailable(&self, cart: CartId, state: &mut CartState, peer: &PeerContext) {
-        if state.links.remove(&peer.conn_id).is_some() {
-            self.release(cart);
-        }
+    fn unavailable(&self, cart: CartId, state: &mut HubState, peer: &PeerContext) {
+        state.links.remove(&peer.conn_id);
         peer.mailbox
             .send(doc_unavailable(&self.server_peer_id, &peer.peer_id, &cart));
     }
 
     /// Saves the sync state of a peer with a storage id when it changed, for a stored cart.
-    async fn persist_sync_state(&self, cart: CartId, state: &mut CartState, conn_id: u64) {
-        if state.secret.is_none() {
+    async fn persist_sync_state(&self, cart: CartId, state: &mut HubState, conn_id: u64) {
+        if state.cart.secret.is_none() {
             return;
         }
         let Some(link) = state.links.get_mut(&conn_id) else {
@@ -780,60 +533,57 @@ impl Hubs {
         order_id: &str,
         make: impl FnOnce(&Automerge) -> Result<(Order, Vec<u8>), E>,
     ) -> Result<(Order, bool), E> {
-        let hub = self.acquire(cart);
-        let result = async {
-            let mut guard = hub.state.lock().await;
-            let state = &mut *guard;
-            self.refresh(cart, state)
-                .await
-                .map_err(|_| ReadAtError::Storage)?;
-            if state.secret.as_ref() != Some(secret) {
-                return Err(ReadAtError::NotFound.into());
-            }
-            let missing: Vec<ChangeHash> = heads
-                .iter()
-                .filter(|h| state.doc.get_change_by_hash(h).is_none())
-                .copied()
-                .collect();
-            if !missing.is_empty() {
-                return Err(ReadAtError::MissingChanges(missing).into());
-            }
-            let storage = |e: StoreError| {
-                tracing::error!(%cart, error = %e, "storing an order failed");
-                ReadAtError::Storage
-            };
-            if let Some(order) = self.store.order(order_id).await.map_err(storage)? {
-                return Ok((order, false));
-            }
-            let (order, clear) = make(&state.doc)?;
-            let before = state.doc.get_heads();
-            let mut fork = state.doc.clone();
-            fork.load_incremental(&clear)
-                .map_err(|e| e.to_string())
-                .and_then(|_| admission::check_schema(&fork, &cart).map_err(|r| r.to_string()))
-                .map_err(|why| {
-                    tracing::error!(%cart, %why, "a checkout's clear does not apply");
-                    ReadAtError::Storage
-                })?;
-            let bytes = fork.save_after(&before);
-            let size = bytes.len();
-            match self.store.place_order(&order, secret, bytes).await {
-                Ok(Placed::Created(key)) => self.note_stored(state, key, size),
-                Ok(Placed::Existing(order)) => return Ok((order, false)),
-                Err(e) => return Err(storage(e).into()),
-            }
-            state.doc = fork;
-            if state.stored_bytes > self.limits.max_document_bytes {
-                let snapshot = state.doc.save();
-                self.compact(cart, state, snapshot).await;
-            }
-            // Connection ids start at 1: 0 is no peer, so every linked peer is sent the clear.
-            self.after_change(cart, state, 0, *secret).await;
-            Ok((order, true))
+        let hub = self.carts.open(cart, CartHub::new);
+        let mut guard = hub.state.lock().await;
+        let state = &mut *guard;
+        state
+            .cart
+            .refresh(cart, &*self.store)
+            .await
+            .map_err(|_| ReadAtError::Storage)?;
+        if state.cart.secret.as_ref() != Some(secret) {
+            return Err(ReadAtError::NotFound.into());
         }
-        .await;
-        self.release(cart);
-        result
+        let missing: Vec<ChangeHash> = heads
+            .iter()
+            .filter(|h| state.cart.doc.get_change_by_hash(h).is_none())
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            return Err(ReadAtError::MissingChanges(missing).into());
+        }
+        let storage = |e: StoreError| {
+            tracing::error!(%cart, error = %e, "storing an order failed");
+            ReadAtError::Storage
+        };
+        if let Some(order) = self.store.order(order_id).await.map_err(storage)? {
+            return Ok((order, false));
+        }
+        let (order, clear) = make(&state.cart.doc)?;
+        let before = state.cart.doc.get_heads();
+        let mut fork = state.cart.doc.clone();
+        fork.load_incremental(&clear)
+            .map_err(|e| e.to_string())
+            .and_then(|_| admission::check_schema(&fork, &cart).map_err(|r| r.to_string()))
+            .map_err(|why| {
+                tracing::error!(%cart, %why, "a checkout's clear does not apply");
+                ReadAtError::Storage
+            })?;
+        let bytes = fork.save_after(&before);
+        let size = bytes.len();
+        match self.store.place_order(&order, secret, bytes).await {
+            Ok(Placed::Created(key)) => self.note_stored(state, key, size),
+            Ok(Placed::Existing(order)) => return Ok((order, false)),
+            Err(e) => return Err(storage(e).into()),
+        }
+        state.cart.doc = fork;
+        if state.cart.stored_bytes() > self.limits.max_document_bytes {
+            let snapshot = state.cart.doc.save();
+            state.cart.compact(cart, &*self.store, snapshot).await;
+        }
+        // Connection ids start at 1: 0 is no peer, so every linked peer is sent the clear.
+        self.after_change(cart, state, 0, *secret).await;
+        Ok((order, true))
     }
 
     /// Relays an `ephemeral` message from `peer` to every other peer linked to its cart, with
@@ -845,47 +595,147 @@ impl Hubs {
         cart: CartId,
         message: protocol::Ephemeral,
     ) {
-        let Some(hub) = self.existing(cart) else {
+        let Some(hub) = self.carts.get(cart) else {
             return;
         };
-        {
-            let state = hub.state.lock().await;
-            if state.links.contains_key(&peer.conn_id) {
-                for (id, link) in &state.links {
-                    if *id == peer.conn_id {
-                        continue;
-                    }
-                    let mut copy = message.clone();
-                    copy.target_id = link.peer_id.clone();
-                    if link.mailbox.send(Message::Ephemeral(copy)) {
-                        self.metrics.ephemeral_relayed();
-                    }
-                }
+        let state = hub.state.lock().await;
+        if !state.links.contains_key(&peer.conn_id) {
+            return;
+        }
+        for (id, link) in &state.links {
+            if *id == peer.conn_id {
+                continue;
+            }
+            let mut copy = message.clone();
+            copy.target_id = link.peer_id.clone();
+            if link.mailbox.send(Message::Ephemeral(copy)) {
+                self.metrics.ephemeral_relayed();
             }
         }
-        self.release(cart);
     }
 
     /// Unlinks connection `conn_id` from `cart`, saving its sync state first. Does nothing when
     /// it is not linked.
     pub async fn leave(&self, conn_id: u64, cart: CartId) {
-        let Some(hub) = self.existing(cart) else {
+        let Some(hub) = self.carts.get(cart) else {
             return;
         };
-        {
-            let mut guard = hub.state.lock().await;
-            let state = &mut *guard;
-            self.persist_sync_state(cart, state, conn_id).await;
-            if let Some(mut link) = state.links.remove(&conn_id) {
-                // A queued sync message would find the link gone: queue it made, so a change
-                // acknowledged just before the peer leaves (or the server shuts down) still
-                // reaches it.
-                if let Some(message) = self.generate(cart, &state.doc, &mut link) {
-                    link.mailbox.send(message);
-                }
-                self.release(cart);
+        let mut guard = hub.state.lock().await;
+        let state = &mut *guard;
+        self.persist_sync_state(cart, state, conn_id).await;
+        if let Some(mut link) = state.links.remove(&conn_id) {
+            // A queued sync message would find the link gone: queue it made, so a change
+            // acknowledged just before the peer leaves (or the server shuts down) still
+            // reaches it. Dropping the link releases its hold on the cart.
+            if let Some(message) = self.generate(cart, &state.cart.doc, &mut link) {
+                link.mailbox.send(message);
             }
         }
-        self.release(cart);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::mailbox::OutboxBytes;
+    use crate::store::SqliteStore;
+
+    /// Hubs over a new SQLite file (kept until the returned directory drops), and one peer.
+    async fn hubs_and_peer() -> (
+        tempfile::TempDir,
+        Hubs,
+        PeerContext,
+        mpsc::Receiver<Outbound>,
+    ) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::open(dir.path().join("hub.sqlite3"))
+            .await
+            .expect("a SQLite store");
+        let metrics = Arc::new(Metrics::default());
+        let limits = Limits::default();
+        let hubs = Hubs::new(
+            Arc::new(store),
+            limits.clone(),
+            Arc::clone(&metrics),
+            "server".to_string(),
+        );
+        let (tx, rx) = mpsc::channel(16);
+        let peer = PeerContext {
+            conn_id: 1,
+            peer_id: "peer".to_string(),
+            storage_id: None,
+            key: CartKey::parse(Some("hub-test-key-0123456789")).expect("a valid key"),
+            mailbox: Mailbox::new(
+                tx,
+                Arc::new(OutboxBytes::new(limits.outbox_bytes, metrics)),
+                CancellationToken::new(),
+            ),
+        };
+        (dir, hubs, peer, rx)
+    }
+
+    /// The first sync message of a peer with an empty cart.
+    fn hello() -> AutomergeSync {
+        Automerge::new()
+            .generate_sync_message(&mut SyncState::new())
+            .expect("a first sync message")
+    }
+
+    #[tokio::test]
+    async fn a_cart_stays_open_while_a_peer_is_linked_and_closes_when_it_leaves() {
+        let (_dir, hubs, peer, mut rx) = hubs_and_peer().await;
+        let cart = CartId::from_bytes([7; 16]);
+        hubs.receive(&peer, cart, false, hello())
+            .await
+            .expect("an empty sync message is accepted");
+        assert_eq!(hubs.open_carts(), 1, "the linked peer keeps the cart open");
+        assert_eq!(rx.try_recv().ok(), Some(Outbound::SyncDue(cart)));
+        assert!(hubs.next_sync(peer.conn_id, cart).await.is_some());
+        assert_eq!(hubs.open_carts(), 1);
+        hubs.leave(peer.conn_id, cart).await;
+        assert_eq!(hubs.open_carts(), 0, "the last link out closes the cart");
+        assert!(hubs.next_sync(peer.conn_id, cart).await.is_none());
+        assert_eq!(
+            hubs.open_carts(),
+            0,
+            "asking about a closed cart opens nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_peer_leaves_no_cart_open() {
+        let (_dir, hubs, peer, mut rx) = hubs_and_peer().await;
+        let cart = CartId::from_bytes([8; 16]);
+        // A `request` for a cart that is not stored is answered `doc-unavailable`, unlinked.
+        hubs.receive(&peer, cart, true, hello())
+            .await
+            .expect("a request is answered");
+        assert!(matches!(rx.try_recv(), Ok(Outbound::Frame(_))));
+        assert_eq!(hubs.open_carts(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_message_dropped_while_it_waits_for_the_cart_releases_it() {
+        let (_dir, hubs, peer, _rx) = hubs_and_peer().await;
+        let cart = CartId::from_bytes([9; 16]);
+        let busy = hubs.carts.open(cart, CartHub::new);
+        let locked = busy.state.lock().await;
+        let mut receiving = Box::pin(hubs.receive(&peer, cart, false, hello()));
+        assert!(
+            (&mut receiving).now_or_never().is_none(),
+            "it waits for the lock"
+        );
+        drop(receiving);
+        drop(locked);
+        drop(busy);
+        assert_eq!(
+            hubs.open_carts(),
+            0,
+            "the dropped message released the cart"
+        );
     }
 }

@@ -8,6 +8,9 @@
 //! - [`cart_core::wire`]: the CBOR wire messages, shared with the browser module.
 //! - [`sync`]: one connection, generic over a Sink/Stream of frames.
 //! - [`hub`]: the open carts, their peers and sync states; live fan-out of accepted changes.
+//! - [`mailbox`]: a connection's outbound queue, bounded in messages and bytes.
+//! - [`open_carts`]: the registry of open carts, released by guards.
+//! - `cart_state`: the server's copy of one cart, loaded from the store, and its chunks.
 //! - [`admission`]: the schema and line checks a changed cart must pass.
 //! - [`limits`]: the limits and the per-connection token bucket.
 //! - [`secret`]: access keys and their stored hashes.
@@ -21,6 +24,7 @@
 
 pub mod admission;
 pub mod api;
+mod cart_state;
 pub mod catalog;
 pub mod checkout;
 pub mod config;
@@ -28,7 +32,9 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod mailbox;
 pub mod metrics;
+pub mod open_carts;
 pub mod secret;
 pub mod store;
 pub mod sync;

@@ -28,8 +28,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorKind, Refusal};
-use crate::hub::{Mailbox, Outbound, OutboxBytes, PeerContext};
+use crate::hub::PeerContext;
 use crate::limits::{Limits, OverRate, RateLimit};
+use crate::mailbox::{Mailbox, Outbound, OutboxBytes};
 use crate::secret::CartKey;
 use crate::AppState;
 use cart_core::wire::{self as protocol, Decoded, Message, PROTOCOL_V1};
