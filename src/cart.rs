@@ -106,22 +106,19 @@ fn warn_fallbacks(shared: &Shared, fallbacks: Vec<Fallback>) {
     }
 }
 
-/// Hands one event of the server link's IO to the link, then acts on the outcome.
-fn link_input(shared: &Shared, input: Input) {
+/// Runs `step` on the server link (when the cart has one) and the cart, then, with the cart
+/// released, stores and announces what the server changed, passes on the link's warnings and
+/// reports the status.
+fn drive_link(
+    shared: &Shared,
+    step: impl FnOnce(&mut ServerLink, &mut cart_core::Cart) -> Outcome,
+) {
     let outcome = {
         let mut guard = shared.borrow_mut();
         let s = &mut *guard;
-        match s.link.as_mut() {
-            Some(link) => link.handle(&mut s.cart, input),
-            None => return,
-        }
+        s.link.as_mut().map(|link| step(link, &mut s.cart))
     };
-    link_outcome(shared, outcome);
-}
-
-/// Stores and announces what the server changed, passes on the link's warnings, and reports
-/// the status.
-fn link_outcome(shared: &Shared, outcome: Outcome) {
+    let outcome = outcome.unwrap_or_default();
     if outcome.changed {
         schedule_write(shared);
         emit(
@@ -151,16 +148,9 @@ fn sync_promise(shared: &Shared, timeout_ms: f64) -> Promise {
     }
     let shared = shared.clone();
     Promise::new(&mut |resolve, reject| {
-        let outcome = {
-            let mut guard = shared.borrow_mut();
-            let s = &mut *guard;
-            s.link
-                .as_mut()
-                .map(|link| link.wait_for_server(&mut s.cart, resolve, reject, timeout_ms))
-        };
-        if let Some(outcome) = outcome {
-            link_outcome(&shared, outcome);
-        }
+        drive_link(&shared, |link, cart| {
+            link.wait_for_server(cart, resolve, reject, timeout_ms)
+        });
     })
 }
 
@@ -377,9 +367,9 @@ impl Cart {
         if let Some(server) = options.server {
             let key = shared.borrow().key.clone();
             let weak = Rc::downgrade(&shared);
-            let input = Rc::new(move |input| {
+            let input = Rc::new(move |input: Input| {
                 if let Some(shared) = weak.upgrade() {
-                    link_input(&shared, input);
+                    drive_link(&shared, |link, cart| link.handle(cart, input));
                 }
             });
             let link = ServerLink::start(&id, &server, &key, input);
@@ -579,12 +569,7 @@ impl Cart {
         if changed {
             schedule_write(&self.shared);
             emit(&self.shared, Event::Change { origin });
-            let outcome = {
-                let mut guard = self.shared.borrow_mut();
-                let s = &mut *guard;
-                s.link.as_mut().map(|link| link.local_change(&mut s.cart))
-            };
-            link_outcome(&self.shared, outcome.unwrap_or_default());
+            drive_link(&self.shared, |link, cart| link.local_change(cart));
         }
         Ok(result)
     }

@@ -187,6 +187,16 @@ fn corrupt(e: automerge::AutomergeError) -> CartError {
 /// Errs with [`ErrorCode::ChangeTooLarge`] or [`ErrorCode::CorruptData`].
 pub fn check_automerge_bytes(bytes: &[u8]) -> Result<(), CartError> {
     chunk_bounds::check_bounds(bytes)?;
+    check_bounded_automerge_bytes(bytes)
+}
+
+/// [`check_automerge_bytes`] without its first step, for bytes a caller has already checked
+/// against [`crate::chunk_bounds`] (the server checks the change chunks of a sync message
+/// together, with [`chunk_bounds::check_sync_message`]). Never call it on unchecked bytes:
+/// Automerge's load would expand them.
+///
+/// Errs with [`ErrorCode::CorruptData`].
+pub fn check_bounded_automerge_bytes(bytes: &[u8]) -> Result<(), CartError> {
     let strict = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
     match automerge::Automerge::load_with_options(bytes, strict) {
         Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),

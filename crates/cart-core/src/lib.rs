@@ -29,6 +29,8 @@ pub mod storage;
 pub mod validate;
 pub mod wire;
 
-pub use cart::{check_automerge_bytes, Cart, CurrencyTotal, Line, NewItem};
+pub use cart::{
+    check_automerge_bytes, check_bounded_automerge_bytes, Cart, CurrencyTotal, Line, NewItem,
+};
 pub use cart_id::CartId;
 pub use error::{CartError, ErrorCode};

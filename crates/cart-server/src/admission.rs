@@ -6,7 +6,7 @@
 
 use automerge::sync::Message as AutomergeSync;
 use automerge::Automerge;
-use cart_core::{check_automerge_bytes, chunk_bounds, schema, CartId, ErrorCode};
+use cart_core::{check_bounded_automerge_bytes, chunk_bounds, schema, CartId, ErrorCode};
 
 use crate::error::{ErrorKind, Refusal};
 use crate::limits::Limits;
@@ -42,7 +42,7 @@ pub fn check_chunks(message: &AutomergeSync, cart: &CartId) -> Result<(), Refusa
         _ => not_automerge(cart, "a bloom filter or change chunk", e),
     })?;
     for (n, chunk) in message.changes.iter().enumerate() {
-        check_automerge_bytes(chunk)
+        check_bounded_automerge_bytes(chunk)
             .map_err(|e| not_automerge(cart, &format!("change chunk {n}"), e))?;
     }
     Ok(())
