@@ -122,11 +122,6 @@ impl TokenBucket {
         }
     }
 
-    /// Takes a token now; returns false when the bucket is empty.
-    pub fn take(&mut self) -> bool {
-        self.take_at(Instant::now())
-    }
-
     /// How long until `amount` tokens are available again at the current rate.
     pub fn retry_after(&self, amount: f64) -> Duration {
         if self.per_second <= 0.0 {
