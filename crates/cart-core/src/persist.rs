@@ -95,6 +95,11 @@ pub struct Persister {
     chunks_since_snapshot: usize,
 }
 
+/// Where cart `id`'s access secret is stored: `["<cartId>", "key"]`.
+fn secret_key(id: &CartId) -> StorageKey {
+    vec![id.to_string(), KEY.to_string()]
+}
+
 fn content_key(id: &CartId, kind: &str, bytes: &[u8]) -> StorageKey {
     let digest = Sha256::digest(bytes);
     let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
@@ -156,7 +161,7 @@ impl Persister {
     /// The write that stores `key` as the access secret of cart `id`.
     pub fn key_write(id: &CartId, key: &str) -> StorageOp {
         StorageOp::Put {
-            key: vec![id.to_string(), KEY.to_string()],
+            key: secret_key(id),
             value: key.as_bytes().to_vec(),
         }
     }

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{content_key, Persister, Restored, INCREMENTAL, KEY, SNAPSHOT};
+use super::{content_key, secret_key, Persister, Restored, INCREMENTAL, SNAPSHOT};
 use crate::cart_id::CartId;
 use crate::storage::{has_prefix, Storage, StorageError, StorageKey, StorageOp};
 
@@ -72,7 +72,7 @@ fn is_genuine_chunk(id: &CartId, key: &StorageKey, bytes: &[u8]) -> bool {
 /// fallback entries to the preferred storage.
 pub fn plan(id: &CartId, preferred: Entries, fallbacks: Vec<Entries>) -> (Entries, Migration) {
     let prefix = Persister::prefix(id);
-    let secret_key = vec![id.to_string(), KEY.to_string()];
+    let secret_key = secret_key(id);
     // Where each key sits in `entries`, so that a repaired entry replaces the broken one.
     let mut index: BTreeMap<StorageKey, usize> = BTreeMap::new();
     let mut entries: Entries = Vec::with_capacity(preferred.len());
@@ -159,6 +159,7 @@ pub async fn open<S: Storage>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persist::KEY;
 
     fn id() -> CartId {
         CartId::from_bytes([7; 16])
