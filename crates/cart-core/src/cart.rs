@@ -276,7 +276,24 @@ impl Cart {
     /// differ. Errs when any field is invalid, the line would exceed 999 units, or the line is
     /// new and the cart already has [`validate::MAX_LINES`] lines; then nothing changes.
     pub fn add_item(&mut self, item: &NewItem) -> Result<(), CartError> {
+        self.add_item_tagged(item, &random_tag()).map(|_| ())
+    }
+
+    /// [`Cart::add_item`] with the add's tag given by the caller: the add is stored at
+    /// `add:<sku>#<tag>`. Adding again with a tag this cart already shows changes nothing and
+    /// returns `Ok(false)`, so an add queued before the cart was ready (an outbox) can be
+    /// replayed after a crash, or by two tabs, and still counts once. Returns `Ok(true)` when the
+    /// add was made.
+    ///
+    /// Errs like [`Cart::add_item`], and with [`ErrorCode::InvalidItem`] for a tag that is not
+    /// 1 to 64 ASCII letters, digits, `-` or `_`.
+    pub fn add_item_tagged(&mut self, item: &NewItem, tag: &str) -> Result<bool, CartError> {
         item.validate()?;
+        validate::add_tag(tag)?;
+        let key = schema::add_key(&item.sku, tag);
+        if self.doc.get(ROOT, key.as_str()).ok().flatten().is_some() {
+            return Ok(false);
+        }
         let current = self.quantity(&item.sku);
         if current == 0 && self.quantities().len() >= validate::MAX_LINES {
             return Err(CartError::new(
@@ -309,10 +326,10 @@ impl Cart {
             if needs_record {
                 cart.write_details(item, added_at)?;
             }
-            let key = schema::add_key(&item.sku, &random_tag());
             cart.doc.put(ROOT, key, item.quantity)?;
             Ok(())
-        })
+        })?;
+        Ok(true)
     }
 
     /// Sets the quantity of the line for `sku` to `quantity`; 0 removes the line.

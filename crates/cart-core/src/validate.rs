@@ -112,6 +112,24 @@ pub fn add_quantity(value: i64) -> Result<(), CartError> {
     ))
 }
 
+/// The longest add tag, in characters.
+pub const MAX_TAG_CHARS: usize = 64;
+
+/// Checks the tag of an add (the `<tag>` of `add:<sku>#<tag>`): 1 to [`MAX_TAG_CHARS`] ASCII
+/// letters, digits, `-` or `_`, so it can never contain the separator `#`.
+pub fn add_tag(value: &str) -> Result<(), CartError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if !value.is_empty() && value.len() <= MAX_TAG_CHARS && value.chars().all(allowed) {
+        return Ok(());
+    }
+    Err(CartError::new(
+        ErrorCode::InvalidItem,
+        format!(
+            "tag must be 1 to {MAX_TAG_CHARS} ASCII letters, digits, '-' or '_', got {value:?}; leave it out and the cart makes one"
+        ),
+    ))
+}
+
 /// Checks the quantity given to set-quantity: 0 (removes the line) to [`MAX_QUANTITY`].
 pub fn set_quantity(value: i64) -> Result<(), CartError> {
     if (0..=MAX_QUANTITY).contains(&value) {

@@ -476,3 +476,27 @@ fn a_line_past_the_limit_is_refused_and_changes_nothing() {
     cart.add_item(&item("ONE-TOO-MANY", 1)).unwrap();
     assert_eq!(cart.lines().len(), validate::MAX_LINES);
 }
+
+#[test]
+fn an_add_replayed_with_its_tag_counts_once_on_every_replica() {
+    let (mut phone, mut tab) = two_devices();
+    assert!(phone.add_item_tagged(&item("A", 2), "outbox-1").unwrap());
+    assert!(!phone.add_item_tagged(&item("A", 2), "outbox-1").unwrap());
+    // A second tab replays the same queued add before it has seen the first one.
+    assert!(tab.add_item_tagged(&item("A", 2), "outbox-1").unwrap());
+    sync(&mut phone, &mut tab);
+    assert_eq!(quantities(&phone), vec![("A".into(), 2)]);
+    assert_eq!(quantities(&tab), vec![("A".into(), 2)]);
+    assert!(phone.add_item_tagged(&item("A", 1), "outbox-2").unwrap());
+    assert_eq!(phone.quantity("A"), 3);
+}
+
+#[test]
+fn a_tag_that_could_break_the_add_key_is_refused() {
+    let mut cart = Cart::new(CartId::random().unwrap());
+    for tag in ["", "a#b", "with space", &"x".repeat(65)] {
+        let err = cart.add_item_tagged(&item("A", 1), tag).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidItem, "{tag:?}");
+    }
+    assert!(cart.lines().is_empty());
+}
