@@ -32,6 +32,7 @@
 
 use std::collections::BTreeMap;
 
+use automerge::iter::MapRangeItem;
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
 
 use crate::cart_id::CartId;
@@ -107,6 +108,16 @@ pub fn sku_of_add_key(key: &str) -> Option<&str> {
     rest.rsplit_once(TAG_SEPARATOR).map(|(sku, _)| sku)
 }
 
+/// The `add:` entries of exactly `sku` in `doc`: the key range of its adds, less the skus that
+/// only extend it (`A#2` when asked for `A`).
+pub fn add_entries<'a, D: ReadDoc>(
+    doc: &'a D,
+    sku: &'a str,
+) -> impl Iterator<Item = MapRangeItem<'a>> + 'a {
+    doc.map_range(ROOT, add_keys_of(sku))
+        .filter(move |entry| sku_of_add_key(&entry.key) == Some(sku))
+}
+
 /// Reads an integer that any Automerge implementation may have written: int, uint, or a float
 /// with no fraction (JavaScript numbers).
 pub(crate) fn as_int(value: &Value<'_>) -> Option<i64> {
@@ -146,7 +157,15 @@ pub(crate) fn get_string<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Option<
 /// sees and the lines the line limit counts; a removed line (`set:<sku>` = 0 and its details
 /// record) does not count.
 pub fn quantities<D: ReadDoc>(doc: &D) -> BTreeMap<String, i64> {
-    let mut quantities: BTreeMap<String, i64> = BTreeMap::new();
+    let mut quantities = sums(doc);
+    quantities.retain(|_, q| *q > 0);
+    quantities
+}
+
+/// `set:<sku>` plus every `add:<sku>#…` entry, for every sku that has either, whatever the sum
+/// (a document that breaks the schema may hold negative values).
+pub(crate) fn sums<D: ReadDoc>(doc: &D) -> BTreeMap<String, i64> {
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
     let sets = doc
         .map_range(ROOT, keys_with_prefix(SET_PREFIX))
         .filter_map(|entry| Some((entry.key.strip_prefix(SET_PREFIX)?.to_owned(), entry)));
@@ -155,11 +174,11 @@ pub fn quantities<D: ReadDoc>(doc: &D) -> BTreeMap<String, i64> {
         .filter_map(|entry| Some((sku_of_add_key(&entry.key)?.to_owned(), entry)));
     for (sku, entry) in sets.chain(adds) {
         if let Some(q) = as_int(&entry.value.into()) {
-            *quantities.entry(sku).or_default() += q;
+            let sum = sums.entry(sku).or_default();
+            *sum = sum.saturating_add(q);
         }
     }
-    quantities.retain(|_, q| *q > 0);
-    quantities
+    sums
 }
 
 fn violation(path: &str, why: &str) -> CartError {
