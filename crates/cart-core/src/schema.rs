@@ -133,7 +133,7 @@ pub(crate) fn as_int(value: &Value<'_>) -> Option<i64> {
 }
 
 /// Reads a string: a plain string, or a text object, which is how `@automerge/automerge` in
-/// JavaScript stores an ordinary JS string. `id` is the id [`ReadDoc::get`] returned with
+/// JavaScript stores an ordinary JS string. `id` is the id [`ReadDoc::get`] or a map range gave with
 /// `value`.
 pub(crate) fn string_value<D: ReadDoc>(doc: &D, value: &Value<'_>, id: &ObjId) -> Option<String> {
     match value {
@@ -144,12 +144,6 @@ pub(crate) fn string_value<D: ReadDoc>(doc: &D, value: &Value<'_>, id: &ObjId) -
         Value::Object(ObjType::Text) => doc.text(id).ok(),
         Value::Object(_) => None,
     }
-}
-
-/// The string at `key` of `obj` (see [`string_value`]).
-pub(crate) fn get_string<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Option<String> {
-    let (value, id) = doc.get(obj, key).ok()??;
-    string_value(doc, &value, &id)
 }
 
 /// The quantity of every line of `doc` whose quantity is above zero, by sku: `set:<sku>` plus
