@@ -2,11 +2,11 @@
 //! Automerge sync state of each peer.
 //!
 //! All work on one cart runs under that cart's lock, in message order: apply an incoming sync
-//! message to a fork of the cart, check the fork ([`crate::admission`] and the size limit),
-//! store the new changes durably, adopt the fork, then generate the reply to the sender and a
-//! sync message for every other peer of the cart, so they receive the change live. Nothing is
-//! sent that acknowledges a change before the store has it. A refused message leaves the cart,
-//! the store and the sender's sync state exactly as they were.
+//! message to the cart, check what it changed and store it durably (`crate::apply`, which undoes
+//! a refused change), then generate the reply to the sender and a sync message for every other
+//! peer of the cart, so they receive the change live. Nothing is sent that acknowledges a change
+//! before the store has it. A refused message leaves the cart, the store and the sender's sync
+//! state exactly as they were.
 //!
 //! A hub exists while a peer is linked to its cart or a message about it is being handled: each
 //! handled message holds an [`OpenCart`] guard from the [`crate::open_carts`] registry and each
@@ -25,24 +25,25 @@
 
 use std::collections::hash_map;
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use cart_core::CartId;
 
-use crate::admission;
+use crate::apply::{Applied, Applier, Cleared};
 use crate::cart_state::CartState;
-use crate::error::{ErrorKind, Refusal};
+use crate::error::Refusal;
 use crate::limits::Limits;
 use crate::mailbox::{Mailbox, Outbound};
 use crate::metrics::Metrics;
 use crate::open_carts::{Hold, OpenCart, OpenCarts};
 use crate::secret::{CartKey, SecretHash};
-use crate::store::shop::{Order, Placed};
-use crate::store::{ChunkKey, Store, StoreError};
+use crate::store::shop::Order;
+use crate::store::{Store, StoreError};
 use cart_core::wire::{self as protocol, Message};
+
+pub use crate::apply::COMPACT_AFTER_INCREMENTALS;
 
 /// Why [`Hubs::place_order`] could not order a cart at some heads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +55,6 @@ pub enum ReadAtError {
     /// The store failed or holds a cart that does not load (details in the log).
     Storage,
 }
-
-/// Incremental chunks after which a cart is compacted into one snapshot.
-pub const COMPACT_AFTER_INCREMENTALS: usize = 32;
 
 /// Who is sending: one joined connection.
 #[derive(Debug, Clone)]
@@ -256,51 +254,22 @@ impl Hubs {
         if let hash_map::Entry::Vacant(vacant) = state.links.entry(peer.conn_id) {
             vacant.insert(self.new_link(hub, peer, secret).await);
         }
-        let before = state.cart.doc.get_heads();
-        let has_changes = !message.changes.is_empty();
         let Some(link) = state.links.get_mut(&peer.conn_id) else {
             return Ok(());
         };
         let mut sync = link.sync.clone();
-        let mut fork = if has_changes {
-            state.cart.doc.clone()
-        } else {
-            // Without changes a sync message cannot alter the document; no fork is needed.
-            std::mem::take(&mut state.cart.doc)
-        };
-        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            fork.receive_sync_message(&mut sync, message)
-        }));
-        let refusal = match applied {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some("the automerge library could not apply it".to_string()),
-        };
-        if let Some(why) = refusal {
-            if !has_changes {
-                state.cart.doc = fork;
-            }
-            return Err(Refusal::new(
-                ErrorKind::InvalidAutomerge,
-                format!(
-                    "the sync message for cart {cart} could not be applied ({why}); nothing was changed, send changes made by automerge"
-                ),
-            )
-            .about(cart));
-        }
-        let changed = fork.get_heads() != before;
-        if changed
-            && !self
-                .store_change(cart, state, Some(peer), secret, &before, &fork)
-                .await?
-        {
+        let applied = self
+            .applier()
+            .sync_message(cart, &mut state.cart, &secret, &mut sync, message)
+            .await?;
+        if applied == Applied::BoundElsewhere {
+            self.unavailable(cart, state, peer);
             return Ok(());
         }
-        state.cart.doc = fork;
         if let Some(link) = state.links.get_mut(&peer.conn_id) {
             link.sync = sync;
         }
-        if changed {
+        if applied == Applied::Stored {
             self.after_change(cart, state, peer.conn_id, secret).await;
         }
         self.reply(cart, state, peer.conn_id);
@@ -308,69 +277,17 @@ impl Hubs {
         Ok(())
     }
 
-    /// Checks `fork` (the cart with the new changes) and stores the changes since `before`.
-    /// Returns false when the cart turned out to be bound to another key (the peer, if any, was
-    /// told `doc-unavailable`); errs when the change is refused or the store fails.
-    async fn store_change(
-        &self,
-        cart: CartId,
-        state: &mut HubState,
-        peer: Option<&PeerContext>,
-        secret: SecretHash,
-        before: &[ChangeHash],
-        fork: &Automerge,
-    ) -> Result<bool, Refusal> {
-        admission::admit(fork, &cart, &self.limits)?;
-        let bytes = fork.save_after(before);
-        let max = self.limits.max_document_bytes;
-        let mut snapshot = None;
-        if state.cart.stored_bytes().saturating_add(bytes.len()) > max {
-            // The stored chunks overestimate the saved size; measure exactly before refusing.
-            let whole = fork.save();
-            if whole.len() > max {
-                return Err(Refusal::new(
-                    ErrorKind::DocumentTooLarge,
-                    format!(
-                        "the change to cart {cart} was refused and nothing of it was stored: the saved cart would take {} bytes, at most {max} are allowed; a cart keeps the history of every edit, so removing lines does not make room: check this cart out or start a new one",
-                        whole.len()
-                    ),
-                )
-                .about(cart));
-            }
-            snapshot = Some(whole);
+    /// What applies changes to this instance's carts.
+    fn applier(&self) -> Applier<'_> {
+        Applier {
+            store: &*self.store,
+            limits: &self.limits,
+            metrics: &self.metrics,
         }
-        let size = bytes.len();
-        match self.store.append_chunk(&cart, &secret, bytes).await {
-            Ok(key) => self.note_stored(state, key, size),
-            Err(StoreError::SecretMismatch) => {
-                // Another instance created the cart with another key first.
-                state
-                    .cart
-                    .bound_elsewhere(self.store.secret_hash(&cart).await.ok().flatten());
-                if let Some(peer) = peer {
-                    self.unavailable(cart, state, peer);
-                }
-                return Ok(false);
-            }
-            Err(e) => {
-                tracing::error!(%cart, error = %e, "storing a change failed");
-                return Err(Refusal::storage(cart));
-            }
-        }
-        if let Some(snapshot) = snapshot {
-            state.cart.compact(cart, &*self.store, snapshot).await;
-        }
-        Ok(true)
     }
 
-    /// Counts a chunk of `size` bytes this instance stored.
-    fn note_stored(&self, state: &mut HubState, key: ChunkKey, size: usize) {
-        self.metrics.change_stored();
-        state.cart.note_stored(key, size);
-    }
-
-    /// After a stored change: bind the cart, drop peers of another key, compact when due, and
-    /// send the change to every other peer.
+    /// After a stored change: bind the cart, drop peers of another key, and send the change to
+    /// every other peer.
     async fn after_change(
         &self,
         cart: CartId,
@@ -392,10 +309,6 @@ impl Hubs {
                         .send(doc_unavailable(&self.server_peer_id, &link.peer_id, &cart));
                 }
             }
-        }
-        if state.cart.incrementals() >= COMPACT_AFTER_INCREMENTALS {
-            let snapshot = state.cart.doc.save();
-            state.cart.compact(cart, &*self.store, snapshot).await;
         }
         for (id, link) in state.links.iter_mut() {
             if *id != sender {
@@ -419,6 +332,10 @@ impl Hubs {
         let hub = self.carts.get(cart)?;
         let mut guard = hub.state.lock().await;
         let HubState { cart: copy, links } = &mut *guard;
+        if !copy.is_loaded() {
+            // A refused change whose undo could not read the store left the cart empty.
+            copy.refresh(cart, &*self.store).await.ok()?;
+        }
         links
             .get_mut(&conn_id)
             .and_then(|link| self.generate(cart, &copy.doc, link))
@@ -560,26 +477,12 @@ impl Hubs {
             return Ok((order, false));
         }
         let (order, clear) = make(&state.cart.doc)?;
-        let before = state.cart.doc.get_heads();
-        let mut fork = state.cart.doc.clone();
-        fork.load_incremental(&clear)
-            .map_err(|e| e.to_string())
-            .and_then(|_| admission::check_schema(&fork, &cart).map_err(|r| r.to_string()))
-            .map_err(|why| {
-                tracing::error!(%cart, %why, "a checkout's clear does not apply");
-                ReadAtError::Storage
-            })?;
-        let bytes = fork.save_after(&before);
-        let size = bytes.len();
-        match self.store.place_order(&order, secret, bytes).await {
-            Ok(Placed::Created(key)) => self.note_stored(state, key, size),
-            Ok(Placed::Existing(order)) => return Ok((order, false)),
-            Err(e) => return Err(storage(e).into()),
-        }
-        state.cart.doc = fork;
-        if state.cart.stored_bytes() > self.limits.max_document_bytes {
-            let snapshot = state.cart.doc.save();
-            state.cart.compact(cart, &*self.store, snapshot).await;
+        let cleared = self
+            .applier()
+            .clear(cart, &mut state.cart, secret, &order, &clear)
+            .await?;
+        if let Cleared::Existing(order) = cleared {
+            return Ok((order, false));
         }
         // Connection ids start at 1: 0 is no peer, so every linked peer is sent the clear.
         self.after_change(cart, state, 0, *secret).await;
@@ -623,6 +526,11 @@ impl Hubs {
         let mut guard = hub.state.lock().await;
         let state = &mut *guard;
         self.persist_sync_state(cart, state, conn_id).await;
+        if !state.cart.is_loaded() && state.cart.refresh(cart, &*self.store).await.is_err() {
+            // Nothing can be sent from a cart the store does not give back; the link goes.
+            state.links.remove(&conn_id);
+            return;
+        }
         if let Some(mut link) = state.links.remove(&conn_id) {
             // A queued sync message would find the link gone: queue it made, so a change
             // acknowledged just before the peer leaves (or the server shuts down) still
@@ -641,6 +549,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
+    use crate::error::ErrorKind;
     use crate::mailbox::OutboxBytes;
     use crate::store::SqliteStore;
 
@@ -651,12 +560,23 @@ mod tests {
         PeerContext,
         mpsc::Receiver<Outbound>,
     ) {
+        hubs_and_peer_within(Limits::default()).await
+    }
+
+    /// [`hubs_and_peer`] enforcing `limits`.
+    async fn hubs_and_peer_within(
+        limits: Limits,
+    ) -> (
+        tempfile::TempDir,
+        Hubs,
+        PeerContext,
+        mpsc::Receiver<Outbound>,
+    ) {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = SqliteStore::open(dir.path().join("hub.sqlite3"))
             .await
             .expect("a SQLite store");
         let metrics = Arc::new(Metrics::default());
-        let limits = Limits::default();
         let hubs = Hubs::new(
             Arc::new(store),
             limits.clone(),
@@ -737,5 +657,103 @@ mod tests {
             0,
             "the dropped message released the cart"
         );
+    }
+
+    /// A sync message carrying the changes of `doc` since `since`.
+    fn changes_since(doc: &mut cart_core::Cart, since: &[ChangeHash]) -> AutomergeSync {
+        AutomergeSync {
+            heads: doc.heads(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: vec![doc.save_after(since)].into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        }
+    }
+
+    fn item(sku: &str) -> cart_core::NewItem {
+        cart_core::NewItem {
+            sku: sku.into(),
+            name: format!("product {sku}"),
+            unit_price: 100,
+            currency: "EUR".into(),
+            quantity: 1,
+            image_url: None,
+            variant: None,
+        }
+    }
+
+    /// The heads of the hub's copy of `cart`, its line count, and the chunks the store holds.
+    async fn cart_and_store(hubs: &Hubs, cart: CartId) -> (Vec<ChangeHash>, usize, Vec<String>) {
+        let hub = hubs.carts.get(cart).expect("the cart is open");
+        let state = hub.state.lock().await;
+        let chunks = hubs.store.load_chunks(&cart).await.expect("the chunks");
+        (
+            state.cart.doc.get_heads(),
+            state.cart.line_count(),
+            chunks.into_iter().map(|c| c.key.hash).collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_refused_change_leaves_the_cart_and_the_store_as_they_were_and_the_next_is_accepted()
+    {
+        let limits = Limits {
+            max_lines: 2,
+            ..Limits::default()
+        };
+        let (_dir, hubs, peer, _rx) = hubs_and_peer_within(limits).await;
+        let cart = CartId::from_bytes([10; 16]);
+        let mut shopper = cart_core::Cart::new(cart);
+        shopper.add_item(&item("A")).expect("add");
+        hubs.receive(&peer, cart, false, changes_since(&mut shopper, &[]))
+            .await
+            .expect("a valid first line is accepted");
+        let accepted = shopper.heads();
+        let before = cart_and_store(&hubs, cart).await;
+        assert_eq!(before.0, accepted);
+        assert_eq!(before.1, 1);
+
+        // Two more lines: over the line limit.
+        let mut greedy = cart_core::Cart::load(cart, &shopper.save()).expect("load");
+        greedy.add_item(&item("B")).expect("add");
+        greedy.add_item(&item("C")).expect("add");
+        let refused = hubs
+            .receive(&peer, cart, false, changes_since(&mut greedy, &accepted))
+            .await
+            .expect_err("a third line is refused");
+        assert_eq!(refused.kind(), ErrorKind::TooManyLines);
+        assert_eq!(cart_and_store(&hubs, cart).await, before);
+
+        // A value outside the schema.
+        let mut forger = automerge::AutoCommit::load(&shopper.save()).expect("load");
+        automerge::transaction::Transactable::put(&mut forger, automerge::ROOT, "add:A#x", 5000)
+            .expect("put");
+        forger.commit();
+        let message = AutomergeSync {
+            heads: forger.get_heads(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: vec![forger.save_after(&accepted)].into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        };
+        let refused = hubs
+            .receive(&peer, cart, false, message)
+            .await
+            .expect_err("a quantity of 5000 is refused");
+        assert_eq!(refused.kind(), ErrorKind::SchemaViolation);
+        assert_eq!(cart_and_store(&hubs, cart).await, before);
+
+        // The next valid change: one more line, within the limit only if the refused lines
+        // left no trace in the kept line count.
+        shopper.add_item(&item("B")).expect("add");
+        hubs.receive(&peer, cart, false, changes_since(&mut shopper, &accepted))
+            .await
+            .expect("a second line is accepted");
+        let after = cart_and_store(&hubs, cart).await;
+        assert_eq!(after.0, shopper.heads());
+        assert_eq!(after.1, 2);
+        assert_eq!(after.2.len(), before.2.len() + 1, "one more chunk stored");
     }
 }

@@ -10,7 +10,9 @@
 //! - [`hub`]: the open carts, their peers and sync states; live fan-out of accepted changes.
 //! - [`mailbox`]: a connection's outbound queue, bounded in messages and bytes.
 //! - [`open_carts`]: the registry of open carts, released by guards.
-//! - `cart_state`: the server's copy of one cart, loaded from the store, and its chunks.
+//! - `apply`: a sync message or a checkout's clear applied to an open cart in place, checked
+//!   for the keys it touched, then stored or undone.
+//! - `cart_state`: the server's copy of one cart, loaded from the store, its chunks and lines.
 //! - [`admission`]: the schema and line checks a changed cart must pass.
 //! - [`limits`]: the limits and the per-connection token bucket.
 //! - [`secret`]: access keys and their stored hashes.
@@ -24,6 +26,7 @@
 
 pub mod admission;
 pub mod api;
+mod apply;
 mod cart_state;
 pub mod catalog;
 pub mod checkout;
