@@ -23,11 +23,12 @@
 //! invalid Automerge) or that the store did not take is undone by reading the cart again from the
 //! store ([`CartState::restore`]): the stored chunks are exactly the accepted cart. That costs a
 //! load of the whole cart, which is right for refusals, as they come only from hostile or buggy
-//! peers. It cannot become unbounded work: each refusal needs one sync message with changes,
-//! and messages are rate limited per connection ([`crate::limits::RateLimit`]: 50 a second,
-//! bursts of 200, by default), so a peer causes at most that many loads of a cart of at most
-//! [`Limits::max_document_bytes`] a second, no more than the copy and the two scans every
-//! message with changes cost before (`benches/apply.rs` prints what a reload costs).
+//! peers. It cannot become unbounded work: each refusal needs one sync message with changes, and
+//! the bytes read to undo it are charged to the sending connection's byte bucket
+//! ([`Refusal::undone`], [`crate::limits::RateLimit::charge`]) as if the peer had sent the whole
+//! cart, so a connection makes the server read at most `--bytes-per-second` (1 MiB by default)
+//! of carts a second after its burst, on top of the message rate. `benches/apply.rs` prints
+//! what a refused add costs.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
@@ -126,25 +127,27 @@ impl Applier<'_> {
         };
         if let Some(why) = failure {
             // Without changes a sync message does not touch the document.
-            if has_changes {
-                self.undo(cart, state).await;
-            }
+            let read = if has_changes {
+                self.undo(cart, state).await
+            } else {
+                0
+            };
             return Err(Refusal::new(
                 ErrorKind::InvalidAutomerge,
                 format!(
                     "the sync message for cart {cart} could not be applied ({why}); nothing was changed, send changes made by automerge"
                 ),
             )
-            .about(cart));
+            .about(cart)
+            .undone(read));
         }
         if state.doc.get_heads() == before {
             return Ok(Applied::Unchanged);
         }
-        let stored = self.admit_and_store(cart, state, secret, &before).await;
-        if stored.is_err() {
-            self.undo(cart, state).await;
+        match self.admit_and_store(cart, state, secret, &before).await {
+            Ok(applied) => Ok(applied),
+            Err(refusal) => Err(refusal.undone(self.undo(cart, state).await)),
         }
-        stored
     }
 
     /// Admits the changes applied to `state` since `before` and stores them.
@@ -252,10 +255,13 @@ impl Applier<'_> {
     }
 
     /// Undoes a change applied to `state` but not stored: reads the cart again from the store.
-    async fn undo(&self, cart: CartId, state: &mut CartState) {
+    /// Returns the bytes read, which the peer that sent a refused change pays for from its
+    /// byte rate ([`Refusal::undone`]).
+    async fn undo(&self, cart: CartId, state: &mut CartState) -> usize {
         if state.restore(cart, self.store).await.is_err() {
             tracing::warn!(%cart, "the cart is read again from the store before its next use");
         }
+        state.stored_bytes()
     }
 }
 

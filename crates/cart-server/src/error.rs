@@ -141,6 +141,8 @@ pub struct Refusal {
     kind: ErrorKind,
     message: String,
     cart: Option<CartId>,
+    /// The bytes of the cart read again to undo the refused change (0 when nothing was read).
+    undo_bytes: usize,
 }
 
 impl From<cart_core::wire::WireError> for Refusal {
@@ -163,7 +165,21 @@ impl Refusal {
             kind,
             message: message.into(),
             cart: None,
+            undo_bytes: 0,
         }
+    }
+
+    /// The same refusal, for a change the server undid by reading `bytes` of the cart again
+    /// from its store; the connection pays for them from its byte rate
+    /// ([`crate::limits::RateLimit::charge`]), so refusals cost a peer what they cost the server.
+    pub fn undone(mut self, bytes: usize) -> Refusal {
+        self.undo_bytes = bytes;
+        self
+    }
+
+    /// The bytes read again to undo the refused change (see [`Refusal::undone`]).
+    pub fn undo_bytes(&self) -> usize {
+        self.undo_bytes
     }
 
     /// The same refusal, about cart `cart` (sent as the `documentId` of the `error` message).

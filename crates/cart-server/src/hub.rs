@@ -724,6 +724,10 @@ mod tests {
             .expect_err("a third line is refused");
         assert_eq!(refused.kind(), ErrorKind::TooManyLines);
         assert_eq!(cart_and_store(&hubs, cart).await, before);
+        assert!(
+            refused.undo_bytes() > 0,
+            "the peer is charged for the cart read again"
+        );
 
         // A value outside the schema.
         let mut forger = automerge::AutoCommit::load(&shopper.save()).expect("load");

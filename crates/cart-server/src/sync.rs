@@ -504,7 +504,10 @@ impl Session {
             Ok(()) => {
                 self.linked.insert(cart);
             }
-            Err(refusal) => self.refuse(refusal),
+            Err(refusal) => {
+                self.rate.charge(refusal.undo_bytes());
+                self.refuse(refusal);
+            }
         }
         Flow::Continue
     }
