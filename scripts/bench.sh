@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# npm run bench: prints what flush()'s strict IndexedDB durability costs, in headless Chromium
-# and Firefox ESR (tests/browser_bench.rs). Measures and prints; asserts nothing about time.
+# npm run bench: offline-cart against @automerge/automerge-repo 2.5.6 on the same work in one
+# headless Chromium run (bench/run.mjs): prints one table with both stacks and the ratios and
+# writes bench/results.json. `npm run bench -- --smoke` (or BENCH_SMOKE=1) runs every scenario
+# with tiny counts and writes nothing: it checks the bench runs (scripts/test.sh). Measures and
+# prints; asserts nothing about time.
+#
+# Builds what it measures, release only: the module with the wasm-release profile (cargo skips
+# it when up to date) as the `--target web` package in bench/pkg, then the bench pages
+# (bench/webpack.config.js: webpack production, both stacks alike) into bench/dist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-bash scripts/setup.sh
-for browser in chrome firefox; do
-  echo "==> $browser"
-  if [[ $browser == chrome ]]; then driver=(--chrome --chromedriver /usr/bin/chromedriver)
-  else driver=(--firefox --geckodriver "$(command -v geckodriver)"); fi
-  wasm-pack test --headless "${driver[@]}" --mode no-install -- --test browser_bench -- \
-    --include-ignored --nocapture 2>&1 | grep '^bench:'
-done
+
+smoke=()
+if [[ "${1:-}" == --smoke || "${BENCH_SMOKE:-}" == 1 ]]; then smoke=(--smoke); fi
+
+step "wasm-pack build --target web (bench/pkg/)" \
+  wasm-pack build --profile wasm-release --target web --out-dir bench/pkg --out-name offline_cart --mode no-install
+step "webpack (bench/dist/)" npx --no-install webpack --config bench/webpack.config.js --stats errors-warnings
+step "bench" node bench/run.mjs "${smoke[@]}"
+step_summary

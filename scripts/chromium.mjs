@@ -17,3 +17,12 @@ const ARGS = [
 export function launchChromium() {
   return chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS });
 }
+
+/**
+ * Launches /usr/bin/chromium headless with an on-disk profile in `userDataDir` (IndexedDB on
+ * disk, as for a shopper; `launchChromium`'s contexts keep it in memory). Resolves to the
+ * profile's browser context.
+ */
+export function launchChromiumProfile(userDataDir) {
+  return chromium.launchPersistentContext(userDataDir, { executablePath: "/usr/bin/chromium", args: ARGS });
+}

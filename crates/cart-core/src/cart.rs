@@ -2,18 +2,17 @@
 //!
 //! See [`crate::schema`] for the document layout and why it merges the way it does.
 
-use std::collections::BTreeMap;
-
-use automerge::iter::MapRangeItem;
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ReadDoc, Value, ROOT};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ReadDoc, ROOT};
 
 use crate::cart_id::CartId;
 use crate::chunk_bounds;
 use crate::error::{CartError, ErrorCode};
-use crate::schema::{self, as_int, get_string};
+use crate::incoming;
+use crate::schema;
 use crate::validate;
+use crate::view::{Details, View};
 
 /// Milliseconds since the Unix epoch; the cart asks it when it orders lines and stamps changes.
 pub type Clock = fn() -> i64;
@@ -110,25 +109,13 @@ pub struct CurrencyTotal {
     pub amount: i64,
 }
 
-/// Item details as stored in one `items` record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Details {
-    name: String,
-    unit_price: i64,
-    currency: String,
-    image_url: Option<String>,
-    variant: Option<String>,
-    added_at: i64,
-}
-
-impl Details {
-    fn same_product(&self, item: &NewItem) -> bool {
-        self.name == item.name
-            && self.unit_price == item.unit_price
-            && self.currency == item.currency
-            && self.image_url == item.image_url
-            && self.variant == item.variant
-    }
+/// Whether the stored `details` describe `item` as given (the add then needs no new record).
+fn same_product(details: &Details, item: &NewItem) -> bool {
+    details.name == item.name
+        && details.unit_price == item.unit_price
+        && details.currency == item.currency
+        && details.image_url == item.image_url
+        && details.variant == item.variant
 }
 
 /// A shopping cart kept as an Automerge document.
@@ -136,10 +123,16 @@ impl Details {
 /// Every operation validates its input first, then makes exactly one Automerge change (or none,
 /// on error). Merging two carts, in any order and any number of times, keeps every add that no
 /// remove or set-quantity had seen.
+///
+/// The cart keeps a view of its lines ([`crate::view`]) that each change updates for the skus
+/// it touched, so adding and listing cost the same in a cart of five lines or five hundred.
 pub struct Cart {
     id: CartId,
     doc: AutoCommit,
     clock: Clock,
+    /// The lines of `doc`; Automerge's diff cursor of `doc` stands where the view was last
+    /// brought up to date.
+    view: View,
 }
 
 impl std::fmt::Debug for Cart {
@@ -197,11 +190,7 @@ pub fn check_automerge_bytes(bytes: &[u8]) -> Result<(), CartError> {
 ///
 /// Errs with [`ErrorCode::CorruptData`].
 pub fn check_bounded_automerge_bytes(bytes: &[u8]) -> Result<(), CartError> {
-    let strict = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
-    match automerge::Automerge::load_with_options(bytes, strict) {
-        Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
-        Err(e) => Err(corrupt(e)),
-    }
+    incoming::parse(bytes).map(|_| ())
 }
 
 fn wrong_cart(id: &CartId, other: &str) -> CartError {
@@ -230,11 +219,7 @@ impl Cart {
     /// change at all) until the first edit, so opening a cart costs nothing to merge.
     pub fn new(id: CartId) -> Cart {
         let doc = AutoCommit::new().with_actor(random_actor());
-        Cart {
-            id,
-            doc,
-            clock: system_clock,
-        }
+        Cart::with_doc(id, doc, system_clock)
     }
 
     /// Loads cart `id` from bytes written by [`Cart::save`] (or any concatenation of saves and
@@ -252,11 +237,19 @@ impl Cart {
         let mut doc = AutoCommit::load(bytes).map_err(corrupt)?;
         check_cart_id(&doc, &id)?;
         doc.set_actor(random_actor());
-        Ok(Cart {
+        Ok(Cart::with_doc(id, doc, system_clock))
+    }
+
+    /// A cart over `doc`, with its view read in full.
+    fn with_doc(id: CartId, mut doc: AutoCommit, clock: Clock) -> Cart {
+        let view = View::read(&doc);
+        doc.update_diff_cursor();
+        Cart {
             id,
             doc,
-            clock: system_clock,
-        })
+            clock,
+            view,
+        }
     }
 
     /// Replaces the clock (milliseconds since the epoch) used to order lines and stamp changes.
@@ -295,7 +288,7 @@ impl Cart {
             return Ok(false);
         }
         let current = self.quantity(&item.sku);
-        if current == 0 && self.quantities().len() >= validate::MAX_LINES {
+        if current == 0 && self.view.line_count() >= validate::MAX_LINES {
             return Err(CartError::new(
                 ErrorCode::TooManyLines,
                 format!(
@@ -316,19 +309,28 @@ impl Cart {
                 ),
             ));
         }
-        let details = self.details(&item.sku);
-        let added_at = match &details {
+        let details = self.view.details(&item.sku);
+        let added_at = match details {
             Some(d) if current > 0 => d.added_at,
             _ => self.next_added_at(),
         };
-        let needs_record = current == 0 || !details.is_some_and(|d| d.same_product(item));
+        let record =
+            (current == 0 || !details.is_some_and(|d| same_product(d, item))).then(|| Details {
+                name: item.name.clone(),
+                unit_price: item.unit_price,
+                currency: item.currency.clone(),
+                image_url: item.image_url.clone(),
+                variant: item.variant.clone(),
+                added_at,
+            });
         self.change(|cart| {
-            if needs_record {
-                cart.write_details(item, added_at)?;
+            if let Some(details) = &record {
+                cart.write_details(details, &item.sku)?;
             }
             cart.doc.put(ROOT, key, item.quantity)?;
             Ok(())
         })?;
+        self.view.added(&item.sku, item.quantity, record);
         Ok(true)
     }
 
@@ -350,7 +352,9 @@ impl Cart {
                 format!("the cart has no line for sku {sku:?}; use addItem to add it"),
             ));
         }
-        self.change(|cart| cart.write_quantity(sku, quantity))
+        self.change(|cart| cart.write_quantity(sku, quantity))?;
+        self.view.quantity_set(&self.doc, sku, quantity);
+        Ok(())
     }
 
     /// Removes the line for `sku`: the units this replica has seen. Returns whether there was a
@@ -361,12 +365,13 @@ impl Cart {
             return Ok(false);
         }
         self.change(|cart| cart.write_quantity(sku, 0))?;
+        self.view.quantity_set(&self.doc, sku, 0);
         Ok(true)
     }
 
     /// Removes every line this replica can see, in one change. Returns how many lines it removed.
     pub fn clear(&mut self) -> Result<usize, CartError> {
-        let skus: Vec<String> = self.quantities().into_keys().collect();
+        let skus: Vec<String> = self.view.skus().map(str::to_owned).collect();
         if skus.is_empty() {
             return Ok(0);
         }
@@ -376,6 +381,9 @@ impl Cart {
             }
             Ok(())
         })?;
+        for sku in &skus {
+            self.view.quantity_set(&self.doc, sku, 0);
+        }
         Ok(skus.len())
     }
 
@@ -385,11 +393,7 @@ impl Cart {
     /// first).
     pub fn at(&mut self, heads: &[ChangeHash]) -> Option<Cart> {
         let doc = self.doc.fork_at(heads).ok()?.with_actor(random_actor());
-        Some(Cart {
-            id: self.id,
-            doc,
-            clock: self.clock,
-        })
+        Some(Cart::with_doc(self.id, doc, self.clock))
     }
 
     /// The change that removes every line this cart shows, made by `actor`, as bytes to merge
@@ -405,11 +409,7 @@ impl Cart {
     pub fn clear_change(&mut self, actor: ActorId) -> Result<Option<Vec<u8>>, CartError> {
         let heads = self.doc.get_heads();
         let doc = self.doc.fork_at(&heads).map_err(corrupt)?.with_actor(actor);
-        let mut copy = Cart {
-            id: self.id,
-            doc,
-            clock: || 0,
-        };
+        let mut copy = Cart::with_doc(self.id, doc, || 0);
         if copy.clear()? == 0 {
             return Ok(None);
         }
@@ -421,58 +421,40 @@ impl Cart {
     /// Lines whose stored details are missing or invalid (written by a foreign client that broke
     /// the schema) are left out rather than shown wrong.
     pub fn lines(&self) -> Vec<Line> {
-        let mut lines: Vec<Line> = self
-            .quantities()
-            .into_iter()
-            .filter_map(|(sku, quantity)| {
-                let d = self.details(&sku)?;
-                Some(Line {
-                    sku,
-                    name: d.name,
-                    unit_price: d.unit_price,
-                    currency: d.currency,
-                    quantity,
-                    image_url: d.image_url,
-                    variant: d.variant,
-                    added_at: d.added_at,
-                })
+        self.view
+            .lines()
+            .map(|line| Line {
+                sku: line.sku.to_owned(),
+                name: line.details.name.clone(),
+                unit_price: line.details.unit_price,
+                currency: line.details.currency.clone(),
+                quantity: line.quantity,
+                image_url: line.details.image_url.clone(),
+                variant: line.details.variant.clone(),
+                added_at: line.details.added_at,
             })
-            .collect();
-        lines.sort_by(|a, b| a.added_at.cmp(&b.added_at).then_with(|| a.sku.cmp(&b.sku)));
-        lines
+            .collect()
     }
 
     /// The sum of line totals per currency, ordered by currency code.
     pub fn totals(&self) -> Vec<CurrencyTotal> {
-        let mut sums: BTreeMap<String, i64> = BTreeMap::new();
-        for line in self.lines() {
-            let sum = sums.entry(line.currency.clone()).or_default();
-            *sum = sum.saturating_add(line.line_total());
-        }
-        sums.into_iter()
-            .map(|(currency, amount)| CurrencyTotal { currency, amount })
+        self.view
+            .totals()
+            .map(|(currency, amount)| CurrencyTotal {
+                currency: currency.to_owned(),
+                amount,
+            })
             .collect()
     }
 
     /// The number of units in the cart (the sum of all line quantities).
     pub fn item_count(&self) -> i64 {
-        self.lines().iter().map(|l| l.quantity).sum()
+        self.view.item_count()
     }
 
     /// The quantity of the line for `sku` (0 when there is none).
     pub fn quantity(&self, sku: &str) -> i64 {
-        let set = self
-            .doc
-            .get(ROOT, schema::set_key(sku))
-            .ok()
-            .flatten()
-            .and_then(|(v, _)| as_int(&v))
-            .unwrap_or(0);
-        let added: i64 = self
-            .add_entries(sku)
-            .filter_map(|entry| as_int(&entry.value.into()))
-            .sum();
-        set + added
+        self.view.quantity(sku)
     }
 
     /// The heads of the document: the hashes of the changes nothing else depends on yet.
@@ -500,6 +482,7 @@ impl Cart {
             return Err(wrong_cart(&self.id, &other.id.to_string()));
         }
         self.doc.merge(&mut other.doc).map_err(corrupt)?;
+        self.update_view();
         Ok(())
     }
 
@@ -513,14 +496,30 @@ impl Cart {
     /// build on others this cart has (an incremental save after an earlier one) merge like
     /// whole documents.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<bool, CartError> {
-        check_automerge_bytes(bytes)?;
+        chunk_bounds::check_bounds(bytes)?;
+        let changes = incoming::parse(bytes)?;
         let before = self.doc.get_heads();
-        let mut merged = self.doc.fork();
-        merged.load_incremental(bytes).map_err(corrupt)?;
-        check_cart_id(&merged, &self.id)?;
-        merged.set_actor(self.doc.get_actor().clone());
-        self.doc = merged;
+        let merged = self
+            .doc
+            .apply_changes(changes)
+            .map_err(corrupt)
+            .and_then(|()| check_cart_id(&self.doc, &self.id));
+        if let Err(e) = merged {
+            self.restore(&before);
+            return Err(e);
+        }
+        self.update_view();
         Ok(self.doc.get_heads() != before)
+    }
+
+    /// Puts the document back as it was at `heads` (its own heads before a merge it must not
+    /// keep), with its actor. This copies the document, so only a refused merge pays for it;
+    /// merges that pass are applied in place.
+    fn restore(&mut self, heads: &[ChangeHash]) {
+        let actor = self.doc.get_actor().clone();
+        if let Ok(doc) = self.doc.fork_at(heads) {
+            *self = Cart::with_doc(self.id, doc.with_actor(actor), self.clock);
+        }
     }
 
     /// The next Automerge sync message for the peer whose state is `state`, or `None` when the
@@ -548,6 +547,7 @@ impl Cart {
             .sync()
             .receive_sync_message(state, message)
             .map_err(corrupt)?;
+        self.update_view();
         Ok(self.doc.get_heads() != before)
     }
 
@@ -556,10 +556,12 @@ impl Cart {
     pub fn changes_missing_from(&mut self, heads: &[ChangeHash]) -> usize {
         let known: Vec<ChangeHash> = heads
             .iter()
-            .filter(|h| self.doc.get_change_by_hash(h).is_some())
+            .filter(|h| self.doc.get_change_meta_by_hash(h).is_some())
             .copied()
             .collect();
-        self.doc.get_changes(&known).len()
+        // Metadata only: Automerge 0.12 rebuilds whole changes from its operations, which would
+        // make this cost the size of the document rather than the number of changes missing.
+        self.doc.get_changes_meta(&known).len()
     }
 
     /// The underlying Automerge document, for sync and inspection.
@@ -567,68 +569,40 @@ impl Cart {
         &self.doc
     }
 
-    /// The `add:` entries of exactly `sku`: the key range of its adds, less the skus that only
-    /// extend it (`A#2` when asked for `A`).
-    fn add_entries<'a>(&'a self, sku: &'a str) -> impl Iterator<Item = MapRangeItem<'a>> + 'a {
-        self.doc
-            .map_range(ROOT, schema::add_keys_of(sku))
-            .filter(move |entry| schema::sku_of_add_key(&entry.key) == Some(sku))
-    }
-
-    /// Quantity per sku for every sku whose quantity is above zero.
-    fn quantities(&self) -> BTreeMap<String, i64> {
-        schema::quantities(&self.doc)
-    }
-
-    fn details(&self, sku: &str) -> Option<Details> {
-        let (Value::Object(ObjType::Map), record) =
-            self.doc.get(ROOT, schema::item_key(sku)).ok()??
-        else {
-            return None;
-        };
-        let get = |key: &str| self.doc.get(&record, key).ok().flatten().map(|(v, _)| v);
-        let text = |key: &str| get_string(&self.doc, &record, key);
-        Some(Details {
-            name: text(schema::NAME)?,
-            unit_price: get(schema::UNIT_PRICE).as_ref().and_then(as_int)?,
-            currency: text(schema::CURRENCY)?,
-            image_url: text(schema::IMAGE_URL),
-            variant: text(schema::VARIANT),
-            added_at: get(schema::ADDED_AT).as_ref().and_then(as_int).unwrap_or(0),
-        })
+    /// Brings the view up to date with every change since it last was: Automerge's patches
+    /// since the diff cursor name the skus to read again.
+    fn update_view(&mut self) {
+        let patches = self.doc.diff_incremental();
+        self.view.apply(&self.doc, &patches);
     }
 
     /// An ordering stamp after every line already in the cart, so that lines added on one device
     /// keep their order even within one millisecond or with a clock that went back.
     fn next_added_at(&self) -> i64 {
-        let latest = self
-            .lines()
-            .iter()
-            .map(|l| l.added_at)
-            .max()
-            .unwrap_or(i64::MIN);
+        let latest = self.view.latest_added_at().unwrap_or(i64::MIN);
         (self.clock)().max(latest.saturating_add(1))
     }
 
     fn write_details(
         &mut self,
-        item: &NewItem,
-        added_at: i64,
+        details: &Details,
+        sku: &str,
     ) -> Result<(), automerge::AutomergeError> {
         let record = self
             .doc
-            .put_object(ROOT, schema::item_key(&item.sku), ObjType::Map)?;
-        self.doc.put(&record, schema::NAME, item.name.as_str())?;
-        self.doc.put(&record, schema::UNIT_PRICE, item.unit_price)?;
+            .put_object(ROOT, schema::item_key(sku), ObjType::Map)?;
+        self.doc.put(&record, schema::NAME, details.name.as_str())?;
         self.doc
-            .put(&record, schema::CURRENCY, item.currency.as_str())?;
-        if let Some(url) = &item.image_url {
+            .put(&record, schema::UNIT_PRICE, details.unit_price)?;
+        self.doc
+            .put(&record, schema::CURRENCY, details.currency.as_str())?;
+        if let Some(url) = &details.image_url {
             self.doc.put(&record, schema::IMAGE_URL, url.as_str())?;
         }
-        if let Some(variant) = &item.variant {
+        if let Some(variant) = &details.variant {
             self.doc.put(&record, schema::VARIANT, variant.as_str())?;
         }
-        self.doc.put(&record, schema::ADDED_AT, added_at)?;
+        self.doc.put(&record, schema::ADDED_AT, details.added_at)?;
         Ok(())
     }
 
@@ -638,8 +612,7 @@ impl Cart {
         sku: &str,
         quantity: i64,
     ) -> Result<(), automerge::AutomergeError> {
-        let seen: Vec<String> = self
-            .add_entries(sku)
+        let seen: Vec<String> = schema::add_entries(&self.doc, sku)
             .map(|entry| entry.key.into_owned())
             .collect();
         for key in seen {
@@ -658,7 +631,9 @@ impl Cart {
         Ok(())
     }
 
-    /// Runs `edit` as one Automerge change; on error rolls every operation of it back.
+    /// Runs `edit` as one Automerge change; on error rolls every operation of it back. The
+    /// caller updates the view, which knows what the edit did without reading it back; the
+    /// diff cursor moves past the change so later merges report only their own patches.
     fn change(
         &mut self,
         edit: impl FnOnce(&mut Cart) -> Result<(), automerge::AutomergeError>,
@@ -668,6 +643,7 @@ impl Cart {
                 let seconds = (self.clock)() / 1000;
                 self.doc
                     .commit_with(CommitOptions::default().with_time(seconds));
+                self.doc.update_diff_cursor();
                 Ok(())
             }
             Err(e) => {

@@ -162,6 +162,69 @@ pub fn check_sync_message(message: &automerge::sync::Message) -> Result<Extent, 
     check_all(message.changes.iter())
 }
 
+/// The kind of an Automerge chunk, from its type byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChunkKind {
+    /// A whole document (type 0), as `save()` writes it.
+    Document,
+    /// One change (type 1), as incremental saves write them.
+    Change,
+    /// One deflated change (type 2).
+    CompressedChange,
+    /// Several changes in one chunk (type 3).
+    Bundle,
+}
+
+/// One chunk of Automerge bytes, framed but not read.
+pub(crate) struct Chunk<'a> {
+    /// What the body holds.
+    pub kind: ChunkKind,
+    /// The checksum the chunk states: the first four bytes of the SHA-256 of its type, length
+    /// and body (for a compressed change, of the change before it was deflated).
+    pub checksum: [u8; 4],
+    /// The whole chunk, header included.
+    pub bytes: &'a [u8],
+}
+
+impl Chunk<'_> {
+    /// The part of the chunk its checksum covers: type, length and body.
+    pub fn hashed(&self) -> &[u8] {
+        &self.bytes[8..]
+    }
+}
+
+/// Splits `bytes` into their chunks by reading only the headers: O(chunks). Call it on bytes
+/// [`check_bounds`] has passed; it checks the framing again, nothing else.
+///
+/// Errs with [`ErrorCode::CorruptData`] when a chunk's header is not Automerge's.
+pub(crate) fn split(bytes: &[u8]) -> Result<Vec<Chunk<'_>>, CartError> {
+    let mut reader = Reader::new(bytes);
+    let mut chunks = Vec::new();
+    while !reader.is_empty() {
+        let start = reader.pos;
+        if reader.take(4, "chunk header")? != MAGIC {
+            return Err(corrupt("a chunk without automerge's magic bytes", start));
+        }
+        let mut checksum = [0u8; 4];
+        checksum.copy_from_slice(reader.take(4, "chunk checksum")?);
+        let kind = match reader.take(1, "chunk type")?[0] {
+            0 => ChunkKind::Document,
+            1 => ChunkKind::Change,
+            2 => ChunkKind::CompressedChange,
+            3 => ChunkKind::Bundle,
+            other => return Err(corrupt(&format!("unknown chunk type {other}"), start + 8)),
+        };
+        let len = reader.uleb("chunk length")?;
+        reader.take(len, "chunk body")?;
+        chunks.push(Chunk {
+            kind,
+            checksum,
+            bytes: &bytes[start..reader.pos],
+        });
+    }
+    Ok(chunks)
+}
+
 fn too_large(what: String) -> CartError {
     CartError::new(
         ErrorCode::ChangeTooLarge,

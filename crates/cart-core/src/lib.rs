@@ -21,12 +21,14 @@ pub mod chunk_bounds;
 pub mod error;
 #[cfg(feature = "conformance")]
 pub mod fixtures;
+mod incoming;
 pub mod link;
 pub mod persist;
 pub mod schema;
 pub mod session;
 pub mod storage;
 pub mod validate;
+mod view;
 pub mod wire;
 
 pub use cart::{

@@ -32,6 +32,7 @@
 
 use std::collections::BTreeMap;
 
+use automerge::iter::MapRangeItem;
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
 
 use crate::cart_id::CartId;
@@ -107,6 +108,16 @@ pub fn sku_of_add_key(key: &str) -> Option<&str> {
     rest.rsplit_once(TAG_SEPARATOR).map(|(sku, _)| sku)
 }
 
+/// The `add:` entries of exactly `sku` in `doc`: the key range of its adds, less the skus that
+/// only extend it (`A#2` when asked for `A`).
+pub fn add_entries<'a, D: ReadDoc>(
+    doc: &'a D,
+    sku: &'a str,
+) -> impl Iterator<Item = MapRangeItem<'a>> + 'a {
+    doc.map_range(ROOT, add_keys_of(sku))
+        .filter(move |entry| sku_of_add_key(&entry.key) == Some(sku))
+}
+
 /// Reads an integer that any Automerge implementation may have written: int, uint, or a float
 /// with no fraction (JavaScript numbers).
 pub(crate) fn as_int(value: &Value<'_>) -> Option<i64> {
@@ -122,7 +133,7 @@ pub(crate) fn as_int(value: &Value<'_>) -> Option<i64> {
 }
 
 /// Reads a string: a plain string, or a text object, which is how `@automerge/automerge` in
-/// JavaScript stores an ordinary JS string. `id` is the id [`ReadDoc::get`] returned with
+/// JavaScript stores an ordinary JS string. `id` is the id [`ReadDoc::get`] or a map range gave with
 /// `value`.
 pub(crate) fn string_value<D: ReadDoc>(doc: &D, value: &Value<'_>, id: &ObjId) -> Option<String> {
     match value {
@@ -135,15 +146,9 @@ pub(crate) fn string_value<D: ReadDoc>(doc: &D, value: &Value<'_>, id: &ObjId) -
     }
 }
 
-/// The string at `key` of `obj` (see [`string_value`]).
-pub(crate) fn get_string<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Option<String> {
-    let (value, id) = doc.get(obj, key).ok()??;
-    string_value(doc, &value, &id)
-}
-
 /// The quantity entries among the `set:` keys in `sets` and the `add:` keys in `adds` of
-/// `doc`'s root, as (sku, quantity); the winning value of each key, non-integers skipped.
-/// [`quantities`] reads every entry, [`quantity`] the entries of one sku: one rule for both.
+/// `doc`'s root, as (sku, value); the winning value of each key, non-integers skipped.
+/// [`sums`] reads every entry, [`quantity`] the entries of one sku: one rule for both.
 fn quantity_entries<'a, D: ReadDoc>(
     doc: &'a D,
     sets: impl std::ops::RangeBounds<String> + 'a,
@@ -164,28 +169,35 @@ fn quantity_entries<'a, D: ReadDoc>(
 /// sees and the lines the line limit counts; a removed line (`set:<sku>` = 0 and its details
 /// record) does not count.
 pub fn quantities<D: ReadDoc>(doc: &D) -> BTreeMap<String, i64> {
-    let mut quantities: BTreeMap<String, i64> = BTreeMap::new();
+    let mut quantities = sums(doc);
+    quantities.retain(|_, q| *q > 0);
+    quantities
+}
+
+/// `set:<sku>` plus every `add:<sku>#…` entry, for every sku that has either, whatever the sum
+/// (a document that breaks the schema may hold negative values).
+pub(crate) fn sums<D: ReadDoc>(doc: &D) -> BTreeMap<String, i64> {
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
     let entries = quantity_entries(
         doc,
         keys_with_prefix(SET_PREFIX),
         keys_with_prefix(ADD_PREFIX),
     );
     for (sku, q) in entries {
-        *quantities.entry(sku).or_default() += q;
+        let sum = sums.entry(sku).or_default();
+        *sum = sum.saturating_add(q);
     }
-    quantities.retain(|_, q| *q > 0);
-    quantities
+    sums
 }
 
-/// The quantity of the line `sku` of `doc` by the same rule as [`quantities`]: `set:<sku>` plus
-/// every `add:<sku>#…` entry; 0 or below when the line is not shown. Reads only the keys of
-/// `sku`, so it costs the same in a cart of any size.
+/// The quantity of the line `sku` of `doc` by the rule of [`sums`]: `set:<sku>` plus every
+/// `add:<sku>#…` entry; 0 when it has none, 0 or below when the line is not shown. Reads only
+/// the keys of `sku`, so it costs the same in a cart of any size.
 pub fn quantity<D: ReadDoc>(doc: &D, sku: &str) -> i64 {
     let set = set_key(sku);
     quantity_entries(doc, set.clone()..=set, add_keys_of(sku))
         .filter(|(of, _)| of == sku)
-        .map(|(_, q)| q)
-        .sum()
+        .fold(0, |sum, (_, q)| sum.saturating_add(q))
 }
 
 /// The sku whose quantity the root key `key` counts towards: `<sku>` of `set:<sku>` and of

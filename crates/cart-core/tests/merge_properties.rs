@@ -10,9 +10,14 @@
 //! - with no set event at all, the quantity is the sum of all adds (concurrent adds sum).
 //!
 //! And all replicas list identical lines (convergence).
+//!
+//! After every operation and every merge, the cart's lines (kept as a view updated from each
+//! change) equal a fresh read of its document. Merges go three ways: merging the other cart,
+//! merging its saved bytes, and a round of sync messages.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use automerge::sync;
 use cart_core::{Cart, CartId, NewItem};
 use proptest::prelude::*;
 
@@ -42,7 +47,19 @@ enum Op {
     Sync {
         from: usize,
         to: usize,
+        how: Merge,
     },
+}
+
+/// How one replica takes another's changes.
+#[derive(Debug, Clone, Copy)]
+enum Merge {
+    /// `Cart::merge` of the other cart.
+    Cart,
+    /// `Cart::merge_bytes` of the other's `save()`.
+    Bytes,
+    /// Sync messages, from the other to this one and back, until neither has more to say.
+    SyncMessages,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -55,7 +72,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(replica, sku, quantity)| Op::Set { replica, sku, quantity }),
         1 => (replica.clone(), sku.clone()).prop_map(|(replica, sku)| Op::Remove { replica, sku }),
         1 => replica.clone().prop_map(|replica| Op::Clear { replica }),
-        3 => (replica.clone(), replica).prop_map(|(from, to)| Op::Sync { from, to }),
+        3 => (replica.clone(), replica, prop_oneof![Just(Merge::Cart), Just(Merge::Bytes), Just(Merge::SyncMessages)])
+            .prop_map(|(from, to, how)| Op::Sync { from, to, how }),
     ]
 }
 
@@ -191,15 +209,28 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     model.set(replica, &sku, 0);
                 }
             }
-            Op::Sync { from, to } => {
+            Op::Sync { from, to, how } => {
                 if from != to {
                     let (a, b) = pick_two(&mut carts, to, from);
-                    a.merge(b).unwrap();
+                    merge(a, b, how);
                     let seen = model.seen[from].clone();
                     model.seen[to].extend(seen);
+                    if let Merge::SyncMessages = how {
+                        // A round of sync messages goes both ways.
+                        let seen = model.seen[to].clone();
+                        model.seen[from].extend(seen);
+                    }
                 }
             }
         }
+        let changed = match *op {
+            Op::Add { replica, .. }
+            | Op::Set { replica, .. }
+            | Op::Remove { replica, .. }
+            | Op::Clear { replica } => replica,
+            Op::Sync { to, .. } => to,
+        };
+        view_equals_a_fresh_read(&mut carts[changed])?;
     }
 
     // Heal every partition.
@@ -208,6 +239,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             if from != to {
                 let (a, b) = pick_two(&mut carts, to, from);
                 a.merge(b).unwrap();
+                view_equals_a_fresh_read(a)?;
             }
         }
     }
@@ -233,6 +265,47 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             "details of {} invented",
             line.sku
         );
+    }
+    Ok(())
+}
+
+/// `into` takes every change of `from`, the way `how` says.
+fn merge(into: &mut Cart, from: &mut Cart, how: Merge) {
+    match how {
+        Merge::Cart => into.merge(from).unwrap(),
+        Merge::Bytes => {
+            into.merge_bytes(&from.save()).unwrap();
+        }
+        Merge::SyncMessages => {
+            let (mut into_state, mut from_state) = (sync::State::new(), sync::State::new());
+            loop {
+                let offer = from.generate_sync_message(&mut from_state);
+                if let Some(message) = &offer {
+                    into.receive_sync_message(&mut into_state, message.clone())
+                        .unwrap();
+                }
+                let answer = into.generate_sync_message(&mut into_state);
+                if let Some(message) = &answer {
+                    from.receive_sync_message(&mut from_state, message.clone())
+                        .unwrap();
+                }
+                if offer.is_none() && answer.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The lines, totals, units and quantities `cart` shows equal those of a cart loaded afresh
+/// from its saved document.
+fn view_equals_a_fresh_read(cart: &mut Cart) -> Result<(), TestCaseError> {
+    let fresh = Cart::load(*cart.id(), &cart.save()).unwrap();
+    prop_assert_eq!(cart.lines(), fresh.lines());
+    prop_assert_eq!(cart.totals(), fresh.totals());
+    prop_assert_eq!(cart.item_count(), fresh.item_count());
+    for sku in SKUS {
+        prop_assert_eq!(cart.quantity(sku), fresh.quantity(sku), "sku {}", sku);
     }
     Ok(())
 }
