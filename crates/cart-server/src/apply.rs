@@ -41,8 +41,7 @@ use cart_core::{schema, CartId};
 
 use crate::admission;
 use crate::cart_state::{CartState, LineUpdate};
-use crate::error::{ErrorKind, Refusal};
-use crate::hub::ReadAtError;
+use crate::error::{ErrorKind, ReadAtError, Refusal};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::secret::SecretHash;

@@ -5,9 +5,13 @@
 //! and what to do next. A refused message changes nothing: no document, secret or sync state.
 //! Storage failures are reported as [`ErrorKind::Storage`] with a generic message; the details
 //! go to the server log only.
+//!
+//! A checkout through the HTTP API that cannot read the cart at the heads it names fails with a
+//! [`ReadAtError`].
 
 use std::fmt;
 
+use automerge::ChangeHash;
 use cart_core::CartId;
 
 /// A stable, machine-readable reason for a refusal; also the `kind` label of the
@@ -220,6 +224,18 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// Why [`crate::hub::Hubs::place_order`] could not order a cart at some heads; the HTTP API
+/// turns it into its error body (`crate::api::ApiError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadAtError {
+    /// The cart is not stored, or the key is not its key.
+    NotFound,
+    /// The server does not have these changes of the cart (yet).
+    MissingChanges(Vec<ChangeHash>),
+    /// The store failed or holds a cart that does not load (details in the log).
+    Storage,
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,16 +1,17 @@
-//! Per-cart hubs: the one in-memory copy of each open cart, the peers connected to it, and the
-//! Automerge sync state of each peer.
+//! Per-cart hubs: the one in-memory copy of each open cart (`crate::cart_state`) and the peers
+//! linked to it ([`crate::link`]). The hub routes: each message goes to the cart it is about,
+//! under that cart's lock, and on to the module that does the work.
 //!
 //! All work on one cart runs under that cart's lock, in message order: apply an incoming sync
 //! message to the cart, check what it changed and store it durably (`crate::apply`, which undoes
-//! a refused change), then generate the reply to the sender and a sync message for every other
+//! a refused change), then queue the reply to the sender and a sync message for every other
 //! peer of the cart, so they receive the change live. Nothing is sent that acknowledges a change
 //! before the store has it. A refused message leaves the cart, the store and the sender's sync
 //! state exactly as they were.
 //!
 //! A hub exists while a peer is linked to its cart or a message about it is being handled: each
 //! handled message holds an [`OpenCart`] guard from the [`crate::open_carts`] registry and each
-//! link a [`Hold`]; the last one dropped drops the hub, and the next load reads the store again.
+//! link a [`crate::open_carts::Hold`]; the last one dropped drops the hub, and the next load reads the store again.
 //!
 //! # Several server instances
 //!
@@ -27,84 +28,33 @@ use std::collections::hash_map;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
+use automerge::sync::Message as AutomergeSync;
 use automerge::{Automerge, ChangeHash, ReadDoc};
+use cart_core::wire::{self as protocol, Message};
 use cart_core::CartId;
 
 use crate::apply::{Applied, Applier, Cleared};
 use crate::cart_state::CartState;
-use crate::error::Refusal;
+use crate::error::{ReadAtError, Refusal};
 use crate::limits::Limits;
-use crate::mailbox::{Mailbox, Outbound};
+use crate::link::{Link, PeerContext};
 use crate::metrics::Metrics;
-use crate::open_carts::{Hold, OpenCart, OpenCarts};
-use crate::secret::{CartKey, SecretHash};
+use crate::open_carts::{OpenCart, OpenCarts};
+use crate::secret::SecretHash;
 use crate::store::shop::Order;
 use crate::store::{Store, StoreError};
-use cart_core::wire::{self as protocol, Message};
 
 pub use crate::apply::COMPACT_AFTER_INCREMENTALS;
 
-/// Why [`Hubs::place_order`] could not order a cart at some heads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadAtError {
-    /// The cart is not stored, or the key is not its key.
-    NotFound,
-    /// The server does not have these changes of the cart (yet).
-    MissingChanges(Vec<ChangeHash>),
-    /// The store failed or holds a cart that does not load (details in the log).
-    Storage,
-}
-
-/// Who is sending: one joined connection.
-#[derive(Debug, Clone)]
-pub struct PeerContext {
-    /// Unique per connection for the life of the process.
-    pub conn_id: u64,
-    /// The peer id the connection joined with.
-    pub peer_id: String,
-    /// The peer's storage id, when it announced one and is not ephemeral.
-    pub storage_id: Option<String>,
-    /// The key from the WebSocket URL.
-    pub key: CartKey,
-    /// Where its messages go.
-    pub mailbox: Mailbox,
-}
-
-/// Whether a sync message for a link waits in its connection's queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outgoing {
-    /// Nothing is queued; the next change queues an [`Outbound::SyncDue`].
-    Idle,
-    /// An [`Outbound::SyncDue`] is queued; more changes need nothing more, the message is
-    /// generated when the writer gets to it.
-    Queued {
-        /// The peer sent a sync message that must be answered even when there is nothing new
-        /// (the heartbeat contract, see the crate README).
-        answer: bool,
-    },
-}
-
-/// One peer linked to a cart.
-struct Link {
-    peer_id: String,
-    storage_id: Option<String>,
-    secret: SecretHash,
-    mailbox: Mailbox,
-    sync: SyncState,
-    outgoing: Outgoing,
-    /// The encoded sync state last persisted (or loaded), to skip identical writes.
-    saved: Option<Vec<u8>>,
-    /// Keeps the cart open while the peer is linked; dropping the link releases it.
-    _open: Hold<CartHub>,
-}
+/// A peer linked to a cart, keeping its hub open.
+type PeerLink = Link<CartHub>;
 
 /// What a hub guards with its lock: the cart and the peers linked to it.
 struct HubState {
     /// The server's copy of the cart.
     cart: CartState,
     /// The linked peers by connection id.
-    links: HashMap<u64, Link>,
+    links: HashMap<u64, PeerLink>,
 }
 
 /// The hub of one cart.
@@ -149,40 +99,6 @@ fn doc_unavailable(server: &str, peer: &str, cart: &CartId) -> Message {
         sender_id: server.to_string(),
         target_id: peer.to_string(),
         document_id: cart.to_string(),
-    })
-}
-
-/// Queues a sync message for `link` unless one is queued already; `answer` when the peer must
-/// get a message even if there is nothing new.
-fn queue_sync(cart: CartId, link: &mut Link, answer: bool) {
-    match &mut link.outgoing {
-        Outgoing::Queued { answer: queued } => *queued |= answer,
-        Outgoing::Idle => {
-            if link.mailbox.post(Outbound::SyncDue(cart)) {
-                link.outgoing = Outgoing::Queued { answer };
-            }
-        }
-    }
-}
-
-/// A sync message that tells the peer our heads, what we need and a summary of what we have,
-/// with no changes: the answer to a peer's sync message when Automerge has nothing new to say
-/// (its `generate_sync_message` returns `None` then). Made from a copy of the link's state, so
-/// the real state is unchanged; Automerge always answers a state that has not responded yet.
-fn status_message(doc: &Automerge, sync: &SyncState) -> Option<AutomergeSync> {
-    let mut copy = sync.clone();
-    copy.have_responded = false;
-    copy.their_have = None;
-    copy.their_need = None;
-    doc.generate_sync_message(&mut copy)
-}
-
-fn sync_message(server: &str, peer: &str, cart: &CartId, message: AutomergeSync) -> Message {
-    Message::Sync(protocol::Sync {
-        sender_id: server.to_string(),
-        target_id: peer.to_string(),
-        document_id: cart.to_string(),
-        data: message.encode(),
     })
 }
 
@@ -252,7 +168,7 @@ impl Hubs {
             return Ok(());
         }
         if let hash_map::Entry::Vacant(vacant) = state.links.entry(peer.conn_id) {
-            vacant.insert(self.new_link(hub, peer, secret).await);
+            vacant.insert(Link::open(&*self.store, cart, peer, secret, hub.hold()).await);
         }
         let Some(link) = state.links.get_mut(&peer.conn_id) else {
             return Ok(());
@@ -312,16 +228,16 @@ impl Hubs {
         }
         for (id, link) in state.links.iter_mut() {
             if *id != sender {
-                queue_sync(cart, link, false);
+                link.queue(cart, false);
             }
         }
     }
 
-    /// Queues the answer to a sync message from `conn_id`: always a sync message (see
-    /// [`Outgoing::Queued::answer`]).
+    /// Queues the answer to a sync message from `conn_id`: always a sync message, even when
+    /// there is nothing new (the heartbeat contract, see the crate README).
     fn reply(&self, cart: CartId, state: &mut HubState, conn_id: u64) {
         if let Some(link) = state.links.get_mut(&conn_id) {
-            queue_sync(cart, link, true);
+            link.queue(cart, true);
         }
     }
 
@@ -338,60 +254,7 @@ impl Hubs {
         }
         links
             .get_mut(&conn_id)
-            .and_then(|link| self.generate(cart, &copy.doc, link))
-    }
-
-    /// Generates the sync message a [`Outgoing::Queued`] link is due and marks it idle.
-    fn generate(&self, cart: CartId, doc: &Automerge, link: &mut Link) -> Option<Message> {
-        let Outgoing::Queued { answer } = std::mem::replace(&mut link.outgoing, Outgoing::Idle)
-        else {
-            return None;
-        };
-        let message = doc
-            .generate_sync_message(&mut link.sync)
-            .or_else(|| answer.then(|| status_message(doc, &link.sync)).flatten())?;
-        Some(sync_message(
-            &self.server_peer_id,
-            &link.peer_id,
-            &cart,
-            message,
-        ))
-    }
-
-    async fn new_link(
-        &self,
-        hub: &OpenCart<CartHub>,
-        peer: &PeerContext,
-        secret: SecretHash,
-    ) -> Link {
-        let cart = hub.cart();
-        let mut sync = SyncState::new();
-        let mut saved = None;
-        if let Some(storage_id) = &peer.storage_id {
-            match self.store.load_sync_state(storage_id, &cart).await {
-                Ok(Some(bytes)) => match SyncState::decode(&bytes) {
-                    Ok(state) => {
-                        sync = state;
-                        saved = Some(bytes);
-                    }
-                    Err(e) => {
-                        tracing::warn!(%cart, error = %e, "ignoring an undecodable sync state")
-                    }
-                },
-                Ok(None) => {}
-                Err(e) => tracing::warn!(%cart, error = %e, "could not load a sync state"),
-            }
-        }
-        Link {
-            peer_id: peer.peer_id.clone(),
-            storage_id: peer.storage_id.clone(),
-            secret,
-            mailbox: peer.mailbox.clone(),
-            sync,
-            outgoing: Outgoing::Idle,
-            saved,
-            _open: hub.hold(),
-        }
+            .and_then(|link| link.due_message(&self.server_peer_id, cart, &copy.doc))
     }
 
     /// Tells `peer` the cart is unavailable and unlinks it if it was linked.
@@ -401,28 +264,14 @@ impl Hubs {
             .send(doc_unavailable(&self.server_peer_id, &peer.peer_id, &cart));
     }
 
-    /// Saves the sync state of a peer with a storage id when it changed, for a stored cart.
+    /// Saves the sync state of the peer of `conn_id` (see [`Link::save_sync_state`]), for a
+    /// stored cart only.
     async fn persist_sync_state(&self, cart: CartId, state: &mut HubState, conn_id: u64) {
         if state.cart.secret.is_none() {
             return;
         }
-        let Some(link) = state.links.get_mut(&conn_id) else {
-            return;
-        };
-        let Some(storage_id) = link.storage_id.clone() else {
-            return;
-        };
-        let encoded = link.sync.encode();
-        if link.saved.as_ref() == Some(&encoded) {
-            return;
-        }
-        match self
-            .store
-            .save_sync_state(&storage_id, &cart, encoded.clone())
-            .await
-        {
-            Ok(()) => link.saved = Some(encoded),
-            Err(e) => tracing::warn!(%cart, error = %e, "could not save a sync state"),
+        if let Some(link) = state.links.get_mut(&conn_id) {
+            link.save_sync_state(cart, &*self.store).await;
         }
     }
 
@@ -535,7 +384,7 @@ impl Hubs {
             // A queued sync message would find the link gone: queue it made, so a change
             // acknowledged just before the peer leaves (or the server shuts down) still
             // reaches it. Dropping the link releases its hold on the cart.
-            if let Some(message) = self.generate(cart, &state.cart.doc, &mut link) {
+            if let Some(message) = link.due_message(&self.server_peer_id, cart, &state.cart.doc) {
                 link.mailbox.send(message);
             }
         }
@@ -548,9 +397,12 @@ mod tests {
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
+    use automerge::sync::{State as SyncState, SyncDoc};
+
     use super::*;
     use crate::error::ErrorKind;
-    use crate::mailbox::OutboxBytes;
+    use crate::mailbox::{Mailbox, Outbound, OutboxBytes};
+    use crate::secret::CartKey;
     use crate::store::SqliteStore;
 
     /// Hubs over a new SQLite file (kept until the returned directory drops), and one peer.
@@ -661,14 +513,7 @@ mod tests {
 
     /// A sync message carrying the changes of `doc` since `since`.
     fn changes_since(doc: &mut cart_core::Cart, since: &[ChangeHash]) -> AutomergeSync {
-        AutomergeSync {
-            heads: doc.heads(),
-            need: Vec::new(),
-            have: Vec::new(),
-            changes: vec![doc.save_after(since)].into(),
-            flags: None,
-            version: automerge::sync::MessageVersion::V1,
-        }
+        carrying(doc.heads(), doc.save_after(since))
     }
 
     fn item(sku: &str) -> cart_core::NewItem {
@@ -683,16 +528,52 @@ mod tests {
         }
     }
 
-    /// The heads of the hub's copy of `cart`, its line count, and the chunks the store holds.
-    async fn cart_and_store(hubs: &Hubs, cart: CartId) -> (Vec<ChangeHash>, usize, Vec<String>) {
+    /// What a refused change must leave as it was: the hub's copy of a cart (its changes, the
+    /// lines it counts, the chunks it knows of), the sync state of the peer, and the chunks the
+    /// store holds.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Snapshot {
+        heads: Vec<ChangeHash>,
+        changes: Vec<ChangeHash>,
+        lines: usize,
+        stored_bytes: usize,
+        incrementals: usize,
+        sync: Vec<u8>,
+        chunks: Vec<crate::store::Chunk>,
+    }
+
+    async fn snapshot(hubs: &Hubs, cart: CartId, peer: &PeerContext) -> Snapshot {
         let hub = hubs.carts.get(cart).expect("the cart is open");
         let state = hub.state.lock().await;
-        let chunks = hubs.store.load_chunks(&cart).await.expect("the chunks");
-        (
-            state.cart.doc.get_heads(),
-            state.cart.line_count(),
-            chunks.into_iter().map(|c| c.key.hash).collect(),
-        )
+        let mut changes: Vec<ChangeHash> = state
+            .cart
+            .doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        changes.sort();
+        Snapshot {
+            heads: state.cart.doc.get_heads(),
+            changes,
+            lines: state.cart.line_count(),
+            stored_bytes: state.cart.stored_bytes(),
+            incrementals: state.cart.incrementals(),
+            sync: state.links[&peer.conn_id].sync.encode(),
+            chunks: hubs.store.load_chunks(&cart).await.expect("the chunks"),
+        }
+    }
+
+    /// A sync message carrying `changes` of a cart whose heads are then `heads`.
+    fn carrying(heads: Vec<ChangeHash>, changes: Vec<u8>) -> AutomergeSync {
+        AutomergeSync {
+            heads,
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: vec![changes].into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        }
     }
 
     #[tokio::test]
@@ -710,44 +591,38 @@ mod tests {
             .await
             .expect("a valid first line is accepted");
         let accepted = shopper.heads();
-        let before = cart_and_store(&hubs, cart).await;
-        assert_eq!(before.0, accepted);
-        assert_eq!(before.1, 1);
+        let before = snapshot(&hubs, cart, &peer).await;
+        assert_eq!(before.heads, accepted);
+        assert_eq!(before.lines, 1);
 
         // Two more lines: over the line limit.
         let mut greedy = cart_core::Cart::load(cart, &shopper.save()).expect("load");
         greedy.add_item(&item("B")).expect("add");
         greedy.add_item(&item("C")).expect("add");
-        let refused = hubs
-            .receive(&peer, cart, false, changes_since(&mut greedy, &accepted))
-            .await
-            .expect_err("a third line is refused");
-        assert_eq!(refused.kind(), ErrorKind::TooManyLines);
-        assert_eq!(cart_and_store(&hubs, cart).await, before);
-        assert!(
-            refused.undo_bytes() > 0,
-            "the peer is charged for the cart read again"
-        );
+        let over_limit = changes_since(&mut greedy, &accepted);
 
         // A value outside the schema.
         let mut forger = automerge::AutoCommit::load(&shopper.save()).expect("load");
         automerge::transaction::Transactable::put(&mut forger, automerge::ROOT, "add:A#x", 5000)
             .expect("put");
         forger.commit();
-        let message = AutomergeSync {
-            heads: forger.get_heads(),
-            need: Vec::new(),
-            have: Vec::new(),
-            changes: vec![forger.save_after(&accepted)].into(),
-            flags: None,
-            version: automerge::sync::MessageVersion::V1,
-        };
-        let refused = hubs
-            .receive(&peer, cart, false, message)
-            .await
-            .expect_err("a quantity of 5000 is refused");
-        assert_eq!(refused.kind(), ErrorKind::SchemaViolation);
-        assert_eq!(cart_and_store(&hubs, cart).await, before);
+        let outside_schema = carrying(forger.get_heads(), forger.save_after(&accepted));
+
+        for (message, kind) in [
+            (over_limit, ErrorKind::TooManyLines),
+            (outside_schema, ErrorKind::SchemaViolation),
+        ] {
+            let refused = hubs
+                .receive(&peer, cart, false, message)
+                .await
+                .expect_err("the change is refused");
+            assert_eq!(refused.kind(), kind);
+            assert_eq!(snapshot(&hubs, cart, &peer).await, before, "after {kind:?}");
+            assert!(
+                refused.undo_bytes() > 0,
+                "the peer is charged for the cart read again"
+            );
+        }
 
         // The next valid change: one more line, within the limit only if the refused lines
         // left no trace in the kept line count.
@@ -755,9 +630,41 @@ mod tests {
         hubs.receive(&peer, cart, false, changes_since(&mut shopper, &accepted))
             .await
             .expect("a second line is accepted");
-        let after = cart_and_store(&hubs, cart).await;
-        assert_eq!(after.0, shopper.heads());
-        assert_eq!(after.1, 2);
-        assert_eq!(after.2.len(), before.2.len() + 1, "one more chunk stored");
+        let after = snapshot(&hubs, cart, &peer).await;
+        assert_eq!(after.heads, shopper.heads());
+        assert_eq!(after.lines, 2);
+        assert_eq!(
+            after.chunks.len(),
+            before.chunks.len() + 1,
+            "one more chunk stored"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_over_the_size_limit_leaves_the_cart_and_the_store_as_they_were() {
+        let mut shopper = cart_core::Cart::new(CartId::from_bytes([11; 16]));
+        shopper.add_item(&item("A")).expect("add");
+        let first = shopper.save();
+        let limits = Limits {
+            max_document_bytes: first.len() + 64,
+            ..Limits::default()
+        };
+        let (_dir, hubs, peer, _rx) = hubs_and_peer_within(limits).await;
+        let cart = *shopper.id();
+        hubs.receive(&peer, cart, false, carrying(shopper.heads(), first))
+            .await
+            .expect("a cart within the size limit is accepted");
+        let accepted = shopper.heads();
+        let before = snapshot(&hubs, cart, &peer).await;
+
+        for sku in ["B", "C", "D", "E", "F"] {
+            shopper.add_item(&item(sku)).expect("add");
+        }
+        let refused = hubs
+            .receive(&peer, cart, false, changes_since(&mut shopper, &accepted))
+            .await
+            .expect_err("a cart over the size limit is refused");
+        assert_eq!(refused.kind(), ErrorKind::DocumentTooLarge);
+        assert_eq!(snapshot(&hubs, cart, &peer).await, before);
     }
 }

@@ -28,8 +28,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorKind, Refusal};
-use crate::hub::PeerContext;
 use crate::limits::{Limits, OverRate, RateLimit};
+use crate::link::PeerContext;
 use crate::mailbox::{Mailbox, Outbound, OutboxBytes};
 use crate::secret::CartKey;
 use crate::AppState;
