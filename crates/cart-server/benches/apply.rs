@@ -1,7 +1,7 @@
 //! What the server's apply path costs, beside the path it replaced (issue 13): one sync message
 //! carrying one add (a new line: its details record and its add entry, as the browser module
 //! writes them) on carts of 0, 100 and 450 lines, accepted and stored; and one refused add (a
-//! quantity of 5000), which leaves the cart as it was.
+//! quantity of 5000 at `set:FORGED`), which leaves the cart as it was.
 //!
 //! ```sh
 //! cargo bench -p cart-server --bench apply
@@ -64,9 +64,9 @@ fn key() -> CartKey {
     CartKey::parse(Some("bench-key-0123456789")).expect("a key")
 }
 
-/// Writes one add of a new line `sku` to `doc` as one change: the details record and one add
-/// entry (what `Cart::add_item` writes for a new sku), and returns the sync message with it.
-fn add(doc: &mut AutoCommit, sku: &str, quantity: i64) -> AutomergeSync {
+/// Writes a new line `sku` to `doc` as one change: its details record and `quantity` at the
+/// root key `key`; returns the sync message with it.
+fn line(doc: &mut AutoCommit, sku: &str, key: String, quantity: i64) -> AutomergeSync {
     let before = doc.get_heads();
     let record = doc
         .put_object(ROOT, schema::item_key(sku), ObjType::Map)
@@ -77,10 +77,22 @@ fn add(doc: &mut AutoCommit, sku: &str, quantity: i64) -> AutomergeSync {
     doc.put(&record, schema::CURRENCY, "EUR").expect("put");
     doc.put(&record, schema::ADDED_AT, 1_700_000_000_000i64)
         .expect("put");
-    doc.put(ROOT, schema::add_key(sku, &format!("tag-{sku}")), quantity)
-        .expect("put");
+    doc.put(ROOT, key, quantity).expect("put");
     doc.commit();
     message(doc.get_heads(), doc.save_after(&before))
+}
+
+/// One add of a new line `sku`: the details record and one add entry, what `Cart::add_item`
+/// writes for a new sku.
+fn add(doc: &mut AutoCommit, sku: &str) -> AutomergeSync {
+    line(doc, sku, schema::add_key(sku, &format!("tag-{sku}")), 1)
+}
+
+/// A forged add: a valid details record and `set:FORGED` = 5000, over the largest quantity.
+/// `set:` keys sort last among the root keys, so the whole-document check of the old path reads
+/// every other key before it finds this one, as it would for a bad value anywhere it reads late.
+fn forged(doc: &mut AutoCommit) -> AutomergeSync {
+    line(doc, "FORGED", schema::set_key("FORGED"), 5000)
 }
 
 fn message(heads: Vec<automerge::ChangeHash>, changes: Vec<u8>) -> AutomergeSync {
@@ -103,7 +115,7 @@ fn cart_of(lines: usize) -> AutoCommit {
         .expect("put");
     doc.commit();
     for n in 0..lines {
-        add(&mut doc, &format!("LINE-{n}"), 1);
+        add(&mut doc, &format!("LINE-{n}"));
     }
     doc
 }
@@ -265,7 +277,7 @@ fn accepted<P: ApplyPath>(runtime: &Runtime, cart: &AutoCommit, iters: u64) -> D
             let mut path = P::open(cart).await;
             let mut shopper = cart.clone();
             let adds: Vec<AutomergeSync> = (0..batch)
-                .map(|n| add(&mut shopper, &format!("NEW-{n}"), 1))
+                .map(|n| add(&mut shopper, &format!("NEW-{n}")))
                 .collect();
             let started = Instant::now();
             for message in adds {
@@ -278,14 +290,14 @@ fn accepted<P: ApplyPath>(runtime: &Runtime, cart: &AutoCommit, iters: u64) -> D
     })
 }
 
-/// The time `iters` refusals of one forged add (a quantity of 5000) take through `P`.
+/// The time `iters` refusals of one [`forged`] add take through `P`.
 fn refused<P: ApplyPath>(runtime: &Runtime, cart: &AutoCommit, iters: u64) -> Duration {
     runtime.block_on(async {
         let mut path = P::open(cart).await;
-        let forged = add(&mut cart.clone(), "FORGED", 5000);
+        let bad = forged(&mut cart.clone());
         let started = Instant::now();
         for _ in 0..iters {
-            path.refuse(forged.clone()).await;
+            path.refuse(bad.clone()).await;
         }
         started.elapsed()
     })
