@@ -78,7 +78,7 @@ impl View {
     /// Reads `sku` again from `doc`, replacing what the view held for it.
     pub fn refresh<D: ReadDoc>(&mut self, doc: &D, sku: &str) {
         self.take(sku);
-        let quantity = read_quantity(doc, sku);
+        let quantity = schema::quantity(doc, sku);
         let details = if quantity > 0 {
             read_details(doc, sku)
         } else {
@@ -244,21 +244,7 @@ pub(crate) fn touched_sku(patch: &Patch) -> Option<&str> {
         },
     };
     key.strip_prefix(schema::ITEM_PREFIX)
-        .or_else(|| key.strip_prefix(schema::SET_PREFIX))
-        .or_else(|| schema::sku_of_add_key(key))
-}
-
-/// The quantity of `sku` in `doc`: `set:<sku>` plus its add entries.
-pub(crate) fn read_quantity<D: ReadDoc>(doc: &D, sku: &str) -> i64 {
-    let set = doc
-        .get(ROOT, schema::set_key(sku))
-        .ok()
-        .flatten()
-        .and_then(|(v, _)| as_int(&v))
-        .unwrap_or(0);
-    schema::add_entries(doc, sku)
-        .filter_map(|entry| as_int(&entry.value.into()))
-        .fold(set, i64::saturating_add)
+        .or_else(|| schema::sku_of_quantity_key(key))
 }
 
 /// The details record of `sku` in `doc`, when it is there and valid enough to show. Reads the
