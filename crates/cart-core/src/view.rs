@@ -39,7 +39,7 @@ struct Sum {
 pub(crate) struct View {
     /// `set:<sku>` plus the add entries of every sku where that is not 0. Only a schema
     /// violation makes one negative; keeping it exact lets local edits update it by delta.
-    quantities: HashMap<String, i64>,
+    quantities: BTreeMap<String, i64>,
     /// How many of `quantities` are above zero: the lines the line limit counts (a line whose
     /// details record is missing or invalid counts, though it is not shown).
     positive: usize,
@@ -130,7 +130,8 @@ impl View {
         self.details.get(sku)
     }
 
-    /// The skus whose quantity is above zero (the lines the line limit counts), in no order.
+    /// The skus whose quantity is above zero (the lines the line limit counts), in sku order, so
+    /// that a change written over them (a clear) is the same on every replica and every run.
     pub fn skus(&self) -> impl Iterator<Item = &str> {
         self.quantities
             .iter()
