@@ -180,17 +180,42 @@ pub fn new_item(value: JsValue) -> Result<ItemAdd, JsValue> {
             format!("addItem expects {{ sku, name, unitPrice, currency, quantity?, imageUrl?, variant?, tag? }}: {why}"),
         ))
     };
-    const FIELDS: &[&str] = &[
-        "sku",
-        "name",
-        "unitPrice",
-        "currency",
-        "quantity",
-        "imageUrl",
-        "variant",
-        "tag",
+    // Each field, its JS type, and whether it may be left out; js/validate.js checks the same
+    // shape in the same order with the same messages (the early cart's outbox).
+    const FIELDS: &[(&str, &str, bool)] = &[
+        ("sku", "string", false),
+        ("name", "string", false),
+        ("unitPrice", "number", false),
+        ("currency", "string", false),
+        ("quantity", "number", true),
+        ("imageUrl", "string", true),
+        ("variant", "string", true),
+        ("tag", "string", true),
     ];
-    only_known_keys(&value, FIELDS, invalid)?;
+    if !value.is_object() || js_sys::Array::is_array(&value) {
+        let got = if value.is_null() {
+            "null".to_string()
+        } else if value.is_object() {
+            "an array".to_string()
+        } else {
+            value.js_typeof().as_string().unwrap_or_default()
+        };
+        return Err(invalid(format!("expected an object, got {got}")));
+    }
+    let names: Vec<&str> = FIELDS.iter().map(|(name, _, _)| *name).collect();
+    only_known_keys(&value, &names, invalid)?;
+    for &(field, kind, optional) in FIELDS {
+        let v = js_sys::Reflect::get(&value, &JsValue::from_str(field)).unwrap_or_default();
+        if optional && v.is_null_or_undefined() {
+            continue;
+        }
+        if v.is_undefined() {
+            return Err(invalid(format!("missing field `{field}`")));
+        }
+        if v.js_typeof().as_string().as_deref() != Some(kind) {
+            return Err(invalid(format!("`{field}` must be a {kind}")));
+        }
+    }
     let input: ItemInput =
         serde_wasm_bindgen::from_value(value).map_err(|e| invalid(e.to_string()))?;
     let item = NewItem {
