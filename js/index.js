@@ -105,9 +105,29 @@ export class Cart {
       this.#emit(event);
       if (event.type === 'change') this.#rememberListingSoon();
     });
-    const replay = () => this.#replay(real);
-    await (globalThis.navigator?.locks ? navigator.locks.request(`offline-cart-outbox:${this.id}`, replay) : replay());
+    await this.#locked(() => this.#replay(real));
     return this;
+  }
+
+  /**
+   * Runs `task` holding the cart's Web Lock, so two tabs do not replay at once. Where there is
+   * no lock to be had (no Web Locks, or storage blocked: Firefox then refuses the request),
+   * `task` runs without one: two tabs replaying at once still count each add once (its tag).
+   */
+  async #locked(task) {
+    const locks = globalThis.navigator?.locks;
+    let ran = false;
+    try {
+      if (locks) {
+        return await locks.request(`offline-cart-outbox:${this.id}`, () => {
+          ran = true;
+          return task();
+        });
+      }
+    } catch (error) {
+      if (ran) throw error;
+    }
+    return task();
   }
 
   /** Replays the stored and this page's entries into `real`, then forgets them. Runs under the cart's lock. */
