@@ -130,7 +130,7 @@ export class Cart {
     return task();
   }
 
-  /** Replays the stored and this page's entries into `real`, then forgets them. Runs under the cart's lock. */
+  /** Replays the stored and this page's entries into `real`, then forgets them once `real` stored them durably. Runs under the cart's lock. */
   async #replay(real) {
     const { entries } = await this.#outbox.read().catch(() => ({ entries: [] }));
     const replayed = sortEntries([...entries, ...this.#entries]);
@@ -148,7 +148,9 @@ export class Cart {
     if (this.#closed) real.close();
     this.#emit({ type: 'change', origin: 'local' });
     await real.flush();
-    await this.#outbox.remove(replayed);
+    // A cart that had to fall back to page memory is not durable: its outbox entries stay for
+    // the next visit, whose replay counts each once (its tag).
+    if (real.status().storage !== 'memory' || this.#outbox.kind === 'memory') await this.#outbox.remove(replayed);
     await this.#rememberListing();
   }
 
