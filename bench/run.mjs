@@ -1,7 +1,8 @@
 // npm run bench (scripts/bench.sh builds, then runs this): offline-cart against
 // @automerge/automerge-repo 2.5.6 on the same work in one headless Chromium run, with an
 // on-disk profile and IndexedDB cleared before every repetition. Prints one table (work |
-// IndexedDB floor | automerge-repo | offline-cart | ratio) and writes bench/results.json with
+// floor | automerge-repo | offline-cart | ratio; the floor of an add in memory is a bare
+// Automerge.change writing the same keys, of an add + flush() one IndexedDB put) and writes bench/results.json with
 // the date, the machine and every raw sample. Asserts nothing about time.
 //
 //   node bench/run.mjs [--smoke]     (or BENCH_SMOKE=1): every scenario with tiny counts, to
@@ -222,6 +223,15 @@ async function addsScenario(stack, origin, flush) {
   return samples;
 }
 
+/** The bare Automerge change an add is compared with, at each cart size (the peer's page). */
+async function bareScenario(origin) {
+  const samples = {};
+  for (const lines of RUN.levels) {
+    samples[lines] = await repeat(origin, "peer", RUN.reps, (page) => call(page, "bareAdds", { fixture: linesFixture(lines), count: RUN.adds }));
+  }
+  return samples;
+}
+
 async function floorScenario(origin) {
   const samples = {};
   for (const durability of ["default", "strict"]) {
@@ -381,7 +391,7 @@ const ratio = (ours, peer) => (ours === undefined || peer === undefined || !peer
 
 /** The table's rows from the results; a failed scenario shows its error in the cell. */
 function rows(results) {
-  const { peer, ours, floor } = results;
+  const { peer, ours, floor, bare } = results;
   const out = [];
   const row = (work, floorCell, peerCell, oursCell, ratioCell) => out.push([work, floorCell, peerCell, oursCell, ratioCell]);
   const failed = (stack, name) => stack.errors[name] && `failed: ${stack.errors[name]}`;
@@ -397,7 +407,9 @@ function rows(results) {
     for (const [stat, statName] of [[p50, "p50"], [p95, "p95"]]) {
       const p = perLevel(peer, name, stat);
       const o = perLevel(ours, name, stat);
-      const floorCell = name === "addsFlush" && floor.samples ? `${ms(stat(floor.samples.default))} ms (default), ${ms(stat(floor.samples.strict))} ms (strict)` : name === "addsFlush" ? failed(floor, "floor") : "";
+      const floorCell = name === "addsFlush"
+        ? floor.samples ? `${ms(stat(floor.samples.default))} ms (default), ${ms(stat(floor.samples.strict))} ms (strict)` : failed(floor, "samples")
+        : bare.samples ? `${joinMs(RUN.levels.map((lines) => stat(bare.samples[lines])))} (bare \`Automerge.change\`)` : failed(bare, "samples");
       row(`${work}, ${statName}, ${levels} lines before`, floorCell, joinMs(p) ?? failed(peer, name), joinMs(o) ?? failed(ours, name), joinRatio(o, p));
     }
   }
@@ -427,7 +439,7 @@ function rows(results) {
 
 /** The rows as a Markdown table. */
 function table(tableRows) {
-  const header = ["work", "IndexedDB floor", "automerge-repo", "offline-cart", "ratio"];
+  const header = ["work", "floor", "automerge-repo", "offline-cart", "ratio"];
   const line = (cells) => `| ${cells.map((cell) => cell ?? "?").join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...tableRows.map(line)].join("\n");
 }
@@ -452,10 +464,11 @@ const profile = mkdtempSync(path.join(os.tmpdir(), "bench-profile-"));
 context = await launchChromiumProfile(profile);
 await context.addInitScript(COUNT_WEBSOCKETS);
 
-const results = { floor: { errors: {} } };
+const results = { floor: { errors: {} }, bare: { errors: {} } };
 const servers = { peer: peerServer.url, ours: cartServer.ws() };
 try {
   await measure(results.floor, "floor", "samples", () => floorScenario(origins[0]));
+  await measure(results.bare, "bare Automerge.change", "samples", () => bareScenario(origins[0]));
   for (const stack of STACKS) {
     const r = (results[stack.key] = { errors: {} });
     const log = (name) => console.error(`bench: ${stack.label}: ${name}`);

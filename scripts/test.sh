@@ -25,6 +25,9 @@ step "browser tests (Firefox)" node scripts/with-server.mjs \
   wasm-pack test --headless --firefox --geckodriver "$(command -v geckodriver)" --mode no-install
 # The end-to-end tests drive the built demo, so the build comes first.
 step "build" bash scripts/build.sh
+# npm run bench with tiny counts: checks that both stacks still build and every row of the
+# side-by-side table fills (asserts nothing about time; the real figures come from npm run bench).
+step "bench (smoke run)" bash scripts/bench.sh --smoke
 step "node tests" node --test tests/node/
 # The built storefront end to end: in Debian's Chromium through playwright-core, then in
 # headless Firefox through geckodriver and selenium-webdriver.

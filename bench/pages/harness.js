@@ -15,10 +15,15 @@ const wallClock = () => performance.timeOrigin + performance.now();
  */
 async function openFixture(stack, name, options = {}) {
   if (!name) return stack.open(options);
+  const { id, fixture } = await fetchFixture(name);
+  return stack.open({ ...options, id, fixture });
+}
+
+/** Fixture `name`: its cart id and document bytes. */
+async function fetchFixture(name) {
   const response = await fetch(`/fixtures/${name}.bin`);
   if (!response.ok) throw new Error(`fixture ${name}: HTTP ${response.status}`);
-  const fixture = new Uint8Array(await response.arrayBuffer());
-  return stack.open({ ...options, id: response.headers.get("x-cart-id"), fixture });
+  return { id: response.headers.get("x-cart-id"), fixture: new Uint8Array(await response.arrayBuffer()) };
 }
 
 /** Times `count` runs of `work`, yielding between them. */
@@ -58,6 +63,13 @@ export function install(stack, scriptStart) {
       });
       await c.close();
       return samples;
+    },
+
+    /** Bare Automerge changes writing what an add writes, on the document of `fixture` (the peer stack only). */
+    async bareAdds({ fixture: name, count }) {
+      await stack.load();
+      const doc = await stack.bare({ fixture: name && (await fetchFixture(name)).fixture });
+      return sample(count, (i) => doc.add(hotSku(i)));
     },
 
     /** The listing of a cart opened from `fixture`, `count` times; checks it has `lines` lines. */

@@ -19,6 +19,20 @@ install({
     })();
     return loaded;
   },
+  /**
+   * The reference an add is held to: a bare `Automerge.change` writing the same keys (no repo,
+   * no storage, no network) on a document loaded from `fixture`.
+   */
+  async bare({ fixture }) {
+    const { module } = await loaded;
+    const { Automerge } = module;
+    let doc = fixture ? Automerge.load(fixture) : Automerge.init();
+    return {
+      add(sku) {
+        doc = Automerge.change(doc, (d) => addLine(d, sku));
+      },
+    };
+  },
   async open({ id, fixture, server }) {
     const { module } = await loaded;
     const { Repo, IndexedDBStorageAdapter, BroadcastChannelNetworkAdapter, WebSocketClientAdapter } = module;

@@ -178,12 +178,31 @@ fn merge_and_load(c: &mut Criterion) {
     group.finish();
 }
 
+/// The cold start's native part: opening the 200-line cart stored as 2,000 changes (the
+/// shape `npm run bench` opens in Chromium), beside Automerge loading the same bytes.
+fn cold_open(c: &mut Criterion) {
+    let id = CartId::random().unwrap();
+    let mut cart = Cart::new(id);
+    for n in 0..2000 {
+        cart.add_item(&item(&format!("sku-{}", n % 200))).unwrap();
+    }
+    let saved = cart.save();
+    let mut group = c.benchmark_group("open 200 lines of 2,000 changes");
+    group.bench_function("offline-cart", |b| {
+        b.iter(|| Cart::load(id, &saved).unwrap())
+    });
+    group.bench_function("automerge", |b| {
+        b.iter(|| AutoCommit::load(&saved).unwrap())
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = add_a_new_line, add_to_a_line_and_list, merge_and_load
+    targets = add_a_new_line, add_to_a_line_and_list, merge_and_load, cold_open
 }
 criterion_main!(benches);

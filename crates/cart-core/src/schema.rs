@@ -133,7 +133,7 @@ pub(crate) fn as_int(value: &Value<'_>) -> Option<i64> {
 }
 
 /// Reads a string: a plain string, or a text object, which is how `@automerge/automerge` in
-/// JavaScript stores an ordinary JS string. `id` is the id [`ReadDoc::get`] returned with
+/// JavaScript stores an ordinary JS string. `id` is the id [`ReadDoc::get`] or a map range gave with
 /// `value`.
 pub(crate) fn string_value<D: ReadDoc>(doc: &D, value: &Value<'_>, id: &ObjId) -> Option<String> {
     match value {
@@ -146,10 +146,22 @@ pub(crate) fn string_value<D: ReadDoc>(doc: &D, value: &Value<'_>, id: &ObjId) -
     }
 }
 
-/// The string at `key` of `obj` (see [`string_value`]).
-pub(crate) fn get_string<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Option<String> {
-    let (value, id) = doc.get(obj, key).ok()??;
-    string_value(doc, &value, &id)
+/// The quantity entries among the `set:` keys in `sets` and the `add:` keys in `adds` of
+/// `doc`'s root, as (sku, value); the winning value of each key, non-integers skipped.
+/// [`sums`] reads every entry, [`quantity`] the entries of one sku: one rule for both.
+fn quantity_entries<'a, D: ReadDoc>(
+    doc: &'a D,
+    sets: impl std::ops::RangeBounds<String> + 'a,
+    adds: impl std::ops::RangeBounds<String> + 'a,
+) -> impl Iterator<Item = (String, i64)> + 'a {
+    let sets = doc
+        .map_range(ROOT, sets)
+        .filter_map(|entry| Some((entry.key.strip_prefix(SET_PREFIX)?.to_owned(), entry)));
+    let adds = doc
+        .map_range(ROOT, adds)
+        .filter_map(|entry| Some((sku_of_add_key(&entry.key)?.to_owned(), entry)));
+    sets.chain(adds)
+        .filter_map(|(sku, entry)| Some((sku, as_int(&entry.value.into())?)))
 }
 
 /// The quantity of every line of `doc` whose quantity is above zero, by sku: `set:<sku>` plus
@@ -166,19 +178,32 @@ pub fn quantities<D: ReadDoc>(doc: &D) -> BTreeMap<String, i64> {
 /// (a document that breaks the schema may hold negative values).
 pub(crate) fn sums<D: ReadDoc>(doc: &D) -> BTreeMap<String, i64> {
     let mut sums: BTreeMap<String, i64> = BTreeMap::new();
-    let sets = doc
-        .map_range(ROOT, keys_with_prefix(SET_PREFIX))
-        .filter_map(|entry| Some((entry.key.strip_prefix(SET_PREFIX)?.to_owned(), entry)));
-    let adds = doc
-        .map_range(ROOT, keys_with_prefix(ADD_PREFIX))
-        .filter_map(|entry| Some((sku_of_add_key(&entry.key)?.to_owned(), entry)));
-    for (sku, entry) in sets.chain(adds) {
-        if let Some(q) = as_int(&entry.value.into()) {
-            let sum = sums.entry(sku).or_default();
-            *sum = sum.saturating_add(q);
-        }
+    let entries = quantity_entries(
+        doc,
+        keys_with_prefix(SET_PREFIX),
+        keys_with_prefix(ADD_PREFIX),
+    );
+    for (sku, q) in entries {
+        let sum = sums.entry(sku).or_default();
+        *sum = sum.saturating_add(q);
     }
     sums
+}
+
+/// The quantity of the line `sku` of `doc` by the rule of [`sums`]: `set:<sku>` plus every
+/// `add:<sku>#…` entry; 0 when it has none, 0 or below when the line is not shown. Reads only
+/// the keys of `sku`, so it costs the same in a cart of any size.
+pub fn quantity<D: ReadDoc>(doc: &D, sku: &str) -> i64 {
+    let set = set_key(sku);
+    quantity_entries(doc, set.clone()..=set, add_keys_of(sku))
+        .filter(|(of, _)| of == sku)
+        .fold(0, |sum, (_, q)| sum.saturating_add(q))
+}
+
+/// The sku whose quantity the root key `key` counts towards: `<sku>` of `set:<sku>` and of
+/// `add:<sku>#<tag>`; `None` for every other key.
+pub fn sku_of_quantity_key(key: &str) -> Option<&str> {
+    key.strip_prefix(SET_PREFIX).or_else(|| sku_of_add_key(key))
 }
 
 fn violation(path: &str, why: &str) -> CartError {
@@ -190,50 +215,59 @@ fn violation(path: &str, why: &str) -> CartError {
 
 /// Checks that `doc` is a valid cart `id` of schema version [`SCHEMA_VERSION`]: no root key
 /// outside the schema, `cartId` (when present) is `id`, and every details record, add entry and
-/// set quantity passes the same validation as the cart's own operations. Conflicting values are checked too, since any of them may be
-/// the one shown after a later change.
+/// set quantity passes the same validation as the cart's own operations. Conflicting values are
+/// checked too, since any of them may be the one shown after a later change. This is
+/// [`check_root_key`] for every root key.
 ///
 /// Errs with [`ErrorCode::SchemaViolation`] naming the first offending key.
 pub fn check_document<D: ReadDoc>(doc: &D, id: &CartId) -> Result<(), CartError> {
-    let expected_id = id.to_string();
-    for key in doc.keys(ROOT) {
-        let path = format!("{key:?}");
-        let values = doc.get_all(ROOT, key.as_str()).unwrap_or_default();
-        for (value, id) in values {
-            if key == SCHEMA {
-                if as_int(&value) != Some(SCHEMA_VERSION) {
-                    return Err(violation(&path, "must be 1"));
-                }
-            } else if key == CART_ID {
-                let stored = string_value(doc, &value, &id)
-                    .ok_or_else(|| violation(&path, "must be a string"))?;
-                if stored != expected_id {
-                    return Err(violation(
-                        &path,
-                        &format!("must be the id of this cart, {expected_id}, got {stored:?}"),
-                    ));
-                }
-            } else if let Some(sku) = key.strip_prefix(ITEM_PREFIX) {
-                validate::sku(sku).map_err(|e| violation(&path, e.message()))?;
-                if !matches!(value, Value::Object(ObjType::Map)) {
-                    return Err(violation(&path, "must be a map"));
-                }
-                check_details(doc, &id, &path)?;
-            } else if let Some(sku) = key.strip_prefix(SET_PREFIX) {
-                validate::sku(sku).map_err(|e| violation(&path, e.message()))?;
-                let quantity =
-                    as_int(&value).ok_or_else(|| violation(&path, "must be an integer"))?;
-                validate::set_quantity(quantity).map_err(|e| violation(&path, e.message()))?;
-            } else if key.starts_with(ADD_PREFIX) {
-                let sku = sku_of_add_key(&key)
-                    .ok_or_else(|| violation(&path, "must be \"add:<sku>#<tag>\""))?;
-                validate::sku(sku).map_err(|e| violation(&path, e.message()))?;
-                let quantity =
-                    as_int(&value).ok_or_else(|| violation(&path, "must be an integer"))?;
-                validate::add_quantity(quantity).map_err(|e| violation(&path, e.message()))?;
-            } else {
-                return Err(violation(&path, "is not a key of the cart schema"));
+    doc.keys(ROOT)
+        .try_for_each(|key| check_root_key(doc, id, &key))
+}
+
+/// Checks the root key `key` of `doc`, cart `id`, by the rules of [`check_document`]: every
+/// value it holds, conflicting values included, and for an `item:` key the details record of
+/// each. A key `doc` does not hold passes. A change that touched only some root keys (directly
+/// or inside their details records) leaves the others as they were, so checking the touched
+/// ones tells whether the changed document passes [`check_document`].
+///
+/// Errs with [`ErrorCode::SchemaViolation`] naming the key.
+pub fn check_root_key<D: ReadDoc>(doc: &D, id: &CartId, key: &str) -> Result<(), CartError> {
+    let path = format!("{key:?}");
+    let values = doc.get_all(ROOT, key).unwrap_or_default();
+    for (value, obj) in values {
+        if key == SCHEMA {
+            if as_int(&value) != Some(SCHEMA_VERSION) {
+                return Err(violation(&path, "must be 1"));
             }
+        } else if key == CART_ID {
+            let expected_id = id.to_string();
+            let stored = string_value(doc, &value, &obj)
+                .ok_or_else(|| violation(&path, "must be a string"))?;
+            if stored != expected_id {
+                return Err(violation(
+                    &path,
+                    &format!("must be the id of this cart, {expected_id}, got {stored:?}"),
+                ));
+            }
+        } else if let Some(sku) = key.strip_prefix(ITEM_PREFIX) {
+            validate::sku(sku).map_err(|e| violation(&path, e.message()))?;
+            if !matches!(value, Value::Object(ObjType::Map)) {
+                return Err(violation(&path, "must be a map"));
+            }
+            check_details(doc, &obj, &path)?;
+        } else if let Some(sku) = key.strip_prefix(SET_PREFIX) {
+            validate::sku(sku).map_err(|e| violation(&path, e.message()))?;
+            let quantity = as_int(&value).ok_or_else(|| violation(&path, "must be an integer"))?;
+            validate::set_quantity(quantity).map_err(|e| violation(&path, e.message()))?;
+        } else if key.starts_with(ADD_PREFIX) {
+            let sku = sku_of_add_key(key)
+                .ok_or_else(|| violation(&path, "must be \"add:<sku>#<tag>\""))?;
+            validate::sku(sku).map_err(|e| violation(&path, e.message()))?;
+            let quantity = as_int(&value).ok_or_else(|| violation(&path, "must be an integer"))?;
+            validate::add_quantity(quantity).map_err(|e| violation(&path, e.message()))?;
+        } else {
+            return Err(violation(&path, "is not a key of the cart schema"));
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::{ObjType, Patch, PatchAction, Prop, ReadDoc, Value, ROOT};
 
-use crate::schema::{self, as_int, get_string};
+use crate::schema::{self, as_int};
 
 /// The details record of one line (`item:<sku>`), as far as it is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl View {
     /// Reads `sku` again from `doc`, replacing what the view held for it.
     pub fn refresh<D: ReadDoc>(&mut self, doc: &D, sku: &str) {
         self.take(sku);
-        let quantity = read_quantity(doc, sku);
+        let quantity = schema::quantity(doc, sku);
         let details = if quantity > 0 {
             read_details(doc, sku)
         } else {
@@ -244,36 +244,37 @@ pub(crate) fn touched_sku(patch: &Patch) -> Option<&str> {
         },
     };
     key.strip_prefix(schema::ITEM_PREFIX)
-        .or_else(|| key.strip_prefix(schema::SET_PREFIX))
-        .or_else(|| schema::sku_of_add_key(key))
+        .or_else(|| schema::sku_of_quantity_key(key))
 }
 
-/// The quantity of `sku` in `doc`: `set:<sku>` plus its add entries.
-pub(crate) fn read_quantity<D: ReadDoc>(doc: &D, sku: &str) -> i64 {
-    let set = doc
-        .get(ROOT, schema::set_key(sku))
-        .ok()
-        .flatten()
-        .and_then(|(v, _)| as_int(&v))
-        .unwrap_or(0);
-    schema::add_entries(doc, sku)
-        .filter_map(|entry| as_int(&entry.value.into()))
-        .fold(set, i64::saturating_add)
-}
-
-/// The details record of `sku` in `doc`, when it is there and valid enough to show.
+/// The details record of `sku` in `doc`, when it is there and valid enough to show. Reads the
+/// record in one pass over its keys (a lookup per field costs several times more, and a cold
+/// start reads every record).
 pub(crate) fn read_details<D: ReadDoc>(doc: &D, sku: &str) -> Option<Details> {
     let (Value::Object(ObjType::Map), record) = doc.get(ROOT, schema::item_key(sku)).ok()?? else {
         return None;
     };
-    let get = |key: &str| doc.get(&record, key).ok().flatten().map(|(v, _)| v);
-    let text = |key: &str| get_string(doc, &record, key);
+    let (mut name, mut unit_price, mut currency) = (None, None, None);
+    let (mut image_url, mut variant, mut added_at) = (None, None, None);
+    for entry in doc.map_range(&record, ..) {
+        let value: Value<'_> = entry.value.clone().into();
+        let text = || schema::string_value(doc, &value, &entry.id());
+        match entry.key.as_ref() {
+            schema::NAME => name = text(),
+            schema::UNIT_PRICE => unit_price = as_int(&value),
+            schema::CURRENCY => currency = text(),
+            schema::IMAGE_URL => image_url = text(),
+            schema::VARIANT => variant = text(),
+            schema::ADDED_AT => added_at = as_int(&value),
+            _ => {}
+        }
+    }
     Some(Details {
-        name: text(schema::NAME)?,
-        unit_price: get(schema::UNIT_PRICE).as_ref().and_then(as_int)?,
-        currency: text(schema::CURRENCY)?,
-        image_url: text(schema::IMAGE_URL),
-        variant: text(schema::VARIANT),
-        added_at: get(schema::ADDED_AT).as_ref().and_then(as_int).unwrap_or(0),
+        name: name?,
+        unit_price: unit_price?,
+        currency: currency?,
+        image_url,
+        variant,
+        added_at: added_at.unwrap_or(0),
     })
 }

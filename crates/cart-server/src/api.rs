@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checkout::{self, RefusedLine, MAX_HEADS};
-use crate::hub::ReadAtError;
+use crate::error::ReadAtError;
 use crate::secret::CartKey;
 use crate::store::shop::Account;
 use crate::store::StoreError;

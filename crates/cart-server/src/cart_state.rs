@@ -6,8 +6,10 @@
 //! stored (another instance may create it); the hub that owns it decides what to store and
 //! when, under the cart's lock.
 
+use std::collections::HashSet;
+
 use automerge::{Automerge, ReadDoc};
-use cart_core::CartId;
+use cart_core::{schema, CartId};
 
 use crate::error::Refusal;
 use crate::secret::SecretHash;
@@ -27,6 +29,19 @@ pub(crate) struct CartState {
     incrementals: usize,
     /// The bytes of those chunks (an overestimate of the saved document).
     stored_bytes: usize,
+    /// The skus whose quantity is above zero (the lines the line limit counts): read once on
+    /// load, then kept up to date from the skus each stored change touched.
+    lines: HashSet<String>,
+}
+
+/// The lines of a cart after a change, from the skus it touched: what [`CartState::keep_lines`]
+/// records once the change is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LineUpdate {
+    /// The number of lines after the change.
+    pub(crate) count: usize,
+    /// Each touched sku and whether it is a line after the change.
+    touched: Vec<(String, bool)>,
 }
 
 impl CartState {
@@ -39,7 +54,82 @@ impl CartState {
             chunks: Vec::new(),
             incrementals: 0,
             stored_bytes: 0,
+            lines: HashSet::new(),
         }
+    }
+
+    /// The number of lines of the cart as last stored (skus whose quantity is above zero).
+    pub(crate) fn line_count(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The lines after a change applied to [`CartState::doc`] that touched the quantities of
+    /// `skus` (and no others): reads the quantity of each touched sku, nothing else.
+    pub(crate) fn lines_after<'a>(&self, skus: impl IntoIterator<Item = &'a str>) -> LineUpdate {
+        let mut count = self.line_count();
+        let mut touched: Vec<(String, bool)> = Vec::new();
+        for sku in skus {
+            if touched.iter().any(|(seen, _)| seen == sku) {
+                continue;
+            }
+            let line = schema::quantity(&self.doc, sku) > 0;
+            match (self.lines.contains(sku), line) {
+                (false, true) => count += 1,
+                (true, false) => count -= 1,
+                _ => {}
+            }
+            touched.push((sku.to_owned(), line));
+        }
+        LineUpdate { count, touched }
+    }
+
+    /// Every line read again from [`CartState::doc`]: the update for a change whose touched
+    /// skus are not known.
+    pub(crate) fn lines_read_again(&self) -> LineUpdate {
+        let now = schema::quantities(&self.doc);
+        let gone = self.lines.iter().filter(|sku| !now.contains_key(*sku));
+        let touched = gone
+            .map(|sku| (sku.clone(), false))
+            .chain(now.keys().map(|sku| (sku.clone(), true)))
+            .collect();
+        LineUpdate {
+            count: now.len(),
+            touched,
+        }
+    }
+
+    /// Records the lines of a stored change (see [`CartState::lines_after`]).
+    pub(crate) fn keep_lines(&mut self, update: LineUpdate) {
+        for (sku, line) in update.touched {
+            if line {
+                self.lines.insert(sku);
+            } else {
+                self.lines.remove(&sku);
+            }
+        }
+        debug_assert_eq!(self.lines.len(), update.count);
+    }
+
+    /// Throws the document away and reads the cart again from `store`: undoes a change applied
+    /// to [`CartState::doc`] that was refused or not stored, since the store holds exactly the
+    /// accepted cart. Costs a load of the whole cart, which is why only refusals take this
+    /// path (see [`crate::apply`]). Changes that waited in the document for a missing
+    /// dependency are dropped too; they were never acknowledged, and the next sync message
+    /// asks the peer for them again. When the store fails the cart stays empty and unloaded,
+    /// so nothing is sent from it before it is read again; errs with a storage [`Refusal`].
+    pub(crate) async fn restore(
+        &mut self,
+        cart: CartId,
+        store: &(impl DocStore + ?Sized),
+    ) -> Result<(), Refusal> {
+        *self = CartState::new();
+        self.refresh(cart, store).await
+    }
+
+    /// Whether the document is the cart as the store had it when it was last read or written;
+    /// false after a failed [`CartState::restore`] until the next [`CartState::refresh`].
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.loaded
     }
 
     /// Incremental chunks stored since the last snapshot.
@@ -50,13 +140,6 @@ impl CartState {
     /// The bytes of the chunks this instance knows of.
     pub(crate) fn stored_bytes(&self) -> usize {
         self.stored_bytes
-    }
-
-    /// The store holds the cart under `secret`, not the binding assumed here: keeps that
-    /// binding and loads the document again on the next [`CartState::refresh`].
-    pub(crate) fn bound_elsewhere(&mut self, secret: Option<SecretHash>) {
-        self.secret = secret;
-        self.loaded = false;
     }
 
     /// Loads the cart from `store` when it was not loaded, or re-reads the binding of a cart
@@ -108,6 +191,7 @@ impl CartState {
             );
             keys.clear();
         }
+        self.lines = schema::quantities(&doc).into_keys().collect();
         self.doc = doc;
         self.chunks = keys;
         self.incrementals = incrementals;

@@ -5,9 +5,13 @@
 //! and what to do next. A refused message changes nothing: no document, secret or sync state.
 //! Storage failures are reported as [`ErrorKind::Storage`] with a generic message; the details
 //! go to the server log only.
+//!
+//! A checkout through the HTTP API that cannot read the cart at the heads it names fails with a
+//! [`ReadAtError`].
 
 use std::fmt;
 
+use automerge::ChangeHash;
 use cart_core::CartId;
 
 /// A stable, machine-readable reason for a refusal; also the `kind` label of the
@@ -141,6 +145,8 @@ pub struct Refusal {
     kind: ErrorKind,
     message: String,
     cart: Option<CartId>,
+    /// The bytes of the cart read again to undo the refused change (0 when nothing was read).
+    undo_bytes: usize,
 }
 
 impl From<cart_core::wire::WireError> for Refusal {
@@ -163,7 +169,21 @@ impl Refusal {
             kind,
             message: message.into(),
             cart: None,
+            undo_bytes: 0,
         }
+    }
+
+    /// The same refusal, for a change the server undid by reading `bytes` of the cart again
+    /// from its store; the connection pays for them from its byte rate
+    /// ([`crate::limits::RateLimit::charge`]), so refusals cost a peer what they cost the server.
+    pub fn undone(mut self, bytes: usize) -> Refusal {
+        self.undo_bytes = bytes;
+        self
+    }
+
+    /// The bytes read again to undo the refused change (see [`Refusal::undone`]).
+    pub fn undo_bytes(&self) -> usize {
+        self.undo_bytes
     }
 
     /// The same refusal, about cart `cart` (sent as the `documentId` of the `error` message).
@@ -204,6 +224,18 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// Why [`crate::hub::Hubs::place_order`] could not order a cart at some heads; the HTTP API
+/// turns it into its error body (`crate::api::ApiError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadAtError {
+    /// The cart is not stored, or the key is not its key.
+    NotFound,
+    /// The server does not have these changes of the cart (yet).
+    MissingChanges(Vec<ChangeHash>),
+    /// The store failed or holds a cart that does not load (details in the log).
+    Storage,
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,16 +1,17 @@
-//! Per-cart hubs: the one in-memory copy of each open cart, the peers connected to it, and the
-//! Automerge sync state of each peer.
+//! Per-cart hubs: the one in-memory copy of each open cart (`crate::cart_state`) and the peers
+//! linked to it ([`crate::link`]). The hub routes: each message goes to the cart it is about,
+//! under that cart's lock, and on to the module that does the work.
 //!
 //! All work on one cart runs under that cart's lock, in message order: apply an incoming sync
-//! message to a fork of the cart, check the fork ([`crate::admission`] and the size limit),
-//! store the new changes durably, adopt the fork, then generate the reply to the sender and a
-//! sync message for every other peer of the cart, so they receive the change live. Nothing is
-//! sent that acknowledges a change before the store has it. A refused message leaves the cart,
-//! the store and the sender's sync state exactly as they were.
+//! message to the cart, check what it changed and store it durably (`crate::apply`, which undoes
+//! a refused change), then queue the reply to the sender and a sync message for every other
+//! peer of the cart, so they receive the change live. Nothing is sent that acknowledges a change
+//! before the store has it. A refused message leaves the cart, the store and the sender's sync
+//! state exactly as they were.
 //!
 //! A hub exists while a peer is linked to its cart or a message about it is being handled: each
 //! handled message holds an [`OpenCart`] guard from the [`crate::open_carts`] registry and each
-//! link a [`Hold`]; the last one dropped drops the hub, and the next load reads the store again.
+//! link a [`crate::open_carts::Hold`]; the last one dropped drops the hub, and the next load reads the store again.
 //!
 //! # Several server instances
 //!
@@ -25,88 +26,35 @@
 
 use std::collections::hash_map;
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
+use automerge::sync::Message as AutomergeSync;
 use automerge::{Automerge, ChangeHash, ReadDoc};
+use cart_core::wire::{self as protocol, Message};
 use cart_core::CartId;
 
-use crate::admission;
+use crate::apply::{Applied, Applier, Cleared};
 use crate::cart_state::CartState;
-use crate::error::{ErrorKind, Refusal};
+use crate::error::{ReadAtError, Refusal};
 use crate::limits::Limits;
-use crate::mailbox::{Mailbox, Outbound};
+use crate::link::{Link, PeerContext};
 use crate::metrics::Metrics;
-use crate::open_carts::{Hold, OpenCart, OpenCarts};
-use crate::secret::{CartKey, SecretHash};
-use crate::store::shop::{Order, Placed};
-use crate::store::{ChunkKey, Store, StoreError};
-use cart_core::wire::{self as protocol, Message};
+use crate::open_carts::{OpenCart, OpenCarts};
+use crate::secret::SecretHash;
+use crate::store::shop::Order;
+use crate::store::{Store, StoreError};
 
-/// Why [`Hubs::place_order`] could not order a cart at some heads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadAtError {
-    /// The cart is not stored, or the key is not its key.
-    NotFound,
-    /// The server does not have these changes of the cart (yet).
-    MissingChanges(Vec<ChangeHash>),
-    /// The store failed or holds a cart that does not load (details in the log).
-    Storage,
-}
+pub use crate::apply::COMPACT_AFTER_INCREMENTALS;
 
-/// Incremental chunks after which a cart is compacted into one snapshot.
-pub const COMPACT_AFTER_INCREMENTALS: usize = 32;
-
-/// Who is sending: one joined connection.
-#[derive(Debug, Clone)]
-pub struct PeerContext {
-    /// Unique per connection for the life of the process.
-    pub conn_id: u64,
-    /// The peer id the connection joined with.
-    pub peer_id: String,
-    /// The peer's storage id, when it announced one and is not ephemeral.
-    pub storage_id: Option<String>,
-    /// The key from the WebSocket URL.
-    pub key: CartKey,
-    /// Where its messages go.
-    pub mailbox: Mailbox,
-}
-
-/// Whether a sync message for a link waits in its connection's queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outgoing {
-    /// Nothing is queued; the next change queues an [`Outbound::SyncDue`].
-    Idle,
-    /// An [`Outbound::SyncDue`] is queued; more changes need nothing more, the message is
-    /// generated when the writer gets to it.
-    Queued {
-        /// The peer sent a sync message that must be answered even when there is nothing new
-        /// (the heartbeat contract, see the crate README).
-        answer: bool,
-    },
-}
-
-/// One peer linked to a cart.
-struct Link {
-    peer_id: String,
-    storage_id: Option<String>,
-    secret: SecretHash,
-    mailbox: Mailbox,
-    sync: SyncState,
-    outgoing: Outgoing,
-    /// The encoded sync state last persisted (or loaded), to skip identical writes.
-    saved: Option<Vec<u8>>,
-    /// Keeps the cart open while the peer is linked; dropping the link releases it.
-    _open: Hold<CartHub>,
-}
+/// A peer linked to a cart, keeping its hub open.
+type PeerLink = Link<CartHub>;
 
 /// What a hub guards with its lock: the cart and the peers linked to it.
 struct HubState {
     /// The server's copy of the cart.
     cart: CartState,
     /// The linked peers by connection id.
-    links: HashMap<u64, Link>,
+    links: HashMap<u64, PeerLink>,
 }
 
 /// The hub of one cart.
@@ -151,40 +99,6 @@ fn doc_unavailable(server: &str, peer: &str, cart: &CartId) -> Message {
         sender_id: server.to_string(),
         target_id: peer.to_string(),
         document_id: cart.to_string(),
-    })
-}
-
-/// Queues a sync message for `link` unless one is queued already; `answer` when the peer must
-/// get a message even if there is nothing new.
-fn queue_sync(cart: CartId, link: &mut Link, answer: bool) {
-    match &mut link.outgoing {
-        Outgoing::Queued { answer: queued } => *queued |= answer,
-        Outgoing::Idle => {
-            if link.mailbox.post(Outbound::SyncDue(cart)) {
-                link.outgoing = Outgoing::Queued { answer };
-            }
-        }
-    }
-}
-
-/// A sync message that tells the peer our heads, what we need and a summary of what we have,
-/// with no changes: the answer to a peer's sync message when Automerge has nothing new to say
-/// (its `generate_sync_message` returns `None` then). Made from a copy of the link's state, so
-/// the real state is unchanged; Automerge always answers a state that has not responded yet.
-fn status_message(doc: &Automerge, sync: &SyncState) -> Option<AutomergeSync> {
-    let mut copy = sync.clone();
-    copy.have_responded = false;
-    copy.their_have = None;
-    copy.their_need = None;
-    doc.generate_sync_message(&mut copy)
-}
-
-fn sync_message(server: &str, peer: &str, cart: &CartId, message: AutomergeSync) -> Message {
-    Message::Sync(protocol::Sync {
-        sender_id: server.to_string(),
-        target_id: peer.to_string(),
-        document_id: cart.to_string(),
-        data: message.encode(),
     })
 }
 
@@ -254,53 +168,24 @@ impl Hubs {
             return Ok(());
         }
         if let hash_map::Entry::Vacant(vacant) = state.links.entry(peer.conn_id) {
-            vacant.insert(self.new_link(hub, peer, secret).await);
+            vacant.insert(Link::open(&*self.store, cart, peer, secret, hub.hold()).await);
         }
-        let before = state.cart.doc.get_heads();
-        let has_changes = !message.changes.is_empty();
         let Some(link) = state.links.get_mut(&peer.conn_id) else {
             return Ok(());
         };
         let mut sync = link.sync.clone();
-        let mut fork = if has_changes {
-            state.cart.doc.clone()
-        } else {
-            // Without changes a sync message cannot alter the document; no fork is needed.
-            std::mem::take(&mut state.cart.doc)
-        };
-        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            fork.receive_sync_message(&mut sync, message)
-        }));
-        let refusal = match applied {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some("the automerge library could not apply it".to_string()),
-        };
-        if let Some(why) = refusal {
-            if !has_changes {
-                state.cart.doc = fork;
-            }
-            return Err(Refusal::new(
-                ErrorKind::InvalidAutomerge,
-                format!(
-                    "the sync message for cart {cart} could not be applied ({why}); nothing was changed, send changes made by automerge"
-                ),
-            )
-            .about(cart));
-        }
-        let changed = fork.get_heads() != before;
-        if changed
-            && !self
-                .store_change(cart, state, Some(peer), secret, &before, &fork)
-                .await?
-        {
+        let applied = self
+            .applier()
+            .sync_message(cart, &mut state.cart, &secret, &mut sync, message)
+            .await?;
+        if applied == Applied::BoundElsewhere {
+            self.unavailable(cart, state, peer);
             return Ok(());
         }
-        state.cart.doc = fork;
         if let Some(link) = state.links.get_mut(&peer.conn_id) {
             link.sync = sync;
         }
-        if changed {
+        if applied == Applied::Stored {
             self.after_change(cart, state, peer.conn_id, secret).await;
         }
         self.reply(cart, state, peer.conn_id);
@@ -308,69 +193,17 @@ impl Hubs {
         Ok(())
     }
 
-    /// Checks `fork` (the cart with the new changes) and stores the changes since `before`.
-    /// Returns false when the cart turned out to be bound to another key (the peer, if any, was
-    /// told `doc-unavailable`); errs when the change is refused or the store fails.
-    async fn store_change(
-        &self,
-        cart: CartId,
-        state: &mut HubState,
-        peer: Option<&PeerContext>,
-        secret: SecretHash,
-        before: &[ChangeHash],
-        fork: &Automerge,
-    ) -> Result<bool, Refusal> {
-        admission::admit(fork, &cart, &self.limits)?;
-        let bytes = fork.save_after(before);
-        let max = self.limits.max_document_bytes;
-        let mut snapshot = None;
-        if state.cart.stored_bytes().saturating_add(bytes.len()) > max {
-            // The stored chunks overestimate the saved size; measure exactly before refusing.
-            let whole = fork.save();
-            if whole.len() > max {
-                return Err(Refusal::new(
-                    ErrorKind::DocumentTooLarge,
-                    format!(
-                        "the change to cart {cart} was refused and nothing of it was stored: the saved cart would take {} bytes, at most {max} are allowed; a cart keeps the history of every edit, so removing lines does not make room: check this cart out or start a new one",
-                        whole.len()
-                    ),
-                )
-                .about(cart));
-            }
-            snapshot = Some(whole);
+    /// What applies changes to this instance's carts.
+    fn applier(&self) -> Applier<'_> {
+        Applier {
+            store: &*self.store,
+            limits: &self.limits,
+            metrics: &self.metrics,
         }
-        let size = bytes.len();
-        match self.store.append_chunk(&cart, &secret, bytes).await {
-            Ok(key) => self.note_stored(state, key, size),
-            Err(StoreError::SecretMismatch) => {
-                // Another instance created the cart with another key first.
-                state
-                    .cart
-                    .bound_elsewhere(self.store.secret_hash(&cart).await.ok().flatten());
-                if let Some(peer) = peer {
-                    self.unavailable(cart, state, peer);
-                }
-                return Ok(false);
-            }
-            Err(e) => {
-                tracing::error!(%cart, error = %e, "storing a change failed");
-                return Err(Refusal::storage(cart));
-            }
-        }
-        if let Some(snapshot) = snapshot {
-            state.cart.compact(cart, &*self.store, snapshot).await;
-        }
-        Ok(true)
     }
 
-    /// Counts a chunk of `size` bytes this instance stored.
-    fn note_stored(&self, state: &mut HubState, key: ChunkKey, size: usize) {
-        self.metrics.change_stored();
-        state.cart.note_stored(key, size);
-    }
-
-    /// After a stored change: bind the cart, drop peers of another key, compact when due, and
-    /// send the change to every other peer.
+    /// After a stored change: bind the cart, drop peers of another key, and send the change to
+    /// every other peer.
     async fn after_change(
         &self,
         cart: CartId,
@@ -393,22 +226,18 @@ impl Hubs {
                 }
             }
         }
-        if state.cart.incrementals() >= COMPACT_AFTER_INCREMENTALS {
-            let snapshot = state.cart.doc.save();
-            state.cart.compact(cart, &*self.store, snapshot).await;
-        }
         for (id, link) in state.links.iter_mut() {
             if *id != sender {
-                queue_sync(cart, link, false);
+                link.queue(cart, false);
             }
         }
     }
 
-    /// Queues the answer to a sync message from `conn_id`: always a sync message (see
-    /// [`Outgoing::Queued::answer`]).
+    /// Queues the answer to a sync message from `conn_id`: always a sync message, even when
+    /// there is nothing new (the heartbeat contract, see the crate README).
     fn reply(&self, cart: CartId, state: &mut HubState, conn_id: u64) {
         if let Some(link) = state.links.get_mut(&conn_id) {
-            queue_sync(cart, link, true);
+            link.queue(cart, true);
         }
     }
 
@@ -419,62 +248,13 @@ impl Hubs {
         let hub = self.carts.get(cart)?;
         let mut guard = hub.state.lock().await;
         let HubState { cart: copy, links } = &mut *guard;
+        if !copy.is_loaded() {
+            // A refused change whose undo could not read the store left the cart empty.
+            copy.refresh(cart, &*self.store).await.ok()?;
+        }
         links
             .get_mut(&conn_id)
-            .and_then(|link| self.generate(cart, &copy.doc, link))
-    }
-
-    /// Generates the sync message a [`Outgoing::Queued`] link is due and marks it idle.
-    fn generate(&self, cart: CartId, doc: &Automerge, link: &mut Link) -> Option<Message> {
-        let Outgoing::Queued { answer } = std::mem::replace(&mut link.outgoing, Outgoing::Idle)
-        else {
-            return None;
-        };
-        let message = doc
-            .generate_sync_message(&mut link.sync)
-            .or_else(|| answer.then(|| status_message(doc, &link.sync)).flatten())?;
-        Some(sync_message(
-            &self.server_peer_id,
-            &link.peer_id,
-            &cart,
-            message,
-        ))
-    }
-
-    async fn new_link(
-        &self,
-        hub: &OpenCart<CartHub>,
-        peer: &PeerContext,
-        secret: SecretHash,
-    ) -> Link {
-        let cart = hub.cart();
-        let mut sync = SyncState::new();
-        let mut saved = None;
-        if let Some(storage_id) = &peer.storage_id {
-            match self.store.load_sync_state(storage_id, &cart).await {
-                Ok(Some(bytes)) => match SyncState::decode(&bytes) {
-                    Ok(state) => {
-                        sync = state;
-                        saved = Some(bytes);
-                    }
-                    Err(e) => {
-                        tracing::warn!(%cart, error = %e, "ignoring an undecodable sync state")
-                    }
-                },
-                Ok(None) => {}
-                Err(e) => tracing::warn!(%cart, error = %e, "could not load a sync state"),
-            }
-        }
-        Link {
-            peer_id: peer.peer_id.clone(),
-            storage_id: peer.storage_id.clone(),
-            secret,
-            mailbox: peer.mailbox.clone(),
-            sync,
-            outgoing: Outgoing::Idle,
-            saved,
-            _open: hub.hold(),
-        }
+            .and_then(|link| link.due_message(&self.server_peer_id, cart, &copy.doc))
     }
 
     /// Tells `peer` the cart is unavailable and unlinks it if it was linked.
@@ -484,28 +264,14 @@ impl Hubs {
             .send(doc_unavailable(&self.server_peer_id, &peer.peer_id, &cart));
     }
 
-    /// Saves the sync state of a peer with a storage id when it changed, for a stored cart.
+    /// Saves the sync state of the peer of `conn_id` (see [`Link::save_sync_state`]), for a
+    /// stored cart only.
     async fn persist_sync_state(&self, cart: CartId, state: &mut HubState, conn_id: u64) {
         if state.cart.secret.is_none() {
             return;
         }
-        let Some(link) = state.links.get_mut(&conn_id) else {
-            return;
-        };
-        let Some(storage_id) = link.storage_id.clone() else {
-            return;
-        };
-        let encoded = link.sync.encode();
-        if link.saved.as_ref() == Some(&encoded) {
-            return;
-        }
-        match self
-            .store
-            .save_sync_state(&storage_id, &cart, encoded.clone())
-            .await
-        {
-            Ok(()) => link.saved = Some(encoded),
-            Err(e) => tracing::warn!(%cart, error = %e, "could not save a sync state"),
+        if let Some(link) = state.links.get_mut(&conn_id) {
+            link.save_sync_state(cart, &*self.store).await;
         }
     }
 
@@ -560,26 +326,12 @@ impl Hubs {
             return Ok((order, false));
         }
         let (order, clear) = make(&state.cart.doc)?;
-        let before = state.cart.doc.get_heads();
-        let mut fork = state.cart.doc.clone();
-        fork.load_incremental(&clear)
-            .map_err(|e| e.to_string())
-            .and_then(|_| admission::check_schema(&fork, &cart).map_err(|r| r.to_string()))
-            .map_err(|why| {
-                tracing::error!(%cart, %why, "a checkout's clear does not apply");
-                ReadAtError::Storage
-            })?;
-        let bytes = fork.save_after(&before);
-        let size = bytes.len();
-        match self.store.place_order(&order, secret, bytes).await {
-            Ok(Placed::Created(key)) => self.note_stored(state, key, size),
-            Ok(Placed::Existing(order)) => return Ok((order, false)),
-            Err(e) => return Err(storage(e).into()),
-        }
-        state.cart.doc = fork;
-        if state.cart.stored_bytes() > self.limits.max_document_bytes {
-            let snapshot = state.cart.doc.save();
-            state.cart.compact(cart, &*self.store, snapshot).await;
+        let cleared = self
+            .applier()
+            .clear(cart, &mut state.cart, secret, &order, &clear)
+            .await?;
+        if let Cleared::Existing(order) = cleared {
+            return Ok((order, false));
         }
         // Connection ids start at 1: 0 is no peer, so every linked peer is sent the clear.
         self.after_change(cart, state, 0, *secret).await;
@@ -623,11 +375,16 @@ impl Hubs {
         let mut guard = hub.state.lock().await;
         let state = &mut *guard;
         self.persist_sync_state(cart, state, conn_id).await;
+        if !state.cart.is_loaded() && state.cart.refresh(cart, &*self.store).await.is_err() {
+            // Nothing can be sent from a cart the store does not give back; the link goes.
+            state.links.remove(&conn_id);
+            return;
+        }
         if let Some(mut link) = state.links.remove(&conn_id) {
             // A queued sync message would find the link gone: queue it made, so a change
             // acknowledged just before the peer leaves (or the server shuts down) still
             // reaches it. Dropping the link releases its hold on the cart.
-            if let Some(message) = self.generate(cart, &state.cart.doc, &mut link) {
+            if let Some(message) = link.due_message(&self.server_peer_id, cart, &state.cart.doc) {
                 link.mailbox.send(message);
             }
         }
@@ -640,12 +397,28 @@ mod tests {
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
+    use automerge::sync::{State as SyncState, SyncDoc};
+
     use super::*;
-    use crate::mailbox::OutboxBytes;
+    use crate::error::ErrorKind;
+    use crate::mailbox::{Mailbox, Outbound, OutboxBytes};
+    use crate::secret::CartKey;
     use crate::store::SqliteStore;
 
     /// Hubs over a new SQLite file (kept until the returned directory drops), and one peer.
     async fn hubs_and_peer() -> (
+        tempfile::TempDir,
+        Hubs,
+        PeerContext,
+        mpsc::Receiver<Outbound>,
+    ) {
+        hubs_and_peer_within(Limits::default()).await
+    }
+
+    /// [`hubs_and_peer`] enforcing `limits`.
+    async fn hubs_and_peer_within(
+        limits: Limits,
+    ) -> (
         tempfile::TempDir,
         Hubs,
         PeerContext,
@@ -656,7 +429,6 @@ mod tests {
             .await
             .expect("a SQLite store");
         let metrics = Arc::new(Metrics::default());
-        let limits = Limits::default();
         let hubs = Hubs::new(
             Arc::new(store),
             limits.clone(),
@@ -737,5 +509,162 @@ mod tests {
             0,
             "the dropped message released the cart"
         );
+    }
+
+    /// A sync message carrying the changes of `doc` since `since`.
+    fn changes_since(doc: &mut cart_core::Cart, since: &[ChangeHash]) -> AutomergeSync {
+        carrying(doc.heads(), doc.save_after(since))
+    }
+
+    fn item(sku: &str) -> cart_core::NewItem {
+        cart_core::NewItem {
+            sku: sku.into(),
+            name: format!("product {sku}"),
+            unit_price: 100,
+            currency: "EUR".into(),
+            quantity: 1,
+            image_url: None,
+            variant: None,
+        }
+    }
+
+    /// What a refused change must leave as it was: the hub's copy of a cart (its changes, the
+    /// lines it counts, the chunks it knows of), the sync state of the peer, and the chunks the
+    /// store holds.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Snapshot {
+        heads: Vec<ChangeHash>,
+        changes: Vec<ChangeHash>,
+        lines: usize,
+        stored_bytes: usize,
+        incrementals: usize,
+        sync: Vec<u8>,
+        chunks: Vec<crate::store::Chunk>,
+    }
+
+    async fn snapshot(hubs: &Hubs, cart: CartId, peer: &PeerContext) -> Snapshot {
+        let hub = hubs.carts.get(cart).expect("the cart is open");
+        let state = hub.state.lock().await;
+        let mut changes: Vec<ChangeHash> = state
+            .cart
+            .doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        changes.sort();
+        Snapshot {
+            heads: state.cart.doc.get_heads(),
+            changes,
+            lines: state.cart.line_count(),
+            stored_bytes: state.cart.stored_bytes(),
+            incrementals: state.cart.incrementals(),
+            sync: state.links[&peer.conn_id].sync.encode(),
+            chunks: hubs.store.load_chunks(&cart).await.expect("the chunks"),
+        }
+    }
+
+    /// A sync message carrying `changes` of a cart whose heads are then `heads`.
+    fn carrying(heads: Vec<ChangeHash>, changes: Vec<u8>) -> AutomergeSync {
+        AutomergeSync {
+            heads,
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: vec![changes].into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_change_leaves_the_cart_and_the_store_as_they_were_and_the_next_is_accepted()
+    {
+        let limits = Limits {
+            max_lines: 2,
+            ..Limits::default()
+        };
+        let (_dir, hubs, peer, _rx) = hubs_and_peer_within(limits).await;
+        let cart = CartId::from_bytes([10; 16]);
+        let mut shopper = cart_core::Cart::new(cart);
+        shopper.add_item(&item("A")).expect("add");
+        hubs.receive(&peer, cart, false, changes_since(&mut shopper, &[]))
+            .await
+            .expect("a valid first line is accepted");
+        let accepted = shopper.heads();
+        let before = snapshot(&hubs, cart, &peer).await;
+        assert_eq!(before.heads, accepted);
+        assert_eq!(before.lines, 1);
+
+        // Two more lines: over the line limit.
+        let mut greedy = cart_core::Cart::load(cart, &shopper.save()).expect("load");
+        greedy.add_item(&item("B")).expect("add");
+        greedy.add_item(&item("C")).expect("add");
+        let over_limit = changes_since(&mut greedy, &accepted);
+
+        // A value outside the schema.
+        let mut forger = automerge::AutoCommit::load(&shopper.save()).expect("load");
+        automerge::transaction::Transactable::put(&mut forger, automerge::ROOT, "add:A#x", 5000)
+            .expect("put");
+        forger.commit();
+        let outside_schema = carrying(forger.get_heads(), forger.save_after(&accepted));
+
+        for (message, kind) in [
+            (over_limit, ErrorKind::TooManyLines),
+            (outside_schema, ErrorKind::SchemaViolation),
+        ] {
+            let refused = hubs
+                .receive(&peer, cart, false, message)
+                .await
+                .expect_err("the change is refused");
+            assert_eq!(refused.kind(), kind);
+            assert_eq!(snapshot(&hubs, cart, &peer).await, before, "after {kind:?}");
+            assert!(
+                refused.undo_bytes() > 0,
+                "the peer is charged for the cart read again"
+            );
+        }
+
+        // The next valid change: one more line, within the limit only if the refused lines
+        // left no trace in the kept line count.
+        shopper.add_item(&item("B")).expect("add");
+        hubs.receive(&peer, cart, false, changes_since(&mut shopper, &accepted))
+            .await
+            .expect("a second line is accepted");
+        let after = snapshot(&hubs, cart, &peer).await;
+        assert_eq!(after.heads, shopper.heads());
+        assert_eq!(after.lines, 2);
+        assert_eq!(
+            after.chunks.len(),
+            before.chunks.len() + 1,
+            "one more chunk stored"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_over_the_size_limit_leaves_the_cart_and_the_store_as_they_were() {
+        let mut shopper = cart_core::Cart::new(CartId::from_bytes([11; 16]));
+        shopper.add_item(&item("A")).expect("add");
+        let first = shopper.save();
+        let limits = Limits {
+            max_document_bytes: first.len() + 64,
+            ..Limits::default()
+        };
+        let (_dir, hubs, peer, _rx) = hubs_and_peer_within(limits).await;
+        let cart = *shopper.id();
+        hubs.receive(&peer, cart, false, carrying(shopper.heads(), first))
+            .await
+            .expect("a cart within the size limit is accepted");
+        let accepted = shopper.heads();
+        let before = snapshot(&hubs, cart, &peer).await;
+
+        for sku in ["B", "C", "D", "E", "F"] {
+            shopper.add_item(&item(sku)).expect("add");
+        }
+        let refused = hubs
+            .receive(&peer, cart, false, changes_since(&mut shopper, &accepted))
+            .await
+            .expect_err("a cart over the size limit is refused");
+        assert_eq!(refused.kind(), ErrorKind::DocumentTooLarge);
+        assert_eq!(snapshot(&hubs, cart, &peer).await, before);
     }
 }

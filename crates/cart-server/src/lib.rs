@@ -7,10 +7,15 @@
 //! - [`config`]: flags and environment of the binary.
 //! - [`cart_core::wire`]: the CBOR wire messages, shared with the browser module.
 //! - [`sync`]: one connection, generic over a Sink/Stream of frames.
-//! - [`hub`]: the open carts, their peers and sync states; live fan-out of accepted changes.
+//! - [`hub`]: the open carts and the peers linked to them: routes each message to the cart it is
+//!   about, fans accepted changes out to the other peers.
+//! - [`link`]: a peer ([`link::PeerContext`]) linked to an open cart: its sync state, the sync
+//!   message due for it, the saved sync state of a peer with a storage id.
 //! - [`mailbox`]: a connection's outbound queue, bounded in messages and bytes.
 //! - [`open_carts`]: the registry of open carts, released by guards.
-//! - `cart_state`: the server's copy of one cart, loaded from the store, and its chunks.
+//! - `apply`: a sync message or a checkout's clear applied to an open cart in place, checked
+//!   for the keys it touched, then stored or undone.
+//! - `cart_state`: the server's copy of one cart, loaded from the store, its chunks and lines.
 //! - [`admission`]: the schema and line checks a changed cart must pass.
 //! - [`limits`]: the limits and the per-connection token bucket.
 //! - [`secret`]: access keys and their stored hashes.
@@ -24,6 +29,7 @@
 
 pub mod admission;
 pub mod api;
+mod apply;
 mod cart_state;
 pub mod catalog;
 pub mod checkout;
@@ -32,6 +38,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod link;
 pub mod mailbox;
 pub mod metrics;
 pub mod open_carts;

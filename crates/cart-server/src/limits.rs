@@ -179,6 +179,20 @@ impl RateLimit {
     pub fn admit(&mut self, size: usize) -> Result<(), OverRate> {
         self.admit_at(Instant::now(), size)
     }
+
+    /// Takes `size` bytes (at most one full bucket) from the byte bucket at `now` for work the
+    /// connection caused beyond its frames, even when that leaves the bucket below empty: the
+    /// next frames then wait until the rate has paid for it.
+    pub fn charge_at(&mut self, now: Instant, size: usize) {
+        self.bytes.refill(now);
+        self.bytes.tokens -= self.bytes.cost(size as f64);
+    }
+
+    /// [`RateLimit::charge_at`] now: a refused change the server undid by reading the cart
+    /// again ([`crate::error::Refusal::undo_bytes`]) costs the peer the bytes read.
+    pub fn charge(&mut self, size: usize) {
+        self.charge_at(Instant::now(), size)
+    }
 }
 
 #[cfg(test)]
@@ -239,6 +253,29 @@ mod tests {
             rate.admit_at(start, 1),
             Err(OverRate::Messages(_))
         ));
+    }
+
+    #[test]
+    fn work_charged_to_a_connection_holds_back_its_next_frames() {
+        let start = Instant::now();
+        let limits = Limits {
+            bytes_per_second: 1000.0,
+            byte_burst: 2000.0,
+            ..Limits::default()
+        };
+        let mut rate = RateLimit::new(&limits);
+        assert_eq!(rate.admit_at(start, 100), Ok(()));
+        // 1900 bytes left; a charge takes at most a full bucket (2000), leaving -100.
+        rate.charge_at(start, 3000);
+        match rate.admit_at(start, 100) {
+            Err(OverRate::Bytes(wait)) => assert_eq!(wait, Duration::from_millis(200)),
+            other => panic!("expected the byte rate to refuse, got {other:?}"),
+        }
+        assert_eq!(
+            rate.admit_at(start + Duration::from_millis(200), 100),
+            Ok(()),
+            "the rate paid for the work"
+        );
     }
 
     #[test]

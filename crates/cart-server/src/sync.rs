@@ -28,8 +28,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorKind, Refusal};
-use crate::hub::PeerContext;
 use crate::limits::{Limits, OverRate, RateLimit};
+use crate::link::PeerContext;
 use crate::mailbox::{Mailbox, Outbound, OutboxBytes};
 use crate::secret::CartKey;
 use crate::AppState;
@@ -504,7 +504,10 @@ impl Session {
             Ok(()) => {
                 self.linked.insert(cart);
             }
-            Err(refusal) => self.refuse(refusal),
+            Err(refusal) => {
+                self.rate.charge(refusal.undo_bytes());
+                self.refuse(refusal);
+            }
         }
         Flow::Continue
     }
