@@ -15,8 +15,16 @@ const STORAGES = ['indexeddb', 'localstorage', 'memory'];
 const LISTING_DELAY_MS = 300;
 
 let glue;
-/** The wasm-bindgen glue (and with it the .wasm), fetched once per page. */
-const loadModule = () => (glue ??= import('./offline_cart.js'));
+/**
+ * The wasm-bindgen glue (and with it the .wasm), fetched once per page. A bundler-target glue
+ * is ready once imported; a web-target one (`wasm-pack --target web`, no bundler) exports its
+ * `init` as the default, which fetches and instantiates the .wasm.
+ */
+const loadModule = () =>
+  (glue ??= import('./offline_cart.js').then(async (module) => {
+    if (typeof module.default === 'function') await module.default();
+    return module;
+  }));
 
 let seq = 0;
 
