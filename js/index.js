@@ -1,5 +1,5 @@
 // offline-cart's entry point: a few KB of plain JS that give a cart at once. The wasm module
-// (the Automerge cart, ~400 KB) is imported dynamically when a cart starts; until it is ready
+// (the Automerge cart, about 550 KB gzip) is imported dynamically when a cart starts; until it is ready
 // the cart takes `addItem` into a durable outbox (outbox.js) and lists the lines remembered from
 // the last visit plus the outbox. Once the module is ready, the outbox is replayed into the
 // Automerge cart in order, each add with its tag (so a second replay counts once), and every
@@ -26,6 +26,7 @@ const loadModule = () =>
     return module;
   }));
 
+/** Orders the adds this page makes within one millisecond (outbox keys are [cartId, time, seq, tag]). */
 let seq = 0;
 
 /** Lines of `listing` with the outbox `entries` added, as the wasm cart will list them. */
