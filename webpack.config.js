@@ -1,10 +1,11 @@
 // Bundles the storefront demo (www/) into dist/, consuming the wasm-pack output in pkg/ the way
 // an application's own webpack build would consume the published offline-cart package.
 //
-// Two entries, both ES modules: `main`, the storefront (linked from index.html), and
+// Three entries, all ES modules: `main`, the storefront (linked from index.html),
 // `offline-cart-embed`, the drop-in <offline-cart> element for pages without a bundler, under a
-// fixed name so a shop can write one <script type="module" src=".../offline-cart-embed.js">.
-// They share the package's chunk and its .wasm, which each loads by URL next to itself.
+// fixed name so a shop can write one <script type="module" src=".../offline-cart-embed.js">,
+// and `early`, the quick-add page (early.html) that takes adds before the .wasm has arrived.
+// They share the package's chunks and its .wasm, which each loads by URL next to itself.
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -46,6 +47,7 @@ module.exports = {
   entry: {
     main: './www/index.js',
     [EMBED]: './www/embed.js',
+    early: './www/early.js',
   },
   output: {
     path: path.resolve(__dirname, 'dist'),
@@ -89,6 +91,12 @@ module.exports = {
     new HtmlWebpackPlugin({
       templateContent: fs.readFileSync(path.resolve(__dirname, 'www/index.html'), 'utf8'),
       chunks: ['main'],
+      scriptLoading: 'module',
+    }),
+    new HtmlWebpackPlugin({
+      filename: 'early.html',
+      templateContent: fs.readFileSync(path.resolve(__dirname, 'www/early.html'), 'utf8'),
+      chunks: ['early'],
       scriptLoading: 'module',
     }),
     new ShellPlugin(),

@@ -6,7 +6,7 @@
 # prints; asserts nothing about time.
 #
 # Builds what it measures, release only: the module with the wasm-release profile (cargo skips
-# it when up to date) as the `--target web` package in bench/pkg, then the bench pages
+# it when up to date) as the `--target web` package in bench/pkg with the package entry, then the bench pages
 # (bench/webpack.config.js: webpack production, both stacks alike) into bench/dist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,9 @@ if [[ "${1:-}" == --smoke || "${BENCH_SMOKE:-}" == 1 ]]; then smoke=(--smoke); f
 
 step "wasm-pack build --target web (bench/pkg/)" \
   wasm-pack build --profile wasm-release --target web --out-dir bench/pkg --out-name offline_cart --mode no-install
+# The package entry (js/) beside the glue, as scripts/build.sh adds it to pkg/: the first-visit
+# page starts with Cart.start, which takes the add before the .wasm has arrived.
+step "package entry (bench/pkg/)" node scripts/package-entry.mjs bench/pkg
 step "webpack (bench/dist/)" npx --no-install webpack --config bench/webpack.config.js --stats errors-warnings
 step "bench" node bench/run.mjs "${smoke[@]}"
 step_summary

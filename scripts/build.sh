@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the npm package `offline-cart` into pkg/ (wasm-pack) and the storefront demo into
+# Builds the npm package `offline-cart` into pkg/ (wasm-pack, then js/ as its entry:
+# scripts/package-entry.mjs) and the storefront demo into
 # dist/ (webpack: the storefront, the drop-in offline-cart-embed.js with embed.html, and the
 # service worker sw.js) with a brotli and a gzip copy of each file next to it
 # (scripts/compress.mjs, served by cart-server), printing the size a browser downloads. Needs
@@ -26,6 +27,8 @@ npm_package() {
     echo "pkg/package.json is named \"$name\", expected \"offline-cart\"" >&2
     return 1
   fi
+  # The small entry (js/) that gives a cart before the .wasm has arrived; prints its size.
+  node scripts/package-entry.mjs pkg
 }
 
 # Each file gzipped on its own, as a server would send it.
@@ -36,7 +39,7 @@ print_sizes() {
   while IFS= read -r file; do
     glue_raw=$(( glue_raw + $(wc -c < "$file") ))
     glue_gzip=$(( glue_gzip + $(gzip_bytes "$file") ))
-  done < <(find pkg -name '*.js')
+  done < <(find pkg -name 'offline_cart*.js' -o -path 'pkg/snippets/*.js')
   printf '%-16s %9d B raw %9d B gzip -9\n' \
     .wasm "$wasm_raw" "$wasm_gzip" \
     "JS glue + .wasm" $(( glue_raw + wasm_raw )) $(( glue_gzip + wasm_gzip ))

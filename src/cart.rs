@@ -42,6 +42,11 @@ pub(crate) struct State {
     saved_edits: u32,
     last_status: Status,
     closed: bool,
+    /// Bumped by every change to the cart, local or merged (see [`changed`]).
+    revision: u64,
+    /// `items()` as last returned, frozen, with the revision it was built at: a listing is
+    /// converted to JS once per change, not once per read.
+    listing: Option<(u64, JsValue)>,
 }
 
 impl State {
@@ -71,6 +76,14 @@ pub(crate) type Shared = Rc<RefCell<State>>;
 
 fn js_now() -> i64 {
     js_sys::Date::now() as i64
+}
+
+/// The cart changed (a local edit, or changes merged from a tab, the server or `merge`): bumps
+/// the revision, stores the change and tells the subscribers.
+fn changed(shared: &Shared, origin: Origin) {
+    shared.borrow_mut().revision += 1;
+    schedule_write(shared);
+    emit(shared, Event::Change { origin });
 }
 
 pub(crate) fn emit(shared: &Shared, event: Event) {
@@ -120,13 +133,7 @@ fn drive_link(
     };
     let outcome = outcome.unwrap_or_default();
     if outcome.changed {
-        schedule_write(shared);
-        emit(
-            shared,
-            Event::Change {
-                origin: Origin::Remote,
-            },
-        );
+        changed(shared, Origin::Remote);
     }
     for (code, message) in outcome.warnings {
         emit(
@@ -248,15 +255,7 @@ fn merge_from_tab(shared: &Shared, message: TabMessage) {
         })
     };
     match outcome {
-        Ok(true) => {
-            schedule_write(shared);
-            emit(
-                shared,
-                Event::Change {
-                    origin: Origin::Remote,
-                },
-            );
-        }
+        Ok(true) => changed(shared, Origin::Remote),
         Ok(false) => {}
         Err(e) => emit(
             shared,
@@ -341,6 +340,8 @@ impl Cart {
             edits: 0,
             saved_edits: 0,
             closed: false,
+            revision: 0,
+            listing: None,
         };
         let shared = Rc::new(RefCell::new(state));
         let weak = Rc::downgrade(&shared);
@@ -403,15 +404,19 @@ impl Cart {
         self.id.clone()
     }
 
-    /// Adds `item.quantity` (default 1) units of `item.sku`. Throws a `CartError` for invalid
-    /// input, changing nothing.
+    /// Adds `item.quantity` (default 1) units of `item.sku`. With `item.tag`, an add whose tag
+    /// the cart already shows changes nothing (a replayed outbox entry counts once). Throws a
+    /// `CartError` for invalid input (`invalid_item` for a bad tag), changing nothing.
     #[wasm_bindgen(js_name = addItem)]
     pub fn add_item(
         &self,
         #[wasm_bindgen(unchecked_param_type = "NewItem")] item: JsValue,
     ) -> Result<(), JsValue> {
-        let item = convert::new_item(item)?;
-        self.edit(Origin::Local, |cart| cart.add_item(&item))
+        let convert::ItemAdd { item, tag } = convert::new_item(item)?;
+        self.edit(Origin::Local, |cart| match &tag {
+            Some(tag) => cart.add_item_tagged(&item, tag).map(|_| ()),
+            None => cart.add_item(&item),
+        })
     }
 
     /// Sets the quantity of the line for `sku` (0 removes it). Throws for a quantity outside
@@ -442,10 +447,19 @@ impl Cart {
         self.edit(Origin::Local, |cart| cart.clear().map(|n| n as u32))
     }
 
-    /// The lines, first added first.
-    #[wasm_bindgen(unchecked_return_type = "CartLine[]")]
+    /// The lines, first added first. The array and its lines are frozen: the same array is
+    /// returned until the cart changes, so reading it on every render costs nothing.
+    #[wasm_bindgen(unchecked_return_type = "readonly Readonly<CartLine>[]")]
     pub fn items(&self) -> JsValue {
-        convert::lines(&self.shared.borrow().cart.lines())
+        let mut s = self.shared.borrow_mut();
+        match &s.listing {
+            Some((revision, items)) if *revision == s.revision => items.clone(),
+            _ => {
+                let items = convert::frozen_lines(&s.cart.lines());
+                s.listing = Some((s.revision, items.clone()));
+                items
+            }
+        }
     }
 
     /// The totals per currency, ordered by currency code.
@@ -552,7 +566,7 @@ impl Cart {
         origin: Origin,
         op: impl FnOnce(&mut cart_core::Cart) -> Result<R, CartError>,
     ) -> Result<R, JsValue> {
-        let (result, changed) = {
+        let (result, did_change) = {
             let mut guard = self.shared.borrow_mut();
             let s = &mut *guard;
             if s.closed {
@@ -560,15 +574,14 @@ impl Cart {
             }
             let before = s.cart.heads();
             let result = op(&mut s.cart).map_err(from_core)?;
-            let changed = s.cart.heads() != before;
-            if changed {
+            let did_change = s.cart.heads() != before;
+            if did_change {
                 s.edits += 1;
             }
-            (result, changed)
+            (result, did_change)
         };
-        if changed {
-            schedule_write(&self.shared);
-            emit(&self.shared, Event::Change { origin });
+        if did_change {
+            changed(&self.shared, origin);
             drive_link(&self.shared, |link, cart| link.local_change(cart));
         }
         Ok(result)

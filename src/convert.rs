@@ -39,6 +39,10 @@ export interface NewItem {
   /** https:, http: or root-relative URL. */
   imageUrl?: string;
   variant?: string;
+  /** The add's tag, 1..=64 of A-Z a-z 0-9 - _; omit it and the cart makes a random one. An add
+   *  whose tag the cart already shows changes nothing, so an add replayed from an outbox (after
+   *  a crash, or by two tabs) counts once. The early cart (the package's entry) sets it. */
+  tag?: string;
 }
 
 /** One line of the cart, first added first. */
@@ -144,6 +148,16 @@ struct ItemInput {
     quantity: Option<f64>,
     image_url: Option<String>,
     variant: Option<String>,
+    tag: Option<String>,
+}
+
+/// The argument of `addItem`: the item, and the add's tag when the caller gives one.
+pub struct ItemAdd {
+    /// The item and quantity to add.
+    pub item: NewItem,
+    /// The tag of the add (`add:<sku>#<tag>`), checked by `cart_core::Cart::add_item_tagged`;
+    /// `None` makes a random one.
+    pub tag: Option<String>,
 }
 
 /// A JS number that must be a whole number, for `field`.
@@ -159,26 +173,52 @@ pub fn whole_number(value: f64, code: ErrorCode, field: &str) -> Result<i64, JsV
 }
 
 /// Reads the argument of `addItem`.
-pub fn new_item(value: JsValue) -> Result<NewItem, JsValue> {
+pub fn new_item(value: JsValue) -> Result<ItemAdd, JsValue> {
     let invalid = |why: String| {
         from_core(CartError::new(
             ErrorCode::InvalidItem,
-            format!("addItem expects {{ sku, name, unitPrice, currency, quantity?, imageUrl?, variant? }}: {why}"),
+            format!("addItem expects {{ sku, name, unitPrice, currency, quantity?, imageUrl?, variant?, tag? }}: {why}"),
         ))
     };
-    const FIELDS: &[&str] = &[
-        "sku",
-        "name",
-        "unitPrice",
-        "currency",
-        "quantity",
-        "imageUrl",
-        "variant",
+    // Each field, its JS type, and whether it may be left out; js/validate.js checks the same
+    // shape in the same order with the same messages (the early cart's outbox).
+    const FIELDS: &[(&str, &str, bool)] = &[
+        ("sku", "string", false),
+        ("name", "string", false),
+        ("unitPrice", "number", false),
+        ("currency", "string", false),
+        ("quantity", "number", true),
+        ("imageUrl", "string", true),
+        ("variant", "string", true),
+        ("tag", "string", true),
     ];
-    only_known_keys(&value, FIELDS, invalid)?;
+    if !value.is_object() || js_sys::Array::is_array(&value) {
+        let got = if value.is_null() {
+            "null".to_string()
+        } else if value.is_object() {
+            "an array".to_string()
+        } else {
+            value.js_typeof().as_string().unwrap_or_default()
+        };
+        return Err(invalid(format!("expected an object, got {got}")));
+    }
+    let names: Vec<&str> = FIELDS.iter().map(|(name, _, _)| *name).collect();
+    only_known_keys(&value, &names, invalid)?;
+    for &(field, kind, optional) in FIELDS {
+        let v = js_sys::Reflect::get(&value, &JsValue::from_str(field)).unwrap_or_default();
+        if optional && v.is_null_or_undefined() {
+            continue;
+        }
+        if v.is_undefined() {
+            return Err(invalid(format!("missing field `{field}`")));
+        }
+        if v.js_typeof().as_string().as_deref() != Some(kind) {
+            return Err(invalid(format!("`{field}` must be a {kind}")));
+        }
+    }
     let input: ItemInput =
         serde_wasm_bindgen::from_value(value).map_err(|e| invalid(e.to_string()))?;
-    Ok(NewItem {
+    let item = NewItem {
         sku: input.sku,
         name: input.name,
         unit_price: whole_number(input.unit_price, ErrorCode::InvalidPrice, "unitPrice")?,
@@ -189,6 +229,10 @@ pub fn new_item(value: JsValue) -> Result<NewItem, JsValue> {
         },
         image_url: input.image_url,
         variant: input.variant,
+    };
+    Ok(ItemAdd {
+        item,
+        tag: input.tag,
     })
 }
 
@@ -312,8 +356,9 @@ pub fn to_js<T: Serialize>(value: &T) -> JsValue {
     value.serialize(&serializer).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// The JS form of the cart's lines: `CartLine[]`.
-pub fn lines(lines: &[Line]) -> JsValue {
+/// The JS form of the cart's lines, `CartLine[]`, with the array and every line frozen
+/// (`Object.freeze`), so the cart can hand the same array to every reader until it changes.
+pub fn frozen_lines(lines: &[Line]) -> JsValue {
     let out: Vec<LineOutput> = lines
         .iter()
         .map(|l| LineOutput {
@@ -327,7 +372,11 @@ pub fn lines(lines: &[Line]) -> JsValue {
             variant: l.variant.as_deref(),
         })
         .collect();
-    to_js(&out)
+    let array = to_js(&out);
+    for line in array.unchecked_ref::<js_sys::Array>().iter() {
+        js_sys::Object::freeze(line.unchecked_ref::<js_sys::Object>());
+    }
+    js_sys::Object::freeze(array.unchecked_ref::<js_sys::Object>()).into()
 }
 
 #[derive(Serialize)]

@@ -394,6 +394,87 @@ async fn bad_input_throws_coded_errors_and_changes_nothing() {
 }
 
 #[wasm_bindgen_test]
+async fn an_add_with_a_tag_counts_once_however_often_it_is_replayed() {
+    // The early cart's outbox replays each add with its tag; a crash between the replay and
+    // the outbox delete, or two tabs, replay it again.
+    let tagged = r#"{"sku":"MUG","name":"Mug","unitPrice":900,"currency":"EUR","quantity":2,"tag":"early-1"}"#;
+    let cart = open(r#"{"storage":"memory"}"#).await;
+    let events = Recorder::attach(&cart);
+    cart.add_item(js(tagged)).unwrap();
+    cart.add_item(js(tagged)).unwrap();
+    assert_eq!(lines(&cart), vec![("MUG".into(), 2)]);
+    assert_eq!(events.count("change"), 1, "the replay changed nothing");
+    let other = open(&format!(
+        r#"{{"cartId":"{}","storage":"memory"}}"#,
+        cart.id()
+    ))
+    .await;
+    other.add_item(js(tagged)).unwrap();
+    assert!(cart.merge(&other.save()).is_ok());
+    assert_eq!(
+        lines(&cart),
+        vec![("MUG".into(), 2)],
+        "the same add made by two carts counts once"
+    );
+    cart.add_item(item("MUG", 1)).unwrap();
+    assert_eq!(
+        lines(&cart),
+        vec![("MUG".into(), 3)],
+        "untagged adds still add"
+    );
+    for bad in ["", "a#b", "has space"] {
+        let input = format!(
+            r#"{{"sku":"MUG","name":"Mug","unitPrice":900,"currency":"EUR","tag":"{bad}"}}"#
+        );
+        assert_eq!(
+            error_code(cart.add_item(js(&input)).unwrap_err()).0,
+            "invalid_item",
+            "tag {bad:?}"
+        );
+    }
+    assert_eq!(lines(&cart), vec![("MUG".into(), 3)]);
+}
+
+#[wasm_bindgen_test]
+async fn items_is_one_frozen_array_until_the_cart_changes() {
+    let cart = open(r#"{"storage":"memory"}"#).await;
+    cart.add_item(item("TEE", 1)).unwrap();
+    let first = cart.items();
+    assert!(
+        js_sys::Object::is_frozen(first.unchecked_ref::<js_sys::Object>()),
+        "the array is frozen"
+    );
+    let line = js_sys::Array::from(&first).get(0);
+    assert!(
+        js_sys::Object::is_frozen(line.unchecked_ref::<js_sys::Object>()),
+        "its lines are frozen"
+    );
+    assert!(
+        js_sys::Object::is(&first, &cart.items()),
+        "no change, same array"
+    );
+    cart.add_item(item("TEE", 2)).unwrap();
+    let second = cart.items();
+    assert!(
+        !js_sys::Object::is(&first, &second),
+        "a local edit rebuilds it"
+    );
+    assert_eq!(lines(&cart), vec![("TEE".into(), 3)]);
+    let other = open(&format!(
+        r#"{{"cartId":"{}","storage":"memory"}}"#,
+        cart.id()
+    ))
+    .await;
+    other.add_item(item("MUG", 1)).unwrap();
+    assert!(cart.merge(&other.save()).unwrap());
+    assert!(
+        !js_sys::Object::is(&second, &cart.items()),
+        "a merge rebuilds it"
+    );
+    assert_eq!(lines(&cart), vec![("TEE".into(), 3), ("MUG".into(), 1)]);
+}
+
+#[wasm_bindgen_test]
 async fn open_refuses_options_it_does_not_understand() {
     for (options, expected) in [
         (r#"{"storage":"floppy"}"#, "invalid_options"),
