@@ -244,8 +244,11 @@ function listingScenario(stack, origin) {
   return repeat(origin, stack.dir, RUN.reps, (page) => call(page, "listing", { fixture: "lines200", count: RUN.listings, lines: 200 }));
 }
 
-/** Stores the 2,000-change cart in a setup page, then opens a fresh page in the same profile. */
-async function coldScenario(stack, origin) {
+/**
+ * Stores the 2,000-change cart in a setup page, then opens a fresh page in the same profile:
+ * `?cold=` opens the cart, `?early=` (ours) lists what `Cart.start` remembered.
+ */
+async function coldScenario(stack, origin, mode = "cold") {
   const runs = [];
   for (let rep = 0; rep < RUN.colds; rep++) {
     const setup = await openPage(origin, stack.dir);
@@ -253,8 +256,10 @@ async function coldScenario(stack, origin) {
     await setup.close();
     const page = await context.newPage();
     page.on("pageerror", (error) => pageErrors.push(`${stack.dir} cold: ${error.message}`));
-    await page.goto(`${origin}/${stack.dir}/?cold=${FIXTURES.cold.id}`);
-    runs.push(await withTimeout(page.evaluate(() => window.coldStart), 120_000, "cold start"));
+    await page.goto(`${origin}/${stack.dir}/?${mode}=${FIXTURES.cold.id}&lines=200`);
+    const run = await withTimeout(page.evaluate(() => window.coldStart), 120_000, "cold start");
+    if (run.lines !== 200) throw new Error(`${stack.label} ${mode}: listed ${run.lines} lines, expected 200`);
+    runs.push(run);
     await page.close();
   }
   return runs;
@@ -423,6 +428,9 @@ function rows(results) {
   };
   const coldTotal = (stack) => stack.cold && p50(stack.cold.map((run) => run.totalMs));
   row("cold start, 200 lines stored as 2,000 changes: page script to first listing, p50", "", cold(peer), cold(ours), ratio(coldTotal(ours), coldTotal(peer)));
+  const early = ours.coldEarly && `${ms(p50(ours.coldEarly.map((run) => run.totalMs)))} ms (module ready at ${ms(p50(ours.coldEarly.map((run) => run.readyMs)))})`;
+  const earlyTotal = ours.coldEarly && p50(ours.coldEarly.map((run) => run.totalMs));
+  row("cold start, the same cart: page script to first listing, p50, ours through `Cart.start` (the lines remembered from the last visit, before the module is ready)", "", coldTotal(peer) === undefined ? failed(peer, "cold") : `${ms(coldTotal(peer))} ms (as above)`, early ?? failed(ours, "coldEarly"), ratio(earlyTotal, coldTotal(peer)));
   for (const [field, label] of [["aToB", "A->B"], ["bToA", "B->A"]]) {
     const value = (stack) => stack.tabs && p50(stack.tabs[field]);
     row(`two tabs, live ${label}, p50`, "", peer.tabs ? `${ms(value(peer))} ms` : failed(peer, "tabs"), ours.tabs ? `${ms(value(ours))} ms` : failed(ours, "tabs"), ratio(value(ours), value(peer)));
@@ -481,6 +489,7 @@ try {
     await measure(r, stack.label, "listing", () => listingScenario(stack, origins[0]));
     log("cold start");
     await measure(r, stack.label, "cold", () => coldScenario(stack, origins[0]));
+    if (stack.key === "ours") await measure(r, stack.label, "coldEarly", () => coldScenario(stack, origins[0], "early"));
     log("two tabs");
     await measure(r, stack.label, "tabs", () => tabsScenario(stack, origins[0]));
     log("offline merge");

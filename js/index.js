@@ -272,7 +272,11 @@ export class Cart {
   async close() {
     this.#closed = true;
     await this.#outbox.flush();
-    if (this.#real) await this.#real.close();
+    if (this.#real) {
+      // The last change's listing, whose delayed write may not have run yet.
+      await this.#rememberListing();
+      await this.#real.close();
+    }
   }
 
   /** Sets the quantity of a line (0 removes it). Throws `not_ready` before the module is ready. */
