@@ -44,7 +44,10 @@ async fn local_storage_keeps_the_item_format_of_earlier_versions() {
     assert_eq!(loaded, vec![(key.clone(), bytes.clone())]);
 
     raw.remove_item(name).unwrap();
-    let put = StorageOp::Put { key: key.clone(), value: bytes };
+    let put = StorageOp::Put {
+        key: key.clone(),
+        value: bytes,
+    };
     storage.apply(&[put]).await.unwrap();
     assert_eq!(raw.get_item(name).unwrap().as_deref(), Some(value));
     storage.apply(&[StorageOp::Remove { key }]).await.unwrap();

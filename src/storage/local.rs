@@ -27,7 +27,10 @@ pub struct LocalStorage;
 fn error(context: &str, e: JsValue) -> StorageError {
     let (name, message) = match e.dyn_ref::<DomException>() {
         Some(dom) => (dom.name(), dom.message()),
-        None => ("Error".into(), e.as_string().unwrap_or_else(|| "no reason given".into())),
+        None => (
+            "Error".into(),
+            e.as_string().unwrap_or_else(|| "no reason given".into()),
+        ),
     };
     let kind = if super::is_quota_error(&name) {
         StorageErrorKind::QuotaExceeded
@@ -57,7 +60,9 @@ fn open_error(why: String) -> StorageError {
 fn item_key(key: &[String]) -> String {
     let parts: Array = key.iter().map(|part| JsValue::from_str(part)).collect();
     // Stringifying an array of strings cannot fail.
-    let json = JSON::stringify(&parts).map(String::from).unwrap_or_default();
+    let json = JSON::stringify(&parts)
+        .map(String::from)
+        .unwrap_or_default();
     format!("{NAMESPACE}{json}")
 }
 
