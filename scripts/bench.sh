@@ -6,7 +6,8 @@
 # prints; asserts nothing about time.
 #
 # Builds what it measures, release only: the module with the wasm-release profile (cargo skips
-# it when up to date) as the `--target web` package in bench/pkg, then the bench pages
+# it when up to date) as the `--target web` package in bench/pkg, optimized by wasm-opt as
+# scripts/build.sh does (so the bundle measured is the one shipped), then the bench pages
 # (bench/webpack.config.js: webpack production, both stacks alike) into bench/dist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ if [[ "${1:-}" == --smoke || "${BENCH_SMOKE:-}" == 1 ]]; then smoke=(--smoke); f
 
 step "wasm-pack build --target web (bench/pkg/)" \
   wasm-pack build --profile wasm-release --target web --out-dir bench/pkg --out-name offline_cart --mode no-install
+step "wasm-opt (bench/pkg/)" optimize_wasm bench/pkg/offline_cart_bg.wasm
 step "webpack (bench/dist/)" npx --no-install webpack --config bench/webpack.config.js --stats errors-warnings
 step "bench" node bench/run.mjs "${smoke[@]}"
 step_summary
