@@ -6,8 +6,10 @@
 # prints; asserts nothing about time.
 #
 # Builds what it measures, release only: the module with the wasm-release profile (cargo skips
-# it when up to date) as the `--target web` package in bench/pkg with the package entry, then the bench pages
-# (bench/webpack.config.js: webpack production, both stacks alike) into bench/dist.
+# it when up to date) as the `--target web` package in bench/pkg with the package entry,
+# optimized by wasm-opt as scripts/build.sh does (so the bundle measured is the one shipped),
+# then the bench pages (bench/webpack.config.js: webpack production, both stacks alike) into
+# bench/dist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,6 +23,7 @@ step "wasm-pack build --target web (bench/pkg/)" \
 # The package entry (js/) beside the glue, as scripts/build.sh adds it to pkg/: the first-visit
 # page starts with Cart.start, which takes the add before the .wasm has arrived.
 step "package entry (bench/pkg/)" node scripts/package-entry.mjs bench/pkg
+step "wasm-opt (bench/pkg/)" optimize_wasm bench/pkg/offline_cart_bg.wasm
 step "webpack (bench/dist/)" npx --no-install webpack --config bench/webpack.config.js --stats errors-warnings
 step "bench" node bench/run.mjs "${smoke[@]}"
 step_summary

@@ -16,11 +16,12 @@ gzip_bytes() { gzip -9 -c "$1" | wc -c; }
 
 npm_package() {
   # --mode no-install: use the wasm-bindgen CLI that setup.sh installed at the version in
-  # Cargo.lock, never a download. wasm-pack's wasm-opt step is off in Cargo.toml: it would
-  # download binaryen, and Debian's wasm-opt made the gzip larger every time it was measured
-  # (-Oz: 458,235 -> 500,269 B; -Os and -O2 worse too). The wasm-release profile is the
-  # size-tuned release profile of the browser module (see Cargo.toml).
+  # Cargo.lock, never a download. The wasm-release profile is the size-tuned release profile
+  # of the browser module (see Cargo.toml). wasm-pack's own wasm-opt step is off (it would
+  # download binaryen); the current wasm-opt from node_modules runs after it (optimize_wasm in
+  # scripts/lib.sh says which level and why).
   wasm-pack build --profile wasm-release --target bundler --out-dir pkg --out-name offline_cart --mode no-install
+  optimize_wasm "$WASM"
   local name
   name=$(node -p 'require("./pkg/package.json").name')
   if [[ "$name" != offline-cart ]]; then

@@ -40,3 +40,17 @@ step_summary() {
   printf '%s\n' "${STEP_RESULTS[@]}"
   echo "steps: $STEP_PASSED passed, $STEP_FAILED failed"
 }
+
+# optimize_wasm FILE: rewrites the wasm-bindgen output FILE with binaryen's wasm-opt -O1, from
+# the npm package `binaryen` (132, runs on Node, nothing downloaded; wasm-pack's own wasm-opt
+# step is off in Cargo.toml because it downloads). -O1, not -Oz: on 2026-12-03's module -O1
+# took the .wasm from 543,472 to 537,615 B gzip -9 (412,057 -> 410,519 B brotli), while -Oz,
+# -Os and -O2 shrank the raw module but grew the gzip (603,951 B with -Oz), as Debian's 108 did.
+# The features are those rustc emits for wasm32-unknown-unknown; the release profile strips the
+# target_features section that would otherwise tell wasm-opt.
+optimize_wasm() {
+  npx --no-install wasm-opt -O1 \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$1" -o "$1"
+}

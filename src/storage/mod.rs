@@ -19,7 +19,7 @@ pub use local::LocalStorage;
 pub enum StorageKind {
     /// IndexedDB, the default.
     IndexedDb,
-    /// localStorage through gloo-storage.
+    /// localStorage.
     LocalStorage,
     /// Page memory: lost on reload; the last resort so that adds are still accepted.
     Memory,

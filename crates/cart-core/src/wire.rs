@@ -268,16 +268,66 @@ fn parse_cbor(frame: &[u8]) -> Result<Value, WireError> {
     })
 }
 
+/// The text `type` of a CBOR map: the tag every message carries.
+fn type_of(value: &Value) -> Option<&str> {
+    match value {
+        Value::Map(entries) => entries.iter().find_map(|(k, v)| match (k, v) {
+            (Value::Text(k), Value::Text(v)) if k == "type" => Some(v.as_str()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// The error for a value without a text `type`.
+fn untagged() -> WireError {
+    WireError::new(
+        WireErrorKind::InvalidMessage,
+        "the message is not a CBOR map with a text \"type\" field; see the automerge-repo websocket protocol",
+    )
+}
+
+/// Reads the map `value` as the [`Message`] of type `type_name` (its `type` entry is ignored
+/// like any unknown field); errs with what was wrong, cut short.
+///
+/// The variant's struct is read straight from the map: deserializing `Message` itself goes
+/// through serde's internally tagged path, which buffers the map into serde's own value type
+/// first and cost the browser module some 40 KB of code.
+fn message_of(type_name: &str, value: &Value) -> Result<Message, String> {
+    fn read<'a, T: Deserialize<'a>>(
+        value: &'a Value,
+        variant: fn(T) -> Message,
+    ) -> Result<Message, String> {
+        value.deserialized().map(variant).map_err(brief)
+    }
+    match type_name {
+        "join" => read(value, Message::Join),
+        "peer" => read(value, Message::Peer),
+        "request" => read(value, Message::Request),
+        "sync" => read(value, Message::Sync),
+        "doc-unavailable" => read(value, Message::DocUnavailable),
+        "ephemeral" => read(value, Message::Ephemeral),
+        "error" => read(value, Message::Error),
+        other => {
+            let shown: String = other.chars().take(64).collect();
+            Err(format!(
+                "unknown message type {shown:?}; expected join, peer, request, sync, doc-unavailable, ephemeral or error"
+            ))
+        }
+    }
+}
+
 /// Decodes one frame's payload as any [`Message`], including the server's own types (`peer`,
 /// `error`): what a client does with the server's frames.
 ///
 /// Errs with [`WireErrorKind::MalformedCbor`] or [`WireErrorKind::InvalidMessage`].
 pub fn decode_any(frame: &[u8]) -> Result<Message, WireError> {
     let value = parse_cbor(frame)?;
-    value.deserialized::<Message>().map_err(|e| {
+    let type_name = type_of(&value).ok_or_else(untagged)?;
+    message_of(type_name, &value).map_err(|why| {
         WireError::new(
             WireErrorKind::InvalidMessage,
-            format!("not a protocol message ({})", brief(e)),
+            format!("not a protocol message ({why})"),
         )
     })
 }
@@ -289,23 +339,11 @@ pub fn decode_any(frame: &[u8]) -> Result<Message, WireError> {
 /// type needs, and [`WireErrorKind::UnknownMessageType`] for any other `type`.
 pub fn decode(frame: &[u8]) -> Result<Decoded, WireError> {
     let value = parse_cbor(frame)?;
-    let type_name = match &value {
-        Value::Map(entries) => entries.iter().find_map(|(k, v)| match (k, v) {
-            (Value::Text(k), Value::Text(v)) if k == "type" => Some(v.clone()),
-            _ => None,
-        }),
-        _ => None,
+    let type_name = type_of(&value).ok_or_else(untagged)?;
+    if IGNORED_TYPES.contains(&type_name) {
+        return Ok(Decoded::Ignored(type_name.to_string()));
     }
-    .ok_or_else(|| {
-        WireError::new(
-            WireErrorKind::InvalidMessage,
-            "the message is not a CBOR map with a text \"type\" field; see the automerge-repo websocket protocol",
-        )
-    })?;
-    if IGNORED_TYPES.contains(&type_name.as_str()) {
-        return Ok(Decoded::Ignored(type_name));
-    }
-    let needs = match type_name.as_str() {
+    let needs = match type_name {
         "join" => "senderId (text), peerMetadata (map) and supportedProtocolVersions (array of text)",
         "request" | "sync" => "senderId, targetId, documentId (text) and data (bytes)",
         "ephemeral" => {
@@ -328,13 +366,12 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, WireError> {
             ));
         }
     };
-    value
-        .deserialized::<Message>()
+    message_of(type_name, &value)
         .map(Decoded::Message)
-        .map_err(|e| {
+        .map_err(|why| {
             WireError::new(
                 WireErrorKind::InvalidMessage,
-                format!("a {type_name:?} message needs {needs} ({})", brief(e)),
+                format!("a {type_name:?} message needs {needs} ({why})"),
             )
         })
 }
