@@ -116,7 +116,7 @@ pub enum Database {
     Sqlite(PathBuf),
     /// A PostgreSQL database (`postgres://` or `postgresql://`), which several instances can
     /// share. Its `Debug` hides the password.
-    Postgres(tokio_postgres::Config),
+    Postgres(Box<tokio_postgres::Config>),
 }
 
 impl Database {
@@ -126,12 +126,15 @@ impl Database {
     /// PostgreSQL URL that does not parse.
     pub fn parse(url: &str) -> Result<Database, String> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return url.parse().map(Database::Postgres).map_err(|e| {
-                format!(
-                    "DATABASE_URL is not a valid PostgreSQL URL ({e}); \
+            return url
+                .parse()
+                .map(|c| Database::Postgres(Box::new(c)))
+                .map_err(|e| {
+                    format!(
+                        "DATABASE_URL is not a valid PostgreSQL URL ({e}); \
                      use postgres://USER:PASSWORD@HOST:PORT/DATABASE"
-                )
-            });
+                    )
+                });
         }
         let path = url
             .strip_prefix("sqlite://")

@@ -42,7 +42,7 @@ async fn run(config: Config) -> Result<(), String> {
             serve_store(config, store).await
         }
         Database::Postgres(settings) => {
-            let store = PostgresStore::open(settings)
+            let store = PostgresStore::open(*settings)
                 .await
                 .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
             tracing::info!(database = %described, "store open (PostgreSQL)");

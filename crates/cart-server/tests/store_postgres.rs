@@ -1,5 +1,6 @@
 //! The store conformance suite against PostgresStore on a real PostgreSQL, each check in a
-//! database of its own (so checks run in parallel), plus the migration checks.
+//! database of its own (so checks run in parallel), the migration checks, and two server
+//! instances on one database.
 //!
 //! Needs `TEST_DATABASE_URL`, a URL whose user may create databases. `scripts/postgres.mjs`
 //! starts a throwaway cluster and sets it:
@@ -8,10 +9,18 @@
 //! node scripts/postgres.mjs cargo test -p cart-server --test store_postgres
 //! ```
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use cart_server::store::conformance::Harness;
 use cart_server::store::{DocStore, PostgresStore};
+use cart_server::{serve, AppState, ServerOptions};
+use support::{Replica, KEY};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio_postgres::{Client, Config, NoTls};
 
 /// The server the tests run on; unset is a failure that says how to run them, never a skip.
@@ -134,4 +143,54 @@ async fn a_database_migrated_by_a_newer_server_is_refused() {
         refused.to_string().contains("schema version 999"),
         "{refused}"
     );
+}
+
+/// A server instance on `store` at a loopback port: its `/sync` URL with [`KEY`], and what
+/// stops it (dropping the sender stops it too).
+async fn instance(store: PostgresStore) -> (String, oneshot::Sender<()>) {
+    let state = AppState::new(Arc::new(store), ServerOptions::default())
+        .await
+        .expect("start an instance");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!(
+        "ws://{}/sync?key={KEY}",
+        listener.local_addr().expect("address")
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        state,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    (url, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_serves_what_the_first_acknowledged() {
+    let database = new_database().await;
+    let (first, _stop_first) =
+        instance(PostgresStore::open(database.clone()).await.expect("open")).await;
+    let mut phone = Replica::with_items(&["TEE"]);
+    let mut client = support::Client::connect_url(&first, "phone", Some("phone-storage")).await;
+    for n in 0..40 {
+        phone.add(&format!("SKU-{n}"), 1);
+        // sync() returns once the server's heads include ours: the change is acknowledged.
+        client.sync(&mut phone, false).await.expect("sync");
+    }
+    let store = PostgresStore::open(database).await.expect("another handle");
+    let chunks = store.load_chunks(&phone.cart).await.expect("load").len();
+    assert!(chunks < 40, "compaction replaced chunks ({chunks} stored)");
+
+    let (second, _stop_second) = instance(store).await;
+    let mut laptop = Replica::empty(phone.cart);
+    let mut other = support::Client::connect_url(&second, "laptop", None).await;
+    other
+        .sync(&mut laptop, true)
+        .await
+        .expect("sync with the second instance");
+    assert_eq!(laptop.doc.get_heads(), phone.doc.get_heads());
+    assert_eq!(laptop.lines().len(), 41);
 }

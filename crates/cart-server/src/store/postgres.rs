@@ -32,7 +32,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cart_core::CartId;
 use deadpool_postgres::{
-    GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+    GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls};
@@ -230,8 +230,13 @@ impl PostgresStore {
         &self.config
     }
 
+    /// A pooled connection; the error of a failed connect is PostgreSQL's, without the pool's
+    /// wrapping.
     async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(backend)
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => backend(e),
+            other => backend(other),
+        })
     }
 }
 
