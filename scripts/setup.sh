@@ -31,7 +31,8 @@ apt_packages() {
 
 # PostgreSQL 15's server binaries, for the PostgresStore tests (scripts/postgres.mjs runs a
 # throwaway cluster from them). Debian 12's `postgresql` package is version 15; the machine
-# image may carry the binaries without the package, so the directory is what is checked.
+# image may carry the binaries without the package, so the directory is what is checked. (The
+# package also starts Debian's own cluster on port 5432; the tests do not use it.)
 PG_BIN=/usr/lib/postgresql/15/bin
 postgres_binaries() {
   if [[ -x "$PG_BIN/initdb" && -x "$PG_BIN/pg_ctl" ]]; then

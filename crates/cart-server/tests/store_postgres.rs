@@ -2,8 +2,9 @@
 //! database of its own (so checks run in parallel), the migration checks, and two server
 //! instances on one database.
 //!
-//! Needs `TEST_DATABASE_URL`, a URL whose user may create databases. `scripts/postgres.mjs`
-//! starts a throwaway cluster and sets it:
+//! Needs `TEST_DATABASE_URL`, a URL whose user may create databases; the `cart_test_*` databases
+//! are left behind, so point it at a throwaway server. `scripts/postgres.mjs` starts a
+//! throwaway cluster (removed afterwards) and sets it:
 //!
 //! ```sh
 //! node scripts/postgres.mjs cargo test -p cart-server --test store_postgres
