@@ -29,6 +29,21 @@ apt_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 }
 
+# PostgreSQL 15's server binaries, for the PostgresStore tests (scripts/postgres.mjs runs a
+# throwaway cluster from them). Debian 12's `postgresql` package is version 15; the machine
+# image may carry the binaries without the package, so the directory is what is checked. (The
+# package also starts Debian's own cluster on port 5432; the tests do not use it.)
+PG_BIN=/usr/lib/postgresql/15/bin
+postgres_binaries() {
+  if [[ -x "$PG_BIN/initdb" && -x "$PG_BIN/pg_ctl" ]]; then
+    echo "present: PostgreSQL 15 in $PG_BIN"
+    return
+  fi
+  echo "installing: postgresql (Debian)"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+}
+
 rust_parts() {
   # fmt and clippy are in rustup's default profile, but a minimal toolchain lacks them.
   local component
@@ -98,6 +113,7 @@ npm_packages() {
 }
 
 step "apt packages" apt_packages
+step "PostgreSQL 15" postgres_binaries
 step "rust components and wasm target" rust_parts
 step "wasm-bindgen-cli" wasm_bindgen_cli
 step "wasm-pack" cargo_tool wasm-pack "$WASM_PACK_VERSION" wasm-pack

@@ -10,7 +10,9 @@ step "setup" bash scripts/setup.sh
 step "cargo fmt" cargo fmt --all --check
 step "clippy (native)" cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (wasm32)" cargo clippy -p offline-cart --target wasm32-unknown-unknown --all-targets -- -D warnings
-step "cargo test" cargo test --workspace
+# The store suites run against a real PostgreSQL too: postgres.mjs starts a throwaway
+# PostgreSQL 15 cluster and sets TEST_DATABASE_URL (tests/store_postgres.rs fails without it).
+step "cargo test" node scripts/postgres.mjs cargo test --workspace
 # The root crate's wasm-bindgen tests in headless Chromium, with Debian's chromedriver and the
 # installed wasm-bindgen-test-runner (`--mode no-install`): no driver or runner is downloaded.
 # The runner adds --headless --no-sandbox (needed as root); webdriver.json adds the flags that

@@ -20,7 +20,8 @@ pub struct Config {
     /// Port to listen on; 0 picks a free one (the log says which).
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
-    /// Where carts are stored: sqlite://PATH (relative or absolute; the directory is created).
+    /// Where carts are stored: sqlite://PATH (relative or absolute; the directory is created), or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE for several instances sharing one database.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -108,31 +109,70 @@ impl Config {
     }
 }
 
-/// The file path of a `sqlite://PATH` (or `sqlite:PATH`) database URL.
-///
-/// Errs, saying what is supported, for any other URL (PostgreSQL is not built yet).
-pub fn sqlite_path(url: &str) -> Result<PathBuf, String> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(
-            "DATABASE_URL names PostgreSQL, which this build does not support yet; use sqlite://PATH"
-                .to_string(),
-        );
+/// Where the server keeps its data, as `DATABASE_URL` names it.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// One SQLite file (`sqlite://PATH` or `sqlite:PATH`): one instance, nothing to operate.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://` or `postgresql://`), which several instances can
+    /// share. Its `Debug` hides the password.
+    Postgres(Box<tokio_postgres::Config>),
+}
+
+impl Database {
+    /// The database `url` names.
+    ///
+    /// Errs, saying what is supported, for any other scheme, a SQLite URL without a file, or a
+    /// PostgreSQL URL that does not parse.
+    pub fn parse(url: &str) -> Result<Database, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return url
+                .parse()
+                .map(|c| Database::Postgres(Box::new(c)))
+                .map_err(|e| {
+                    format!(
+                        "DATABASE_URL is not a valid PostgreSQL URL ({e}); \
+                     use postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+                    )
+                });
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                format!(
+                    "DATABASE_URL {:?} is not supported; use sqlite://PATH or postgres://...",
+                    url.split(':').next().unwrap_or_default()
+                )
+            })?;
+        if path.is_empty() || path.contains(":memory:") {
+            return Err(format!(
+                "DATABASE_URL {url:?} names no file; use sqlite://PATH such as sqlite://./data/carts.sqlite3"
+            ));
+        }
+        Ok(Database::Sqlite(PathBuf::from(path)))
     }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .ok_or_else(|| format!("DATABASE_URL {url:?} is not supported; use sqlite://PATH"))?;
-    if path.is_empty() || path.contains(":memory:") {
-        return Err(format!(
-            "DATABASE_URL {url:?} names no file; use sqlite://PATH such as sqlite://./data/carts.sqlite3"
-        ));
+
+    /// What the log says about the database: the SQLite file, or PostgreSQL's host, port,
+    /// database and user (never the password).
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Postgres(config) => crate::store::postgres::describe(config),
+        }
     }
-    Ok(PathBuf::from(path))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sqlite_path(url: &str) -> Result<PathBuf, String> {
+        match Database::parse(url)? {
+            Database::Sqlite(path) => Ok(path),
+            Database::Postgres(_) => Err(format!("{url} parsed as PostgreSQL")),
+        }
+    }
 
     #[test]
     fn sqlite_urls_give_their_path() {
@@ -145,11 +185,24 @@ mod tests {
             PathBuf::from("/var/lib/carts.db")
         );
         assert_eq!(sqlite_path("sqlite:x.db").unwrap(), PathBuf::from("x.db"));
-        assert!(sqlite_path("postgres://localhost/carts")
-            .unwrap_err()
-            .contains("PostgreSQL"));
-        assert!(sqlite_path("mysql://x").is_err());
+        assert!(sqlite_path("mysql://x").unwrap_err().contains("\"mysql\""));
         assert!(sqlite_path("sqlite://").is_err());
+    }
+
+    #[test]
+    fn postgres_urls_select_postgres_and_never_show_the_password() {
+        for url in [
+            "postgres://shop:hunter2@db:6543/carts",
+            "postgresql://shop:hunter2@db:6543/carts",
+        ] {
+            let database = Database::parse(url).expect("a PostgreSQL URL");
+            assert!(matches!(database, Database::Postgres(_)), "{url}");
+            assert_eq!(database.describe(), "db:6543/carts as shop");
+            assert!(!format!("{database:?}").contains("hunter2"));
+        }
+        let bad = Database::parse("postgres://shop:hunter2@db:notaport/carts").unwrap_err();
+        assert!(bad.contains("not a valid PostgreSQL URL"), "{bad}");
+        assert!(!bad.contains("hunter2"), "{bad}");
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //! - [`admission`]: the schema and line checks a changed cart must pass.
 //! - [`limits`]: the limits and the per-connection token bucket.
 //! - [`secret`]: access keys and their stored hashes.
-//! - [`store`]: the [`store::DocStore`] trait, [`store::SqliteStore`] and the conformance suite.
+//! - [`store`]: the [`store::DocStore`] trait, [`store::SqliteStore`], [`store::PostgresStore`]
+//!   and the conformance suite.
 //! - [`metrics`]: Prometheus counters.
 //! - [`http`]: the router: `/healthz`, `/metrics`, `/sync`, `/api/...` and the storefront's
 //!   static files.

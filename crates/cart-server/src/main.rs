@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use cart_server::config::{sqlite_path, Config};
-use cart_server::store::SqliteStore;
+use cart_server::config::{Config, Database};
+use cart_server::store::{PostgresStore, SqliteStore, Store};
 use cart_server::{serve, AppState, ServerOptions};
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -31,11 +31,28 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
-    let path = sqlite_path(&config.database_url)?;
-    let store = SqliteStore::open(&path)
-        .await
-        .map_err(|e| format!("cannot open the database {}: {e}", path.display()))?;
-    tracing::info!(database = %path.display(), "store open");
+    let database = Database::parse(&config.database_url)?;
+    let described = database.describe();
+    match database {
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(&path)
+                .await
+                .map_err(|e| format!("cannot open the database {described}: {e}"))?;
+            tracing::info!(database = %described, "store open (SQLite)");
+            serve_store(config, store).await
+        }
+        Database::Postgres(settings) => {
+            let store = PostgresStore::open(*settings)
+                .await
+                .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
+            tracing::info!(database = %described, "store open (PostgreSQL)");
+            serve_store(config, store).await
+        }
+    }
+}
+
+/// Serves on `store` until a stop signal.
+async fn serve_store<S: Store>(config: Config, store: S) -> Result<(), String> {
     if !config.static_dir.is_dir() {
         tracing::warn!(
             dir = %config.static_dir.display(),

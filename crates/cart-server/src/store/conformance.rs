@@ -4,13 +4,15 @@
 //! on the same storage, as another server instance would have) and invokes
 //! [`store_conformance_tests!`](crate::store_conformance_tests), which expands to one
 //! `#[tokio::test]` per check below. `tests/store_sqlite.rs` does this for [`SqliteStore`] with a
-//! real temporary file; a `PostgresStore` would do the same against a real PostgreSQL.
+//! real temporary file, `tests/store_postgres.rs` for [`PostgresStore`] with a database of its
+//! own per check on a real PostgreSQL.
 //!
 //! Each check panics with a message naming the broken guarantee. The checks cover both traits
 //! a store implements: [`DocStore`] (carts) and [`super::ShopStore`] (catalog, orders,
 //! accounts).
 //!
 //! [`SqliteStore`]: super::SqliteStore
+//! [`PostgresStore`]: super::PostgresStore
 
 use std::future::Future;
 
@@ -326,6 +328,95 @@ pub async fn racing_creators_bind_exactly_one_secret<H: Harness>(h: &H) {
     assert_eq!(store.load_chunks(&id).await.expect("load").len(), 1);
 }
 
+/// Two handles (two server instances) storing the same chunk at once, also as the first write
+/// of its cart: both succeed with the same key, and the chunk is stored once. Repeated on
+/// several carts so that the two writes really overlap.
+pub async fn two_handles_storing_one_chunk_at_once_store_it_once<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let other = h.another_handle(&store).await;
+    for n in 0..16 {
+        let id = cart(100 + n);
+        let owner = secret(&id, "owner-key-0123456789");
+        let mut doc = AutoCommit::new();
+        let first = change_bytes(&mut doc, "a", 1);
+        let (a, b) = tokio::join!(
+            store.append_chunk(&id, &owner, first.clone()),
+            other.append_chunk(&id, &owner, first)
+        );
+        let (a, b) = (a.expect("append a"), b.expect("append b"));
+        assert_eq!(a, b, "both instances must get the chunk's key");
+        let next = change_bytes(&mut doc, "b", 2);
+        let (c, d) = tokio::join!(
+            other.append_chunk(&id, &owner, next.clone()),
+            store.append_chunk(&id, &owner, next)
+        );
+        assert_eq!(c.expect("append c"), d.expect("append d"));
+        assert_eq!(
+            store.load_chunks(&id).await.expect("load").len(),
+            2,
+            "a chunk stored by two instances at once must be stored once"
+        );
+        assert_eq!(other.secret_hash(&id).await.expect("secret"), Some(owner));
+    }
+    assert_eq!(store.cart_count().await.expect("count"), 16);
+}
+
+/// Two instances compacting one cart at once (each with its own snapshot of the chunks it
+/// read) while a third write appends a change: the appended chunk survives, every replaced
+/// chunk is gone, and the cart loads with every change.
+pub async fn racing_compactions_keep_a_concurrent_append<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let other = h.another_handle(&store).await;
+    let third = h.another_handle(&store).await;
+    for n in 0..8 {
+        let id = cart(120 + n);
+        let owner = secret(&id, "owner-key-0123456789");
+        let mut doc = AutoCommit::new();
+        let mut read = Vec::new();
+        for i in 0..4 {
+            let bytes = change_bytes(&mut doc, &format!("k{i}"), i);
+            read.push(
+                store
+                    .append_chunk(&id, &owner, bytes)
+                    .await
+                    .expect("append"),
+            );
+        }
+        // Each compacting instance saved the same changes, one of them with a local edit
+        // more (so the two snapshots differ).
+        let ours = doc.save();
+        let mut fork = doc.fork();
+        change_bytes(&mut fork, "compactor", 1);
+        let theirs = fork.save();
+        let late = change_bytes(&mut doc.fork(), "late", 9);
+        let (a, b, appended) = tokio::join!(
+            store.compact(&id, ours, &read),
+            other.compact(&id, theirs, &read),
+            third.append_chunk(&id, &owner, late)
+        );
+        let (a, b) = (a.expect("compact a"), b.expect("compact b"));
+        let appended = appended.expect("the concurrent append");
+        let keys = chunk_keys(&store, &id).await;
+        assert!(
+            keys.contains(&appended),
+            "a compaction deleted a chunk appended while it ran"
+        );
+        assert!(
+            keys.contains(&a) && keys.contains(&b),
+            "both snapshots stay"
+        );
+        for old in &read {
+            assert!(!keys.contains(old), "a replaced chunk survived");
+        }
+        let chunks = store.load_chunks(&id).await.expect("load");
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+        let loaded = AutoCommit::load(&joined).expect("the compacted cart loads");
+        for key in ["k0", "k1", "k2", "k3", "late"] {
+            assert!(loaded.get(ROOT, key).expect("get").is_some(), "{key} lost");
+        }
+    }
+}
+
 fn product(sku: &str, price: i64) -> Product {
     Product {
         sku: sku.to_string(),
@@ -603,6 +694,8 @@ macro_rules! store_conformance_tests {
             the_storage_id_is_stable,
             writes_are_visible_to_a_new_handle,
             racing_creators_bind_exactly_one_secret,
+            two_handles_storing_one_chunk_at_once_store_it_once,
+            racing_compactions_keep_a_concurrent_append,
             seeding_the_catalog_is_idempotent_and_keeps_changes,
             orders_are_placed_once_and_only_with_their_clear,
             no_order_is_stored_when_its_clear_cannot_be,

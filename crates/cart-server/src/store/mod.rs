@@ -1,5 +1,5 @@
-//! Where carts live: the [`DocStore`] trait, its embedded implementation [`SqliteStore`], and the
-//! [`conformance`] suite every implementation must pass.
+//! Where carts live: the [`DocStore`] trait, its embedded implementation [`SqliteStore`], the
+//! scale-out [`PostgresStore`], and the [`conformance`] suite every implementation must pass.
 //!
 //! A cart is stored like automerge-repo stores a document: a set of chunks, each either a
 //! snapshot (a whole saved document) or an incremental chunk (changes), keyed by the SHA-256 of
@@ -7,22 +7,20 @@
 //! deletes exactly the chunks the compacting server had loaded or written itself, so chunks
 //! another server instance added in the meantime survive.
 //!
-//! # Scaling out: `PostgresStore` (not built yet)
+//! # Scaling out: [`PostgresStore`]
 //!
 //! The trait assumes no exclusive access: several stateless server instances may share one
-//! store. A `PostgresStore` would keep the same three tables (`carts`, `chunks`,
-//! `sync_states`) and implement [`DocStore::append_chunk`] as one transaction (`INSERT INTO carts
-//! ... ON CONFLICT DO NOTHING`, compare the stored secret hash, `INSERT INTO chunks ... ON
-//! CONFLICT DO NOTHING`, then `NOTIFY cart_changes, '<cart id>'`). The instances' per-cart hubs
-//! (see [`crate::hub`]) would `LISTEN cart_changes` and, on a notification for a cart they have
-//! open, load the chunks they have not seen and send them to their peers.
-//! [`ShopStore::place_order`] would be one transaction as well (the order row and the clear's
-//! chunk); since checkouts of one cart are serialised only by the cart's hub on one instance,
-//! it would also lock the cart's row (`SELECT ... FOR UPDATE`) and the hub would load the
-//! chunks it has not seen before pricing, so an order on one instance always sees the clears
-//! of orders placed on another.
+//! store. [`PostgresStore`] keeps the same tables in PostgreSQL and gives the guarantees across
+//! instances (see its module). What is not built yet is telling the other instances: the plan
+//! is that [`DocStore::append_chunk`] also runs `NOTIFY cart_changes, '<cart id>'`, and the
+//! instances' per-cart hubs (see [`crate::hub`]) `LISTEN cart_changes` and, on a notification
+//! for a cart they have open, load the chunks they have not seen and send them to their peers.
+//! [`ShopStore::place_order`] locks the cart's row, so checkouts of one cart are serialised
+//! across instances; the hub must also load the chunks it has not seen before pricing, so that
+//! an order on one instance always sees the clears of orders placed on another.
 
 pub mod conformance;
+pub mod postgres;
 pub mod shop;
 pub mod sqlite;
 
@@ -34,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::secret::SecretHash;
 
+pub use postgres::PostgresStore;
 pub use shop::ShopStore;
 pub use sqlite::SqliteStore;
 

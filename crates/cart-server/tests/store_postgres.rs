@@ -1,0 +1,197 @@
+//! The store conformance suite against PostgresStore on a real PostgreSQL, each check in a
+//! database of its own (so checks run in parallel), the migration checks, and two server
+//! instances on one database.
+//!
+//! Needs `TEST_DATABASE_URL`, a URL whose user may create databases; the `cart_test_*` databases
+//! are left behind, so point it at a throwaway server. `scripts/postgres.mjs` starts a
+//! throwaway cluster (removed afterwards) and sets it:
+//!
+//! ```sh
+//! node scripts/postgres.mjs cargo test -p cart-server --test store_postgres
+//! ```
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cart_server::store::conformance::Harness;
+use cart_server::store::{DocStore, PostgresStore};
+use cart_server::{serve, AppState, ServerOptions};
+use support::{Replica, KEY};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_postgres::{Client, Config, NoTls};
+
+/// The server the tests run on; unset is a failure that says how to run them, never a skip.
+fn server() -> Config {
+    let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "TEST_DATABASE_URL is not set: these tests need a real PostgreSQL. Run them under \
+             `node scripts/postgres.mjs cargo test -p cart-server --test store_postgres` \
+             (a throwaway PostgreSQL 15 cluster; `bash scripts/setup.sh` installs it where \
+             missing), or set TEST_DATABASE_URL to a server whose user may create databases"
+        )
+    });
+    url.parse()
+        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL does not parse: {e}"))
+}
+
+/// A client on `config`, its connection driven by a task of the test's runtime.
+async fn client(config: &Config) -> Client {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to TEST_DATABASE_URL's server: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// The settings of a new, empty database on the test server, unique to this process and call.
+async fn new_database() -> Config {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let server = server();
+    let name = format!(
+        "cart_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    client(&server)
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+    let mut config = server;
+    config.dbname(&name);
+    config
+}
+
+struct PostgresHarness;
+
+impl Harness for PostgresHarness {
+    type Store = PostgresStore;
+
+    async fn fresh(&self) -> PostgresStore {
+        PostgresStore::open(new_database().await)
+            .await
+            .expect("open a store on a new database")
+    }
+
+    async fn another_handle(&self, store: &PostgresStore) -> PostgresStore {
+        PostgresStore::open(store.config().clone())
+            .await
+            .expect("open the same database again")
+    }
+
+    async fn break_chunk_writes(&self, store: &PostgresStore) {
+        client(store.config())
+            .await
+            .batch_execute(
+                "CREATE FUNCTION no_chunks() RETURNS trigger LANGUAGE plpgsql
+                     AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+                 CREATE TRIGGER no_chunks BEFORE INSERT ON chunks
+                     FOR EACH ROW EXECUTE FUNCTION no_chunks();",
+            )
+            .await
+            .expect("create the failing trigger");
+    }
+}
+
+cart_server::store_conformance_tests!(PostgresHarness);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_at_once_apply_each_migration_once() {
+    let database = new_database().await;
+    let opened =
+        futures_util::future::join_all((0..6).map(|_| PostgresStore::open(database.clone()))).await;
+    let stores: Vec<PostgresStore> = opened
+        .into_iter()
+        .map(|s| s.expect("every instance starts"))
+        .collect();
+    let rows = client(&database)
+        .await
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("read schema_migrations");
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, [1], "each migration is applied and recorded once");
+    let ids = futures_util::future::join_all(stores.iter().map(|s| s.storage_id())).await;
+    let first = ids[0].as_ref().expect("storage id").clone();
+    assert!(ids.iter().all(|id| id.as_ref().ok() == Some(&first)));
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_server_is_refused() {
+    let database = new_database().await;
+    drop(
+        PostgresStore::open(database.clone())
+            .await
+            .expect("migrate"),
+    );
+    client(&database)
+        .await
+        .batch_execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
+        .await
+        .expect("record a future migration");
+    let refused = PostgresStore::open(database)
+        .await
+        .expect_err("an older server must not run on a newer schema");
+    assert!(
+        refused.to_string().contains("schema version 999"),
+        "{refused}"
+    );
+}
+
+/// A server instance on `store` at a loopback port: its `/sync` URL with [`KEY`], and what
+/// stops it (dropping the sender stops it too).
+async fn instance(store: PostgresStore) -> (String, oneshot::Sender<()>) {
+    let state = AppState::new(Arc::new(store), ServerOptions::default())
+        .await
+        .expect("start an instance");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!(
+        "ws://{}/sync?key={KEY}",
+        listener.local_addr().expect("address")
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        state,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    (url, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_serves_what_the_first_acknowledged() {
+    let database = new_database().await;
+    let (first, _stop_first) =
+        instance(PostgresStore::open(database.clone()).await.expect("open")).await;
+    let mut phone = Replica::with_items(&["TEE"]);
+    let mut client = support::Client::connect_url(&first, "phone", Some("phone-storage")).await;
+    for n in 0..40 {
+        phone.add(&format!("SKU-{n}"), 1);
+        // sync() returns once the server's heads include ours: the change is acknowledged.
+        client.sync(&mut phone, false).await.expect("sync");
+    }
+    let store = PostgresStore::open(database).await.expect("another handle");
+    let chunks = store.load_chunks(&phone.cart).await.expect("load").len();
+    assert!(chunks < 40, "compaction replaced chunks ({chunks} stored)");
+
+    let (second, _stop_second) = instance(store).await;
+    let mut laptop = Replica::empty(phone.cart);
+    let mut other = support::Client::connect_url(&second, "laptop", None).await;
+    other
+        .sync(&mut laptop, true)
+        .await
+        .expect("sync with the second instance");
+    assert_eq!(laptop.doc.get_heads(), phone.doc.get_heads());
+    assert_eq!(laptop.lines().len(), 41);
+}
