@@ -1,0 +1,418 @@
+//! The IO at the edges: each shopper is a tokio task with a WebSocket to one of the servers;
+//! at the end a fresh client per cart reads it back for the lost-add check.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::{ChangeHash, ReadDoc, ROOT};
+use cart_core::session::{random_key, random_peer_id, ClientSession, Notice};
+use cart_core::{Cart, CartId, NewItem};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::ledger::Ledger;
+use crate::plan::{Action, Plan};
+use crate::report::{LostAdd, Report};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a connect (TCP and WebSocket handshake) may take.
+const CONNECT: Duration = Duration::from_secs(5);
+/// How long a connection may stay silent while changes wait for the server before the shopper
+/// gives up on it and moves to the next server.
+const STALL: Duration = Duration::from_secs(10);
+/// How long shoppers wait, after the run, for the acknowledgement of their last changes.
+const DRAIN: Duration = Duration::from_secs(5);
+/// How long the final read of one cart may take.
+const READ: Duration = Duration::from_secs(15);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// WebSocket URLs of the servers' sync endpoints (`ws://host:port/sync`); each shopper's
+    /// cart key is added as `?key=`.
+    pub servers: Vec<String>,
+    /// How many shoppers.
+    pub shoppers: usize,
+    /// How long they edit.
+    pub duration: Duration,
+    /// Seeds what every shopper does.
+    pub seed: u64,
+    /// The mean think time between two edits of one shopper.
+    pub think: Duration,
+}
+
+/// `server` with the cart's `key` in its query.
+pub fn url_with_key(server: &str, key: &str) -> String {
+    let separator = if server.contains('?') { '&' } else { '?' };
+    format!("{server}{separator}key={key}")
+}
+
+/// Runs the shoppers, reads every cart back and reports.
+pub async fn run(config: Config) -> Result<Report, String> {
+    if config.servers.is_empty() || config.shoppers == 0 {
+        return Err("give at least one --server and one shopper".to_string());
+    }
+    let servers = Arc::new(config.servers.clone());
+    let start = Instant::now();
+    let deadline = start + config.duration;
+    let mut tasks = Vec::with_capacity(config.shoppers);
+    for index in 0..config.shoppers {
+        let shopper = Shopper::new(index, &config, start)?;
+        let servers = servers.clone();
+        tasks.push(tokio::spawn(shopper.shop(servers, deadline)));
+    }
+    let mut shoppers = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        shoppers.push(
+            task.await
+                .map_err(|e| format!("a shopper task failed: {e}"))?,
+        );
+    }
+    let elapsed = config.duration;
+
+    let mut report = Report {
+        shoppers: config.shoppers,
+        ..Report::default()
+    };
+    let mut latencies = Vec::new();
+    let mut reads = Vec::with_capacity(shoppers.len());
+    for shopper in shoppers {
+        report.changes += shopper.ledger.changes();
+        report.acknowledged += shopper.ledger.acknowledged();
+        report.connections += shopper.connections;
+        for (kind, count) in &shopper.errors {
+            report.errors += count;
+            *report.error_kinds.entry(kind.clone()).or_default() += count;
+        }
+        report.adds_checked += shopper.ledger.must_survive().count();
+        latencies.extend_from_slice(&shopper.latencies);
+        let servers = servers.clone();
+        reads.push(tokio::spawn(async move {
+            let read = read_back(&servers, &shopper).await;
+            (shopper, read)
+        }));
+    }
+    for read in reads {
+        let (shopper, read) = read
+            .await
+            .map_err(|e| format!("a read-back task failed: {e}"))?;
+        let cart = match read {
+            Ok(cart) => cart,
+            Err((cart, error)) => {
+                eprintln!("cart-load: shopper {}: {error}", shopper.index);
+                report.unreadable_carts += 1;
+                cart
+            }
+        };
+        let id = shopper.cart.id().to_string();
+        report.lost.extend(
+            shopper
+                .ledger
+                .lost(|key| cart.doc().get(ROOT, key).ok().flatten().is_some())
+                .into_iter()
+                .map(|add| LostAdd::new(shopper.index, &id, add)),
+        );
+    }
+    report.measure(latencies, elapsed);
+    Ok(report)
+}
+
+/// One simulated shopper: a cart on one device, its session with the server and its record.
+struct Shopper {
+    index: usize,
+    key: String,
+    cart: Cart,
+    session: ClientSession,
+    plan: Plan,
+    ledger: Ledger,
+    latencies: Vec<Duration>,
+    connections: usize,
+    /// Errors by kind.
+    errors: BTreeMap<String, usize>,
+    start: Instant,
+}
+
+impl Shopper {
+    fn new(index: usize, config: &Config, start: Instant) -> Result<Shopper, String> {
+        let id = CartId::random().map_err(|e| e.to_string())?;
+        Ok(Shopper {
+            index,
+            key: random_key().map_err(|e| e.to_string())?,
+            cart: Cart::new(id),
+            session: ClientSession::new(&id, random_peer_id(), None),
+            plan: Plan::new(config.seed, index, config.think),
+            ledger: Ledger::default(),
+            latencies: Vec::new(),
+            connections: 0,
+            errors: BTreeMap::new(),
+            start,
+        })
+    }
+
+    /// Edits and syncs until `deadline`, reconnecting to the next server when a connection
+    /// fails; then waits a little for the last acknowledgements.
+    ///
+    /// The shopper arrives with its first add made (offline, as the browser allows), so its
+    /// first message is a `sync` that creates the cart. A cart still empty at `join` would send
+    /// a `request`, and an add made before the server's `doc-unavailable` answer to it arrives
+    /// makes `ClientSession` report [`Notice::WrongKey`] for a cart that merely did not exist yet.
+    async fn shop(mut self, servers: Arc<Vec<String>>, deadline: Instant) -> Shopper {
+        self.edit();
+        let mut next_edit = Instant::now() + self.plan.think();
+        let mut attempt = self.index;
+        let mut backoff = Duration::from_millis(100);
+        while Instant::now() < deadline {
+            let url = url_with_key(&servers[attempt % servers.len()], &self.key);
+            attempt += 1;
+            let connected = timeout(CONNECT, tokio_tungstenite::connect_async(url.as_str())).await;
+            let result = match connected {
+                Ok(Ok((mut socket, _))) => {
+                    self.connections += 1;
+                    let result = self.online(&mut socket, deadline, &mut next_edit).await;
+                    if result.is_ok() {
+                        backoff = Duration::from_millis(100);
+                        self.drain(&mut socket).await;
+                    }
+                    let _ = socket.close(None).await;
+                    self.session.disconnected();
+                    result
+                }
+                Ok(Err(e)) => Err(format!("cannot connect: {e}")),
+                Err(_) => Err(format!("cannot connect within {CONNECT:?}")),
+            };
+            if let Err(e) = result {
+                self.error(e);
+                sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+        self
+    }
+
+    /// One connection until `deadline`: joins, makes each edit when due, handles frames. Errs
+    /// when the connection fails or stays silent while changes wait.
+    async fn online(
+        &mut self,
+        socket: &mut Socket,
+        deadline: Instant,
+        next_edit: &mut Instant,
+    ) -> Result<(), String> {
+        send(socket, vec![self.session.join()]).await?;
+        let mut last_heard = Instant::now();
+        loop {
+            let waiting = self.ledger.pending() > 0 || !self.session.is_connected();
+            tokio::select! {
+                _ = sleep_until(deadline) => return Ok(()),
+                _ = sleep_until(last_heard + STALL), if waiting => {
+                    return Err("the server stopped answering".to_string());
+                }
+                _ = sleep_until(*next_edit) => {
+                    if self.ledger.pending() == 0 {
+                        last_heard = Instant::now();
+                    }
+                    self.edit();
+                    *next_edit = Instant::now() + self.plan.think();
+                    let frames = self.session.local_change(&mut self.cart);
+                    send(socket, frames).await?;
+                }
+                frame = socket.next() => {
+                    last_heard = Instant::now();
+                    self.receive(socket, frame).await?;
+                }
+            }
+        }
+    }
+
+    /// After the run: handles frames until every change is acknowledged or [`DRAIN`] passes.
+    async fn drain(&mut self, socket: &mut Socket) {
+        let until = Instant::now() + DRAIN;
+        while self.ledger.pending() > 0 {
+            match timeout(
+                until.saturating_duration_since(Instant::now()),
+                socket.next(),
+            )
+            .await
+            {
+                Ok(frame) => {
+                    if let Err(e) = self.receive(socket, frame).await {
+                        self.error(e);
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Handles one frame (or the end of the socket) and records what the server confirmed.
+    async fn receive(
+        &mut self,
+        socket: &mut Socket,
+        frame: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<(), String> {
+        let bytes = match frame {
+            None => return Err("the server closed the connection".to_string()),
+            Some(Err(e)) => return Err(format!("the connection failed: {e}")),
+            Some(Ok(WsMessage::Binary(bytes))) => bytes,
+            Some(Ok(WsMessage::Close(_))) => {
+                return Err("the server closed the connection".to_string())
+            }
+            Some(Ok(_)) => return Ok(()),
+        };
+        match self.session.receive(&mut self.cart, &bytes) {
+            Ok(received) => {
+                match received.notice {
+                    Some(Notice::Refused { code, .. }) => self.error(format!(
+                        "refused by the server ({})",
+                        code.unwrap_or_default()
+                    )),
+                    Some(Notice::WrongKey) => {
+                        self.error("the server has the cart under another key")
+                    }
+                    Some(Notice::Unavailable) | None => {}
+                }
+                send(socket, received.replies).await?;
+            }
+            Err(e) => self.error(format!("a bad frame: {e}")),
+        }
+        let unconfirmed = self.session.unconfirmed(&mut self.cart);
+        let now = self.start.elapsed();
+        self.latencies
+            .extend(self.ledger.confirmed(unconfirmed, now));
+        Ok(())
+    }
+
+    /// Counts an error of kind `kind`.
+    fn error(&mut self, kind: impl Into<String>) {
+        *self.errors.entry(kind.into()).or_default() += 1;
+    }
+
+    /// Makes the plan's next edit and records it.
+    fn edit(&mut self) {
+        let lines: Vec<(String, i64)> = self
+            .cart
+            .lines()
+            .into_iter()
+            .map(|l| (l.sku, l.quantity))
+            .collect();
+        let action = self.plan.next(&lines);
+        let made = match &action {
+            Action::Add { sku, quantity, tag } => self
+                .cart
+                .add_item_tagged(&item(sku, *quantity), tag)
+                .map(|_| ()),
+            Action::SetQuantity { sku, quantity } => self.cart.set_quantity(sku, *quantity),
+            Action::Remove { sku } => self.cart.remove_item(sku).map(|_| ()),
+        };
+        if let Err(e) = made {
+            self.error(format!("an edit failed: {e}"));
+            return;
+        }
+        let Some(hash) = self.cart.heads().last().copied() else {
+            return;
+        };
+        let at = self.start.elapsed();
+        match action {
+            Action::Add { sku, tag, .. } => self.ledger.added(&sku, &tag, at, hash),
+            Action::SetQuantity { sku, .. } | Action::Remove { sku } => {
+                self.ledger.changed(&sku, at, hash)
+            }
+        }
+    }
+}
+
+/// The product a shopper adds for `sku`.
+fn item(sku: &str, quantity: i64) -> NewItem {
+    NewItem {
+        sku: sku.to_string(),
+        name: format!("Product {sku}"),
+        unit_price: 1999,
+        currency: "EUR".to_string(),
+        quantity,
+        image_url: None,
+        variant: None,
+    }
+}
+
+async fn send(socket: &mut Socket, frames: Vec<Vec<u8>>) -> Result<(), String> {
+    for frame in frames {
+        socket
+            .send(WsMessage::Binary(frame.into()))
+            .await
+            .map_err(|e| format!("sending failed: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Reads `shopper`'s cart through a fresh client (trying each server in turn) until it has the
+/// last acknowledged change. Errs with what it could read when it never got there.
+async fn read_back(servers: &[String], shopper: &Shopper) -> Result<Cart, (Cart, String)> {
+    let id = *shopper.cart.id();
+    let mut cart = Cart::new(id);
+    let Some(last) = shopper.ledger.last_acknowledged() else {
+        return Ok(cart);
+    };
+    let mut failure = String::new();
+    for offset in 0..servers.len() {
+        let server = &servers[(shopper.index + offset) % servers.len()];
+        let mut session = ClientSession::new(&id, random_peer_id(), None);
+        let url = url_with_key(server, &shopper.key);
+        match timeout(READ, read_until(&url, &mut cart, &mut session, last)).await {
+            Ok(Ok(())) => return Ok(cart),
+            Ok(Err(e)) => failure = format!("reading {server}: {e}"),
+            Err(_) => failure = format!("reading {server}: no complete copy within {READ:?}"),
+        }
+    }
+    Err((cart, failure))
+}
+
+async fn read_until(
+    url: &str,
+    cart: &mut Cart,
+    session: &mut ClientSession,
+    last: ChangeHash,
+) -> Result<(), String> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    send(&mut socket, vec![session.join()]).await?;
+    while cart.at(&[last]).is_none() {
+        let frame = match socket.next().await {
+            Some(Ok(WsMessage::Binary(bytes))) => bytes,
+            Some(Ok(WsMessage::Close(_))) | None => return Err("the server closed".to_string()),
+            Some(Err(e)) => return Err(format!("the connection failed: {e}")),
+            Some(Ok(_)) => continue,
+        };
+        let received = session
+            .receive(cart, &frame)
+            .map_err(|e| format!("a bad frame: {e}"))?;
+        if let Some(notice) = received.notice {
+            return Err(format!("the server said {notice:?}"));
+        }
+        send(&mut socket, received.replies).await?;
+    }
+    let _ = socket.close(None).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_goes_into_the_query() {
+        assert_eq!(
+            url_with_key("ws://127.0.0.1:8080/sync", "k1"),
+            "ws://127.0.0.1:8080/sync?key=k1"
+        );
+        assert_eq!(
+            url_with_key("ws://127.0.0.1:8080/sync?x=1", "k1"),
+            "ws://127.0.0.1:8080/sync?x=1&key=k1"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! cart-load against a real cart-server started in this process on a loopback port: shoppers
+//! get their changes acknowledged and the final read finds every acknowledged add.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cart_load::{run, Config};
+use cart_server::store::SqliteStore;
+use cart_server::{serve, AppState, ServerOptions};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A cart-server on 127.0.0.1 over a temporary SQLite file; stops when dropped.
+struct Server {
+    url: String,
+    _stop: oneshot::Sender<()>,
+    _dir: TempDir,
+}
+
+async fn start_server() -> Server {
+    let dir = TempDir::new().expect("a temporary directory");
+    let store = SqliteStore::open(&dir.path().join("carts.sqlite3"))
+        .await
+        .expect("open the sqlite store");
+    let state = AppState::new(Arc::new(store), ServerOptions::default())
+        .await
+        .expect("start the server");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let url = format!("ws://{}/sync", listener.local_addr().expect("address"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        state,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    Server {
+        url,
+        _stop: stop,
+        _dir: dir,
+    }
+}
+
+fn config(servers: Vec<String>) -> Config {
+    Config {
+        servers,
+        shoppers: 10,
+        duration: Duration::from_secs(3),
+        seed: 12,
+        think: Duration::from_millis(100),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_shoppers_lose_no_acknowledged_add() {
+    let server = start_server().await;
+    let report = run(config(vec![server.url.clone()]))
+        .await
+        .expect("the run is made");
+    println!("{report}");
+    assert!(report.acknowledged > 0, "{report}");
+    assert!(report.adds_checked > 0, "{report}");
+    assert_eq!(report.connections, 10, "{report}");
+    assert_eq!(report.errors, 0, "{report}");
+    assert_eq!(report.unreadable_carts, 0, "{report}");
+    assert!(report.lost.is_empty(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shoppers_whose_server_does_not_answer_move_to_the_next() {
+    let server = start_server().await;
+    // A loopback port nobody listens on: connecting to it is refused.
+    let dead = {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        format!("ws://{}/sync", listener.local_addr().expect("address"))
+    };
+    let report = run(config(vec![dead, server.url.clone()]))
+        .await
+        .expect("the run is made");
+    println!("{report}");
+    assert!(
+        report.errors >= 5,
+        "half the shoppers start on the dead server: {report}"
+    );
+    assert!(report.acknowledged > 0, "{report}");
+    assert_eq!(report.unreadable_carts, 0, "{report}");
+    assert!(report.lost.is_empty(), "{report}");
+}
