@@ -92,6 +92,15 @@ impl Ledger {
         latencies
     }
 
+    /// A connection opened at `now`: changes made before it (offline, or while the last
+    /// connection failed) count their latency from now, so that the figures measure the
+    /// server rather than how long the shopper was offline.
+    pub fn reconnected(&mut self, now: Duration) {
+        for change in &mut self.pending {
+            change.made_at = change.made_at.max(now);
+        }
+    }
+
     /// Changes made.
     pub fn changes(&self) -> usize {
         self.changes
@@ -164,6 +173,16 @@ mod tests {
         assert_eq!(ledger.acknowledged(), 1);
         assert_eq!(ledger.confirmed(0, ms(9)), vec![ms(9)]);
         assert_eq!(ledger.changes(), 2);
+    }
+
+    #[test]
+    fn changes_made_offline_count_their_latency_from_the_reconnect() {
+        let mut ledger = Ledger::default();
+        ledger.added("A", "t1", ms(0), hash(1));
+        ledger.reconnected(ms(100));
+        ledger.added("B", "t2", ms(150), hash(2));
+        ledger.reconnected(ms(120));
+        assert_eq!(ledger.confirmed(0, ms(200)), vec![ms(80), ms(50)]);
     }
 
     #[test]

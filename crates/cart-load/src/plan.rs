@@ -49,6 +49,12 @@ impl Plan {
         Duration::from_millis(self.rng.u64(ms / 2..=ms + ms / 2))
     }
 
+    /// Whether the shopper loses its network after an edit, and for how long: 2% of edits,
+    /// for 10 to 30 think times (the edit and those made meanwhile wait on the device).
+    pub fn offline(&mut self) -> Option<Duration> {
+        (self.rng.u8(0..100) < 2).then(|| self.think * self.rng.u32(10..=30))
+    }
+
     /// The next edit, given the cart's lines as `(sku, quantity)`: mostly adds (60%), then
     /// quantity changes (25%) and removes (15%) of lines the shopper sees. Add tags are unique
     /// in the run (`s<shopper>-<n>`), so every add can be found in the final document.
@@ -172,6 +178,15 @@ mod tests {
                 Action::Add { quantity, .. } => assert!((1..=3).contains(&quantity)),
             }
         }
+    }
+
+    #[test]
+    fn offline_periods_are_rare_and_last_several_think_times() {
+        let think = Duration::from_millis(100);
+        let mut plan = Plan::new(5, 0, think);
+        let periods: Vec<Duration> = (0..10_000).filter_map(|_| plan.offline()).collect();
+        assert!((100..=300).contains(&periods.len()), "{}", periods.len());
+        assert!(periods.iter().all(|p| *p >= think * 10 && *p <= think * 30));
     }
 
     #[test]

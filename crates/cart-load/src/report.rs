@@ -54,6 +54,8 @@ pub struct Report {
     pub p99_ms: f64,
     /// WebSocket connections opened (first connections and reconnects).
     pub connections: usize,
+    /// Times a shopper went offline (closed its connection, kept editing, reconnected).
+    pub offline_periods: usize,
     /// Failed connects, dropped connections, refusals and malformed frames.
     pub errors: usize,
     /// The errors by kind (what failed and the cause).
@@ -125,7 +127,11 @@ impl fmt::Display for Report {
             "latency        p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
             self.p50_ms, self.p95_ms, self.p99_ms
         )?;
-        writeln!(f, "connections    {}", self.connections)?;
+        writeln!(
+            f,
+            "connections    {} ({} offline periods)",
+            self.connections, self.offline_periods
+        )?;
         writeln!(f, "errors         {}", self.errors)?;
         for (kind, count) in &self.error_kinds {
             writeln!(f, "  {count:>6}       {kind}")?;

@@ -85,6 +85,7 @@ pub async fn run(config: Config) -> Result<Report, String> {
         report.changes += shopper.ledger.changes();
         report.acknowledged += shopper.ledger.acknowledged();
         report.connections += shopper.connections;
+        report.offline_periods += shopper.offline_periods;
         for (kind, count) in &shopper.errors {
             report.errors += count;
             *report.error_kinds.entry(kind.clone()).or_default() += count;
@@ -134,6 +135,7 @@ struct Shopper {
     connections: usize,
     /// Errors by kind.
     errors: BTreeMap<String, usize>,
+    offline_periods: usize,
     start: Instant,
 }
 
@@ -150,6 +152,7 @@ impl Shopper {
             latencies: Vec::new(),
             connections: 0,
             errors: BTreeMap::new(),
+            offline_periods: 0,
             start,
         })
     }
@@ -164,29 +167,33 @@ impl Shopper {
     async fn shop(mut self, servers: Arc<Vec<String>>, deadline: Instant) -> Shopper {
         self.edit();
         let mut next_edit = Instant::now() + self.plan.think();
-        let mut attempt = self.index;
+        let mut server = self.index;
         let mut backoff = Duration::from_millis(100);
         while Instant::now() < deadline {
-            let url = url_with_key(&servers[attempt % servers.len()], &self.key);
-            attempt += 1;
+            let url = url_with_key(&servers[server % servers.len()], &self.key);
             let connected = timeout(CONNECT, tokio_tungstenite::connect_async(url.as_str())).await;
             let result = match connected {
                 Ok(Ok((mut socket, _))) => {
                     self.connections += 1;
+                    self.ledger.reconnected(self.start.elapsed());
                     let result = self.online(&mut socket, deadline, &mut next_edit).await;
-                    if result.is_ok() {
-                        backoff = Duration::from_millis(100);
+                    if result == Ok(Ended::Deadline) {
                         self.drain(&mut socket).await;
                     }
                     let _ = socket.close(None).await;
                     self.session.disconnected();
-                    result
+                    if let Ok(Ended::Offline(period)) = result {
+                        self.offline(Instant::now() + period, deadline, &mut next_edit)
+                            .await;
+                    }
+                    result.map(|_| backoff = Duration::from_millis(100))
                 }
                 Ok(Err(e)) => Err(format!("cannot connect: {e}")),
                 Err(_) => Err(format!("cannot connect within {CONNECT:?}")),
             };
             if let Err(e) = result {
                 self.error(e);
+                server += 1;
                 sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
@@ -194,20 +201,21 @@ impl Shopper {
         self
     }
 
-    /// One connection until `deadline`: joins, makes each edit when due, handles frames. Errs
-    /// when the connection fails or stays silent while changes wait.
+    /// One connection until `deadline` or until the plan takes the shopper offline: joins,
+    /// makes each edit when due, handles frames. Errs when the connection fails or stays silent
+    /// while changes wait.
     async fn online(
         &mut self,
         socket: &mut Socket,
         deadline: Instant,
         next_edit: &mut Instant,
-    ) -> Result<(), String> {
+    ) -> Result<Ended, String> {
         send(socket, vec![self.session.join()]).await?;
         let mut last_heard = Instant::now();
         loop {
             let waiting = self.ledger.pending() > 0 || !self.session.is_connected();
             tokio::select! {
-                _ = sleep_until(deadline) => return Ok(()),
+                _ = sleep_until(deadline) => return Ok(Ended::Deadline),
                 _ = sleep_until(last_heard + STALL), if waiting => {
                     return Err("the server stopped answering".to_string());
                 }
@@ -217,6 +225,11 @@ impl Shopper {
                     }
                     self.edit();
                     *next_edit = Instant::now() + self.plan.think();
+                    if let Some(period) = self.plan.offline() {
+                        // The edit stays pending, as on a device that lost its network.
+                        self.offline_periods += 1;
+                        return Ok(Ended::Offline(period));
+                    }
                     let frames = self.session.local_change(&mut self.cart);
                     send(socket, frames).await?;
                 }
@@ -226,6 +239,18 @@ impl Shopper {
                 }
             }
         }
+    }
+
+    /// Offline until `until` (or `deadline`): edits go on, their changes wait for the next
+    /// connection.
+    async fn offline(&mut self, until: Instant, deadline: Instant, next_edit: &mut Instant) {
+        let until = until.min(deadline);
+        while *next_edit < until {
+            sleep_until(*next_edit).await;
+            self.edit();
+            *next_edit = Instant::now() + self.plan.think();
+        }
+        sleep_until(until).await;
     }
 
     /// After the run: handles frames until every change is acknowledged or [`DRAIN`] passes.
@@ -324,6 +349,15 @@ impl Shopper {
             }
         }
     }
+}
+
+/// Why a connection that did not fail ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The run is over.
+    Deadline,
+    /// The shopper goes offline for this long.
+    Offline(Duration),
 }
 
 /// The product a shopper adds for `sku`.

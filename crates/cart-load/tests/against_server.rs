@@ -65,7 +65,14 @@ async fn ten_shoppers_lose_no_acknowledged_add() {
     println!("{report}");
     assert!(report.acknowledged > 0, "{report}");
     assert!(report.adds_checked > 0, "{report}");
-    assert_eq!(report.connections, 10, "{report}");
+    // Seed 12 takes some shoppers offline within their first edits; those whose period ends
+    // before the run does come back.
+    assert!(report.offline_periods > 0, "{report}");
+    assert!(report.connections > 10, "{report}");
+    assert!(
+        report.connections <= 10 + report.offline_periods,
+        "{report}"
+    );
     assert_eq!(report.errors, 0, "{report}");
     assert_eq!(report.unreadable_carts, 0, "{report}");
     assert!(report.lost.is_empty(), "{report}");
@@ -85,9 +92,20 @@ async fn shoppers_whose_server_does_not_answer_move_to_the_next() {
         .await
         .expect("the run is made");
     println!("{report}");
+    assert_eq!(
+        report.errors, 5,
+        "half the shoppers start on the dead server, once: {report}"
+    );
     assert!(
-        report.errors >= 5,
-        "half the shoppers start on the dead server: {report}"
+        report
+            .error_kinds
+            .keys()
+            .all(|k| k.starts_with("cannot connect")),
+        "{report}"
+    );
+    assert!(
+        report.connections <= 10 + report.offline_periods,
+        "{report}"
     );
     assert!(report.acknowledged > 0, "{report}");
     assert_eq!(report.unreadable_carts, 0, "{report}");
