@@ -1,6 +1,7 @@
 //! `cart-load --server URL [--server URL ...] --shoppers N --duration 40s [--json FILE] [--seed N]`
 //!
-//! Exit status 1 when an acknowledged add was lost, 2 when the run could not be made.
+//! Exit status 1 when an acknowledged add was lost, 2 when the run could not be made or the
+//! servers acknowledged nothing, or some carts could not be read back to check them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,9 +69,15 @@ async fn main() -> ExitCode {
         }
     }
     println!("{report}");
-    if report.lost.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    if !report.lost.is_empty() {
         ExitCode::from(1)
+    } else if report.acknowledged == 0 {
+        eprintln!("cart-load: the servers acknowledged nothing; are they up at these URLs?");
+        ExitCode::from(2)
+    } else if report.unverified_adds > 0 {
+        eprintln!("cart-load: some carts could not be read back, so not every add was checked");
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }

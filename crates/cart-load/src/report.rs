@@ -62,8 +62,13 @@ pub struct Report {
     pub error_kinds: BTreeMap<String, usize>,
     /// Acknowledged adds that had to be in the final carts (not superseded by a later edit).
     pub adds_checked: usize,
-    /// Carts the final read could not get every acknowledged change of.
-    pub unreadable_carts: usize,
+    /// Carts whose server answered the final read without every acknowledged change (what it
+    /// sent was checked).
+    pub incomplete_carts: usize,
+    /// Carts no server could be reached for at the end: their adds are not verified.
+    pub unreachable_carts: usize,
+    /// Acknowledged adds of unreachable carts, which could not be checked.
+    pub unverified_adds: usize,
     /// Acknowledged adds missing from the final carts.
     pub lost: Vec<LostAdd>,
 }
@@ -96,13 +101,14 @@ impl Report {
     /// The one-line summary printed last.
     pub fn summary(&self) -> String {
         format!(
-            "cart-load: {} shoppers, {:.0}s, {} acknowledged ({:.1}/s), p99 {:.1} ms, {} errors, {} lost",
+            "cart-load: {} shoppers, {:.0}s, {} acknowledged ({:.1}/s), p99 {:.1} ms, {} errors, {} unverified, {} lost",
             self.shoppers,
             self.duration_s,
             self.acknowledged,
             self.throughput,
             self.p99_ms,
             self.errors,
+            self.unverified_adds,
             self.lost.len()
         )
     }
@@ -138,9 +144,16 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "checked        {} acknowledged adds in {} carts ({} carts unreadable)",
-            self.adds_checked, self.shoppers, self.unreadable_carts
+            "checked        {} acknowledged adds ({} carts read incompletely)",
+            self.adds_checked, self.incomplete_carts
         )?;
+        if self.unreachable_carts > 0 {
+            writeln!(
+                f,
+                "UNVERIFIED     {} acknowledged adds in {} carts no server could be reached for",
+                self.unverified_adds, self.unreachable_carts
+            )?;
+        }
         for lost in &self.lost {
             writeln!(
                 f,

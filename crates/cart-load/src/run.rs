@@ -10,6 +10,7 @@ use cart_core::session::{random_key, random_peer_id, ClientSession, Notice};
 use cart_core::{Cart, CartId, NewItem};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -27,8 +28,11 @@ const CONNECT: Duration = Duration::from_secs(5);
 const STALL: Duration = Duration::from_secs(10);
 /// How long shoppers wait, after the run, for the acknowledgement of their last changes.
 const DRAIN: Duration = Duration::from_secs(5);
-/// How long the final read of one cart may take.
+/// How long the final read of one cart may take, retries included.
 const READ: Duration = Duration::from_secs(15);
+/// How many carts are read back at once: the shoppers all come from one address, and servers
+/// limit connections per address (cart-server: 64 by default).
+const READERS: usize = 32;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -57,6 +61,11 @@ pub async fn run(config: Config) -> Result<Report, String> {
     if config.servers.is_empty() || config.shoppers == 0 {
         return Err("give at least one --server and one shopper".to_string());
     }
+    if let Some(bad) = config.servers.iter().find(|s| !s.starts_with("ws://")) {
+        return Err(format!(
+            "{bad:?} is not a WebSocket URL; give the sync endpoint as ws://HOST:PORT/sync"
+        ));
+    }
     let servers = Arc::new(config.servers.clone());
     let start = Instant::now();
     let deadline = start + config.duration;
@@ -81,6 +90,7 @@ pub async fn run(config: Config) -> Result<Report, String> {
     };
     let mut latencies = Vec::new();
     let mut reads = Vec::with_capacity(shoppers.len());
+    let readers = Arc::new(Semaphore::new(READERS));
     for shopper in shoppers {
         report.changes += shopper.ledger.changes();
         report.acknowledged += shopper.ledger.acknowledged();
@@ -90,11 +100,11 @@ pub async fn run(config: Config) -> Result<Report, String> {
             report.errors += count;
             *report.error_kinds.entry(kind.clone()).or_default() += count;
         }
-        report.adds_checked += shopper.ledger.must_survive().count();
         latencies.extend_from_slice(&shopper.latencies);
         let servers = servers.clone();
+        let readers = readers.clone();
         reads.push(tokio::spawn(async move {
-            let read = read_back(&servers, &shopper).await;
+            let read = read_back(&servers, &shopper, &readers).await;
             (shopper, read)
         }));
     }
@@ -102,14 +112,22 @@ pub async fn run(config: Config) -> Result<Report, String> {
         let (shopper, read) = read
             .await
             .map_err(|e| format!("a read-back task failed: {e}"))?;
+        let must_survive = shopper.ledger.must_survive().count();
         let cart = match read {
-            Ok(cart) => cart,
-            Err((cart, error)) => {
+            Read::Complete(cart) => cart,
+            Read::Incomplete(cart, error) => {
                 eprintln!("cart-load: shopper {}: {error}", shopper.index);
-                report.unreadable_carts += 1;
+                report.incomplete_carts += 1;
                 cart
             }
+            Read::Unreachable(error) => {
+                eprintln!("cart-load: shopper {}: {error}", shopper.index);
+                report.unreachable_carts += 1;
+                report.unverified_adds += must_survive;
+                continue;
+            }
         };
+        report.adds_checked += must_survive;
         let id = shopper.cart.id().to_string();
         report.lost.extend(
             shopper
@@ -383,28 +401,58 @@ async fn send(socket: &mut Socket, frames: Vec<Vec<u8>>) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads `shopper`'s cart through a fresh client (trying each server in turn) until it has the
-/// last acknowledged change. Errs with what it could read when it never got there.
-async fn read_back(servers: &[String], shopper: &Shopper) -> Result<Cart, (Cart, String)> {
+/// What the final read of one cart found.
+enum Read {
+    /// Every acknowledged change arrived.
+    Complete(Cart),
+    /// A server answered but did not deliver every acknowledged change in time (or said it
+    /// has no such cart): what did arrive is checked, so the missing adds count as lost.
+    Incomplete(Cart, String),
+    /// No server could be reached (refused, or too many connections): nothing can be checked.
+    Unreachable(String),
+}
+
+/// Reads `shopper`'s cart through a fresh client until it has the last acknowledged change,
+/// retrying every server in turn for up to [`READ`]; at most [`READERS`] at once.
+async fn read_back(servers: &[String], shopper: &Shopper, readers: &Semaphore) -> Read {
     let id = *shopper.cart.id();
     let mut cart = Cart::new(id);
     let Some(last) = shopper.ledger.last_acknowledged() else {
-        return Ok(cart);
+        return Read::Complete(cart);
     };
+    let Ok(_permit) = readers.acquire().await else {
+        return Read::Unreachable("the read-back was stopped".to_string());
+    };
+    let until = Instant::now() + READ;
+    let mut reached = false;
     let mut failure = String::new();
-    for offset in 0..servers.len() {
-        let server = &servers[(shopper.index + offset) % servers.len()];
+    let mut attempt = shopper.index;
+    while Instant::now() < until {
+        let server = &servers[attempt % servers.len()];
+        attempt += 1;
         let mut session = ClientSession::new(&id, random_peer_id(), None);
         let url = url_with_key(server, &shopper.key);
-        match timeout(READ, read_until(&url, &mut cart, &mut session, last)).await {
-            Ok(Ok(())) => return Ok(cart),
+        let left = until.saturating_duration_since(Instant::now());
+        match timeout(left, read_until(&url, &mut cart, &mut session, last)).await {
+            Ok(Ok(())) => return Read::Complete(cart),
             Ok(Err(e)) => failure = format!("reading {server}: {e}"),
-            Err(_) => failure = format!("reading {server}: no complete copy within {READ:?}"),
+            Err(_) => {
+                failure = format!("reading {server}: not every acknowledged change in {READ:?}")
+            }
         }
+        // The session keeps the server's peer id once it answered `join`.
+        reached |= session.is_connected();
+        sleep(Duration::from_millis(200).min(until.saturating_duration_since(Instant::now())))
+            .await;
     }
-    Err((cart, failure))
+    if reached {
+        Read::Incomplete(cart, failure)
+    } else {
+        Read::Unreachable(failure)
+    }
 }
 
+/// One connection of the final read: syncs `cart` until it has the change `last`.
 async fn read_until(
     url: &str,
     cart: &mut Cart,

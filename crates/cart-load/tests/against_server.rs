@@ -74,7 +74,8 @@ async fn ten_shoppers_lose_no_acknowledged_add() {
         "{report}"
     );
     assert_eq!(report.errors, 0, "{report}");
-    assert_eq!(report.unreadable_carts, 0, "{report}");
+    assert_eq!(report.unreachable_carts, 0, "{report}");
+    assert_eq!(report.incomplete_carts, 0, "{report}");
     assert!(report.lost.is_empty(), "{report}");
 }
 
@@ -108,6 +109,7 @@ async fn shoppers_whose_server_does_not_answer_move_to_the_next() {
         "{report}"
     );
     assert!(report.acknowledged > 0, "{report}");
-    assert_eq!(report.unreadable_carts, 0, "{report}");
+    assert_eq!(report.unreachable_carts, 0, "{report}");
+    assert_eq!(report.incomplete_carts, 0, "{report}");
     assert!(report.lost.is_empty(), "{report}");
 }
