@@ -5,8 +5,9 @@
 //! - [`ledger`]: one shopper's changes, which the server acknowledged, and the lost-add check;
 //!   sans IO.
 //! - [`report`]: the figures, the printed report and its one-line summary; sans IO.
-//! - [`run`]: the IO: one tokio task and WebSocket per shopper, reconnects to the next server,
-//!   and the final read of every cart through a fresh client.
+//! - [`run`]: the IO: one tokio task and WebSocket per shopper, reconnects to the next server
+//!   ([`shop`]), and the final read of every cart through a fresh client ([`check`]); [`run()`]
+//!   is both on the same servers.
 //!
 //! Each shopper drives `cart_core::Cart` and `cart_core::session::ClientSession`, the code the
 //! browser module runs, over a real WebSocket (automerge-repo protocol 1).
@@ -17,4 +18,4 @@ pub mod report;
 pub mod run;
 
 pub use report::Report;
-pub use run::{run, Config};
+pub use run::{check, run, shop, Config, Shopped};

@@ -56,22 +56,42 @@ pub fn url_with_key(server: &str, key: &str) -> String {
     format!("{server}{separator}key={key}")
 }
 
-/// Runs the shoppers, reads every cart back and reports.
+/// Runs the shoppers, reads every cart back from the same servers and reports.
 pub async fn run(config: Config) -> Result<Report, String> {
-    if config.servers.is_empty() || config.shoppers == 0 {
-        return Err("give at least one --server and one shopper".to_string());
+    let shopped = shop(&config).await?;
+    check(shopped, &config.servers).await
+}
+
+/// What the shoppers did, before their carts are read back.
+pub struct Shopped {
+    shoppers: Vec<Shopper>,
+    elapsed: Duration,
+}
+
+fn check_servers(servers: &[String]) -> Result<(), String> {
+    if servers.is_empty() {
+        return Err("give at least one --server".to_string());
     }
-    if let Some(bad) = config.servers.iter().find(|s| !s.starts_with("ws://")) {
-        return Err(format!(
+    match servers.iter().find(|s| !s.starts_with("ws://")) {
+        Some(bad) => Err(format!(
             "{bad:?} is not a WebSocket URL; give the sync endpoint as ws://HOST:PORT/sync"
-        ));
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Runs the shoppers for `config.duration` and waits for their last acknowledgements.
+pub async fn shop(config: &Config) -> Result<Shopped, String> {
+    check_servers(&config.servers)?;
+    if config.shoppers == 0 {
+        return Err("give at least one shopper".to_string());
     }
     let servers = Arc::new(config.servers.clone());
     let start = Instant::now();
     let deadline = start + config.duration;
     let mut tasks = Vec::with_capacity(config.shoppers);
     for index in 0..config.shoppers {
-        let shopper = Shopper::new(index, &config, start)?;
+        let shopper = Shopper::new(index, config, start)?;
         let servers = servers.clone();
         tasks.push(tokio::spawn(shopper.shop(servers, deadline)));
     }
@@ -82,10 +102,20 @@ pub async fn run(config: Config) -> Result<Report, String> {
                 .map_err(|e| format!("a shopper task failed: {e}"))?,
         );
     }
-    let elapsed = config.duration;
+    Ok(Shopped {
+        shoppers,
+        elapsed: config.duration,
+    })
+}
 
+/// Reads every cart of `shopped` back from `servers` through fresh clients, checks that no
+/// acknowledged add was lost, and reports.
+pub async fn check(shopped: Shopped, servers: &[String]) -> Result<Report, String> {
+    check_servers(servers)?;
+    let Shopped { shoppers, elapsed } = shopped;
+    let servers = Arc::new(servers.to_vec());
     let mut report = Report {
-        shoppers: config.shoppers,
+        shoppers: shoppers.len(),
         ..Report::default()
     };
     let mut latencies = Vec::new();
@@ -435,7 +465,11 @@ async fn read_back(servers: &[String], shopper: &Shopper, readers: &Semaphore) -
         let left = until.saturating_duration_since(Instant::now());
         match timeout(left, read_until(&url, &mut cart, &mut session, last)).await {
             Ok(Ok(())) => return Read::Complete(cart),
-            Ok(Err(e)) => failure = format!("reading {server}: {e}"),
+            // The server's answer about the cart is final: asking again changes nothing.
+            Ok(Err(ReadFailure::Answered(e))) => {
+                return Read::Incomplete(cart, format!("reading {server}: {e}"))
+            }
+            Ok(Err(ReadFailure::Connection(e))) => failure = format!("reading {server}: {e}"),
             Err(_) => {
                 failure = format!("reading {server}: not every acknowledged change in {READ:?}")
             }
@@ -452,31 +486,49 @@ async fn read_back(servers: &[String], shopper: &Shopper, readers: &Semaphore) -
     }
 }
 
+/// Why one connection of the final read ended without every acknowledged change.
+enum ReadFailure {
+    /// The connection failed or closed: worth another try.
+    Connection(String),
+    /// The server answered about the cart (no such cart, a refusal, a bad frame).
+    Answered(String),
+}
+
 /// One connection of the final read: syncs `cart` until it has the change `last`.
 async fn read_until(
     url: &str,
     cart: &mut Cart,
     session: &mut ClientSession,
     last: ChangeHash,
-) -> Result<(), String> {
+) -> Result<(), ReadFailure> {
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    send(&mut socket, vec![session.join()]).await?;
+        .map_err(|e| ReadFailure::Connection(format!("cannot connect: {e}")))?;
+    send(&mut socket, vec![session.join()])
+        .await
+        .map_err(ReadFailure::Connection)?;
     while cart.at(&[last]).is_none() {
         let frame = match socket.next().await {
             Some(Ok(WsMessage::Binary(bytes))) => bytes,
-            Some(Ok(WsMessage::Close(_))) | None => return Err("the server closed".to_string()),
-            Some(Err(e)) => return Err(format!("the connection failed: {e}")),
+            Some(Ok(WsMessage::Close(_))) | None => {
+                return Err(ReadFailure::Connection("the server closed".to_string()))
+            }
+            Some(Err(e)) => {
+                return Err(ReadFailure::Connection(format!(
+                    "the connection failed: {e}"
+                )))
+            }
             Some(Ok(_)) => continue,
         };
         let received = session
             .receive(cart, &frame)
-            .map_err(|e| format!("a bad frame: {e}"))?;
+            .map_err(|e| ReadFailure::Answered(format!("a bad frame: {e}")))?;
         if let Some(notice) = received.notice {
-            return Err(format!("the server said {notice:?}"));
+            return Err(ReadFailure::Answered(format!("the server said {notice:?}")));
         }
-        send(&mut socket, received.replies).await?;
+        send(&mut socket, received.replies)
+            .await
+            .map_err(ReadFailure::Connection)?;
     }
     let _ = socket.close(None).await;
     Ok(())

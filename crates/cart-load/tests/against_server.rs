@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cart_load::{run, Config};
+use cart_load::{check, run, shop, Config};
 use cart_server::store::SqliteStore;
 use cart_server::{serve, AppState, ServerOptions};
 use tempfile::TempDir;
@@ -112,4 +112,26 @@ async fn shoppers_whose_server_does_not_answer_move_to_the_next() {
     assert_eq!(report.unreachable_carts, 0, "{report}");
     assert_eq!(report.incomplete_carts, 0, "{report}");
     assert!(report.lost.is_empty(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adds_missing_from_the_server_read_at_the_end_are_reported_lost() {
+    let (server, empty) = (start_server().await, start_server().await);
+    let config = Config {
+        shoppers: 3,
+        duration: Duration::from_secs(1),
+        ..config(vec![server.url.clone()])
+    };
+    let shopped = shop(&config).await.expect("the run is made");
+    // A server that never had these carts stands for one that lost what it acknowledged.
+    let report = check(shopped, &[empty.url.clone()])
+        .await
+        .expect("the check is made");
+    println!("{report}");
+    assert!(report.adds_checked > 0, "{report}");
+    assert_eq!(report.lost.len(), report.adds_checked, "{report}");
+    assert_eq!(report.incomplete_carts, 3, "{report}");
+    assert!(report
+        .summary()
+        .ends_with(&format!("{} lost", report.lost.len())));
 }
