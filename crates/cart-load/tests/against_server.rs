@@ -124,7 +124,7 @@ async fn adds_missing_from_the_server_read_at_the_end_are_reported_lost() {
     };
     let shopped = shop(&config).await.expect("the run is made");
     // A server that never had these carts stands for one that lost what it acknowledged.
-    let report = check(shopped, &[empty.url.clone()])
+    let report = check(shopped, std::slice::from_ref(&empty.url))
         .await
         .expect("the check is made");
     println!("{report}");
