@@ -68,16 +68,19 @@ async fn main() -> ExitCode {
             eprintln!("cart-load: cannot write {}: {e}", path.display());
         }
     }
-    println!("{report}");
-    if !report.lost.is_empty() {
-        ExitCode::from(1)
+    // Why the status is not 0, on stderr before the report: the summary stays the last line.
+    let status = if !report.lost.is_empty() {
+        eprintln!("cart-load: acknowledged adds were lost (listed as LOST)");
+        1
     } else if report.acknowledged == 0 {
         eprintln!("cart-load: the servers acknowledged nothing; are they up at these URLs?");
-        ExitCode::from(2)
+        2
     } else if report.unverified_adds > 0 {
         eprintln!("cart-load: some carts could not be read back, so not every add was checked");
-        ExitCode::from(2)
+        2
     } else {
-        ExitCode::SUCCESS
-    }
+        0
+    };
+    println!("{report}");
+    ExitCode::from(status)
 }
