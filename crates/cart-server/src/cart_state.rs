@@ -4,7 +4,9 @@
 //!
 //! A [`CartState`] is loaded from the store on first use and re-read while the cart is not
 //! stored (another instance may create it); the hub that owns it decides what to store and
-//! when, under the cart's lock.
+//! when, under the cart's lock. When another instance stores a change of the cart,
+//! [`CartState::catch_up`] merges the chunks this copy has not seen, told apart by their
+//! content-hash keys.
 
 use std::collections::HashSet;
 
@@ -25,6 +27,9 @@ pub(crate) struct CartState {
     pub(crate) secret: Option<SecretHash>,
     /// The chunks this instance loaded or wrote: all that compaction may delete.
     chunks: Vec<ChunkKey>,
+    /// The keys of the stored chunks whose bytes are in the document (or its queue of changes
+    /// waiting for a dependency): what [`CartState::catch_up`] need not load again.
+    seen: HashSet<ChunkKey>,
     /// Incremental chunks among them since the last snapshot.
     incrementals: usize,
     /// The bytes of those chunks (an overestimate of the saved document).
@@ -52,6 +57,7 @@ impl CartState {
             doc: Automerge::new(),
             secret: None,
             chunks: Vec::new(),
+            seen: HashSet::new(),
             incrementals: 0,
             stored_bytes: 0,
             lines: HashSet::new(),
@@ -178,6 +184,7 @@ impl CartState {
             bytes = bytes.saturating_add(chunk.bytes.len());
             keys.push(chunk.key);
         }
+        let seen = keys.iter().cloned().collect();
         // A chunk whose changes wait on a dependency the store does not have loads into the
         // queue, not the document: a snapshot would leave those changes out, so compaction must
         // not delete that chunk. Which chunk it is cannot be told from outside the queue, so
@@ -194,6 +201,7 @@ impl CartState {
         self.lines = schema::quantities(&doc).into_keys().collect();
         self.doc = doc;
         self.chunks = keys;
+        self.seen = seen;
         self.incrementals = incrementals;
         self.stored_bytes = bytes;
         self.secret = secret;
@@ -201,8 +209,64 @@ impl CartState {
         Ok(())
     }
 
+    /// Brings the copy up to the store after another instance stored a change: loads the cart
+    /// when it was not loaded or not stored yet (as [`CartState::refresh`]), otherwise merges
+    /// the stored chunks whose keys it has not seen. Returns whether the document or its
+    /// binding changed. Errs with a storage [`Refusal`] when the store fails or a chunk does
+    /// not load; the copy is then as it was.
+    pub(crate) async fn catch_up(
+        &mut self,
+        cart: CartId,
+        store: &(impl DocStore + ?Sized),
+    ) -> Result<bool, Refusal> {
+        let heads = self.doc.get_heads();
+        let secret = self.secret;
+        if !self.loaded || self.secret.is_none() {
+            self.refresh(cart, store).await?;
+            return Ok(self.secret != secret || self.doc.get_heads() != heads);
+        }
+        let chunks = store.load_chunks(&cart).await.map_err(|e| {
+            tracing::error!(%cart, error = %e, "reading a cart's new chunks failed");
+            Refusal::storage(cart)
+        })?;
+        let stored: HashSet<ChunkKey> = chunks.iter().map(|c| c.key.clone()).collect();
+        let fresh: Vec<_> = chunks
+            .into_iter()
+            .filter(|c| !self.seen.contains(&c.key))
+            .collect();
+        if fresh.is_empty() {
+            self.seen = stored;
+            return Ok(false);
+        }
+        let mut doc = self.doc.clone();
+        for chunk in &fresh {
+            doc.load_incremental(&chunk.bytes).map_err(|e| {
+                tracing::error!(%cart, chunk = %chunk.key.hash, error = %e, "a stored chunk does not load");
+                Refusal::storage(cart)
+            })?;
+        }
+        // As in `refresh`: a chunk whose changes wait on a missing dependency is not owned,
+        // since a snapshot would leave those changes out.
+        let complete = doc.get_missing_deps(&[]).is_empty();
+        for chunk in fresh {
+            if chunk.key.kind == ChunkKind::Incremental {
+                self.incrementals += 1;
+            }
+            self.stored_bytes = self.stored_bytes.saturating_add(chunk.bytes.len());
+            if complete {
+                self.chunks.push(chunk.key);
+            }
+        }
+        self.doc = doc;
+        self.seen = stored;
+        let lines = self.lines_read_again();
+        self.keep_lines(lines);
+        Ok(self.doc.get_heads() != heads)
+    }
+
     /// Counts an incremental chunk of `size` bytes this instance stored under `key`.
     pub(crate) fn note_stored(&mut self, key: ChunkKey, size: usize) {
+        self.seen.insert(key.clone());
         self.chunks.push(key);
         self.incrementals += 1;
         self.stored_bytes = self.stored_bytes.saturating_add(size);
@@ -219,6 +283,10 @@ impl CartState {
         let size = snapshot.len();
         match store.compact(&cart, snapshot, &self.chunks).await {
             Ok(key) => {
+                for gone in &self.chunks {
+                    self.seen.remove(gone);
+                }
+                self.seen.insert(key.clone());
                 self.chunks = vec![key];
                 self.incrementals = 0;
                 self.stored_bytes = size;

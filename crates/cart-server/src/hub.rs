@@ -15,14 +15,16 @@
 //!
 //! # Several server instances
 //!
-//! With one store shared by several instances (a future `PostgresStore`), each instance keeps
-//! its own hubs. The instance that stores a change would `NOTIFY cart_changes, '<cart id>'`; each
-//! instance would `LISTEN cart_changes` in one task and, for a cart it has a hub for, call a
-//! `Hubs::refresh_from_store(cart)` that loads the chunks not among the cart's known chunks
-//! (`cart_state::CartState`), merges them into the document and runs the same broadcast as
-//! [`Hubs::receive`] does after a local change.
-//! Secret binding is already safe across instances: [`crate::store::DocStore::append_chunk`]
-//! binds atomically, and a pending hub re-reads the binding from the store on every message.
+//! With one store shared by several instances ([`crate::store::PostgresStore`]), each instance
+//! keeps its own hubs, and the store's [`crate::store::ChangeFeed`] reports every cart whose
+//! chunks any instance stored. [`Hubs::follow`] takes each report: for a cart this instance has
+//! open, it merges the chunks the hub has not seen ([`CartState::catch_up`]) and, when that
+//! changed the cart, queues a sync message for every linked peer, as after a local change. A
+//! report of this instance's own change finds nothing new and sends nothing; a report about a
+//! cart that is not open opens nothing. After the feed reconnects, every open cart is read
+//! again, since the reports sent meanwhile are lost.
+//! Secret binding is safe across instances: [`crate::store::DocStore::append_chunk`] binds
+//! atomically, and a pending hub re-reads the binding from the store on every message.
 
 use std::collections::hash_map;
 use std::collections::HashMap;
@@ -42,7 +44,7 @@ use crate::metrics::Metrics;
 use crate::open_carts::{OpenCart, OpenCarts};
 use crate::secret::SecretHash;
 use crate::store::shop::Order;
-use crate::store::{Store, StoreError};
+use crate::store::{FeedEvent, Store, StoreError};
 
 pub use crate::apply::COMPACT_AFTER_INCREMENTALS;
 
@@ -213,24 +215,76 @@ impl Hubs {
     ) {
         if state.cart.secret.is_none() {
             state.cart.secret = Some(secret);
-            let strangers: Vec<u64> = state
-                .links
-                .iter()
-                .filter(|(_, link)| link.secret != secret)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in strangers {
-                if let Some(link) = state.links.remove(&id) {
-                    link.mailbox
-                        .send(doc_unavailable(&self.server_peer_id, &link.peer_id, &cart));
-                }
+            self.drop_strangers(cart, state, secret);
+        }
+        self.broadcast(cart, state, sender);
+    }
+
+    /// Unlinks, with `doc-unavailable`, every peer whose key is not the one the cart is now
+    /// bound to (`secret`).
+    fn drop_strangers(&self, cart: CartId, state: &mut HubState, secret: SecretHash) {
+        let strangers: Vec<u64> = state
+            .links
+            .iter()
+            .filter(|(_, link)| link.secret != secret)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in strangers {
+            if let Some(link) = state.links.remove(&id) {
+                link.mailbox
+                    .send(doc_unavailable(&self.server_peer_id, &link.peer_id, &cart));
             }
         }
+    }
+
+    /// Queues a sync message for every linked peer but `sender` (0: every peer).
+    fn broadcast(&self, cart: CartId, state: &mut HubState, sender: u64) {
         for (id, link) in state.links.iter_mut() {
             if *id != sender {
                 link.queue(cart, false);
             }
         }
+    }
+
+    /// Acts on one report of the store's [`crate::store::ChangeFeed`]: a cart changed (by
+    /// another instance, or by this one), or the feed reconnected and any open cart may have.
+    pub async fn follow(&self, event: FeedEvent) {
+        match event {
+            FeedEvent::Changed(cart) => self.changed_elsewhere(cart).await,
+            FeedEvent::Resumed => {
+                for cart in self.carts.ids() {
+                    self.changed_elsewhere(cart).await;
+                }
+            }
+        }
+    }
+
+    /// Catches up an open `cart` with the store after another instance changed it, and sends
+    /// what it merged to every linked peer (and `doc-unavailable` to peers of another key when
+    /// the cart was created elsewhere). Does nothing when the cart is not open; a store failure
+    /// is logged and leaves the cart as it was (the next report or message reads it again).
+    async fn changed_elsewhere(&self, cart: CartId) {
+        let Some(hub) = self.carts.get(cart) else {
+            return;
+        };
+        let mut guard = hub.state.lock().await;
+        // A failure is logged where it happens; nothing changed.
+        let _ = self.catch_up(cart, &mut guard).await;
+    }
+
+    /// Merges what the store has of `cart` and the hub has not ([`CartState::catch_up`]), and
+    /// sends it on to every linked peer (unlinking the peers of another key when the cart was
+    /// bound meanwhile). Errs with a storage [`Refusal`] when the store fails; nothing changed.
+    async fn catch_up(&self, cart: CartId, state: &mut HubState) -> Result<(), Refusal> {
+        let unbound = state.cart.secret.is_none();
+        if !state.cart.catch_up(cart, &*self.store).await? {
+            return Ok(());
+        }
+        if let (true, Some(secret)) = (unbound, state.cart.secret) {
+            self.drop_strangers(cart, state, secret);
+        }
+        self.broadcast(cart, state, 0);
+        Ok(())
     }
 
     /// Queues the answer to a sync message from `conn_id`: always a sync message, even when
@@ -302,9 +356,9 @@ impl Hubs {
         let hub = self.carts.open(cart, CartHub::new);
         let mut guard = hub.state.lock().await;
         let state = &mut *guard;
-        state
-            .cart
-            .refresh(cart, &*self.store)
+        // Caught up, not only loaded: an order placed on another instance must be seen with
+        // its clear, even before the change feed reports it.
+        self.catch_up(cart, state)
             .await
             .map_err(|_| ReadAtError::Storage)?;
         if state.cart.secret.as_ref() != Some(secret) {
@@ -425,9 +479,18 @@ mod tests {
         mpsc::Receiver<Outbound>,
     ) {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = SqliteStore::open(dir.path().join("hub.sqlite3"))
-            .await
-            .expect("a SQLite store");
+        let (hubs, peer, rx) = instance(&dir.path().join("hub.sqlite3"), limits, 1).await;
+        (dir, hubs, peer, rx)
+    }
+
+    /// A server instance's hubs over the SQLite file `db` (any number may share one file, as
+    /// instances share one PostgreSQL database), and one peer with connection id `conn_id`.
+    async fn instance(
+        db: &std::path::Path,
+        limits: Limits,
+        conn_id: u64,
+    ) -> (Hubs, PeerContext, mpsc::Receiver<Outbound>) {
+        let store = SqliteStore::open(db).await.expect("a SQLite store");
         let metrics = Arc::new(Metrics::default());
         let hubs = Hubs::new(
             Arc::new(store),
@@ -437,7 +500,7 @@ mod tests {
         );
         let (tx, rx) = mpsc::channel(16);
         let peer = PeerContext {
-            conn_id: 1,
+            conn_id,
             peer_id: "peer".to_string(),
             storage_id: None,
             key: CartKey::parse(Some("hub-test-key-0123456789")).expect("a valid key"),
@@ -447,7 +510,7 @@ mod tests {
                 CancellationToken::new(),
             ),
         };
-        (dir, hubs, peer, rx)
+        (hubs, peer, rx)
     }
 
     /// The first sync message of a peer with an empty cart.
@@ -666,5 +729,119 @@ mod tests {
             .expect_err("a cart over the size limit is refused");
         assert_eq!(refused.kind(), ErrorKind::DocumentTooLarge);
         assert_eq!(snapshot(&hubs, cart, &peer).await, before);
+    }
+
+    /// Plays a peer's part for `replica` with its sync `state` until `hubs` has nothing more
+    /// to send it: takes each due sync message, applies it and answers it. Returns how many
+    /// sync messages the hubs sent.
+    async fn answer_due(
+        hubs: &Hubs,
+        peer: &PeerContext,
+        rx: &mut mpsc::Receiver<Outbound>,
+        replica: &mut Automerge,
+        state: &mut SyncState,
+    ) -> usize {
+        let mut sent = 0;
+        while let Ok(outbound) = rx.try_recv() {
+            let Outbound::SyncDue(cart) = outbound else {
+                panic!("only sync messages are due, got {outbound:?}");
+            };
+            let Some(Message::Sync(sync)) = hubs.next_sync(peer.conn_id, cart).await else {
+                continue;
+            };
+            sent += 1;
+            let message = AutomergeSync::decode(&sync.data).expect("a valid sync message");
+            replica
+                .receive_sync_message(state, message)
+                .expect("the hub's changes apply");
+            if let Some(answer) = replica.generate_sync_message(state) {
+                hubs.receive(peer, cart, false, answer)
+                    .await
+                    .expect("the answer is accepted");
+            }
+        }
+        sent
+    }
+
+    #[tokio::test]
+    async fn a_change_stored_by_another_instance_reaches_this_instances_peers_once_reported() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = dir.path().join("shared.sqlite3");
+        let (here, phone, mut phone_rx) = instance(&db, Limits::default(), 1).await;
+        let (there, laptop, mut laptop_rx) = instance(&db, Limits::default(), 2).await;
+        let cart = CartId::from_bytes([12; 16]);
+        let mut shopper = cart_core::Cart::new(cart);
+        shopper.add_item(&item("A")).expect("add");
+        here.receive(&phone, cart, false, changes_since(&mut shopper, &[]))
+            .await
+            .expect("the first line is stored");
+
+        // The laptop joins the cart on the other instance and gets the first line.
+        let (mut copy, mut sync) = (Automerge::new(), SyncState::new());
+        let hello = copy
+            .generate_sync_message(&mut sync)
+            .expect("a first message");
+        there
+            .receive(&laptop, cart, true, hello)
+            .await
+            .expect("the request is answered");
+        answer_due(&there, &laptop, &mut laptop_rx, &mut copy, &mut sync).await;
+        assert_eq!(copy.get_heads(), shopper.heads());
+
+        // A second line on the phone's instance: the laptop hears nothing until it is reported.
+        let before = shopper.heads();
+        shopper.add_item(&item("B")).expect("add");
+        here.receive(&phone, cart, false, changes_since(&mut shopper, &before))
+            .await
+            .expect("the second line is stored");
+        assert!(laptop_rx.try_recv().is_err(), "no report yet, nothing due");
+
+        // The report of the phone's instance's own change finds nothing new there, so its
+        // peer is sent nothing more.
+        while phone_rx.try_recv().is_ok() {}
+        here.follow(FeedEvent::Changed(cart)).await;
+        assert!(phone_rx.try_recv().is_err(), "nothing new, nothing due");
+
+        there.follow(FeedEvent::Changed(cart)).await;
+        let sent = answer_due(&there, &laptop, &mut laptop_rx, &mut copy, &mut sync).await;
+        assert!(sent > 0, "the change was sent to the laptop");
+        assert_eq!(
+            copy.get_heads(),
+            shopper.heads(),
+            "the laptop has both lines"
+        );
+        assert_eq!(
+            cart_core::schema::quantities(&copy).len(),
+            2,
+            "and reads them as two lines"
+        );
+
+        // Reported again (the instance's own change, or a duplicate): nothing more is sent.
+        there.follow(FeedEvent::Changed(cart)).await;
+        assert!(laptop_rx.try_recv().is_err(), "nothing new, nothing due");
+
+        // After the feed reconnects every open cart is read again: a change whose report was
+        // lost still arrives.
+        let before = shopper.heads();
+        shopper.add_item(&item("C")).expect("add");
+        here.receive(&phone, cart, false, changes_since(&mut shopper, &before))
+            .await
+            .expect("the third line is stored");
+        there.follow(FeedEvent::Resumed).await;
+        answer_due(&there, &laptop, &mut laptop_rx, &mut copy, &mut sync).await;
+        assert_eq!(
+            copy.get_heads(),
+            shopper.heads(),
+            "the laptop has all three lines"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_report_about_a_cart_that_is_not_open_opens_nothing() {
+        let (_dir, hubs, _peer, _rx) = hubs_and_peer().await;
+        hubs.follow(FeedEvent::Changed(CartId::from_bytes([13; 16])))
+            .await;
+        hubs.follow(FeedEvent::Resumed).await;
+        assert_eq!(hubs.open_carts(), 0);
     }
 }

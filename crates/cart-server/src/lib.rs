@@ -52,7 +52,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -64,7 +64,7 @@ pub use http::app;
 use crate::hub::Hubs;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::store::{ShopStore, Store, StoreError};
+use crate::store::{ChangeFeed, ShopStore, Store, StoreError};
 
 /// How a server is set up, apart from its store.
 #[derive(Debug, Clone, Default)]
@@ -157,8 +157,10 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// A server over `store`: reads (or creates) the store's storage id, seeds the demo catalog
-    /// ([`catalog::seed_products`]; skus already stored are left as they are) and picks a random
-    /// peer id for this process.
+    /// ([`catalog::seed_products`]; skus already stored are left as they are), picks a random
+    /// peer id for this process, and follows the store's change feed (when it has one, see
+    /// [`store::DocStore::change_feed`]) until shutdown, so changes other instances store reach
+    /// this instance's peers.
     ///
     /// Errs when the store cannot be read or written.
     pub async fn new<S: Store>(
@@ -173,13 +175,15 @@ impl AppState {
         let shop: Arc<dyn ShopStore> = store.clone();
         let server_peer_id = format!("cart-server-{}", &store::random_uuid()?[..8]);
         let metrics = Arc::new(Metrics::default());
+        let shutdown = CancellationToken::new();
+        let feed = store.change_feed(shutdown.clone());
         let hubs = Hubs::new(
             store,
             options.limits.clone(),
             Arc::clone(&metrics),
             server_peer_id.clone(),
         );
-        Ok(AppState(Arc::new(Shared {
+        let state = AppState(Arc::new(Shared {
             hubs,
             shop,
             metrics,
@@ -187,14 +191,18 @@ impl AppState {
             server_peer_id,
             storage_id,
             static_dir: options.static_dir,
-            shutdown: CancellationToken::new(),
+            shutdown,
             connections: TaskTracker::new(),
             next_connection: AtomicU64::new(1),
             addresses: Arc::new(Addresses {
                 max: options.limits.max_connections_per_address,
                 open: Mutex::new(HashMap::new()),
             }),
-        })))
+        }));
+        if let Some(feed) = feed {
+            tokio::spawn(follow(Arc::downgrade(&state.0), feed));
+        }
+        Ok(state)
     }
 
     /// The open carts.
@@ -269,6 +277,17 @@ impl AppState {
     /// Waits until every WebSocket connection has ended (after [`AppState::begin_shutdown`]).
     pub async fn connections_closed(&self) {
         self.0.connections.wait().await;
+    }
+}
+
+/// Hands each report of `feed` to the hubs, one after another, until the feed ends (at
+/// shutdown) or the server is dropped.
+async fn follow(shared: Weak<Shared>, mut feed: ChangeFeed) {
+    while let Some(event) = feed.recv().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.hubs.follow(event).await;
     }
 }
 

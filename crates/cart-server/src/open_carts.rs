@@ -90,6 +90,11 @@ impl<H> OpenCarts<H> {
         })
     }
 
+    /// The carts open now.
+    pub fn ids(&self) -> Vec<CartId> {
+        lock(&self.carts).keys().copied().collect()
+    }
+
     /// How many carts are open now.
     pub fn len(&self) -> usize {
         lock(&self.carts).len()

@@ -1,6 +1,8 @@
 //! The store conformance suite against PostgresStore on a real PostgreSQL, each check in a
 //! database of its own (so checks run in parallel), the migration checks, and two server
-//! instances on one database.
+//! instances on one database: what one stores the other serves, and a change acknowledged by
+//! one reaches the other's clients live (`LISTEN/NOTIFY`), also after the listening
+//! connections were cut.
 //!
 //! Needs `TEST_DATABASE_URL`, a URL whose user may create databases; the `cart_test_*` databases
 //! are left behind, so point it at a throwaway server. `scripts/postgres.mjs` starts a
@@ -16,10 +18,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use automerge::ChangeHash;
 use cart_server::store::conformance::Harness;
+use cart_server::store::postgres_feed::APPLICATION_NAME;
 use cart_server::store::{DocStore, PostgresStore};
 use cart_server::{serve, AppState, ServerOptions};
-use support::{Replica, KEY};
+use support::{Replica, SyncEnd, KEY};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_postgres::{Client, Config, NoTls};
@@ -194,4 +198,195 @@ async fn a_second_instance_serves_what_the_first_acknowledged() {
         .expect("sync with the second instance");
     assert_eq!(laptop.doc.get_heads(), phone.doc.get_heads());
     assert_eq!(laptop.lines().len(), 41);
+}
+
+/// Receives from the server into `replica`, answering as a peer does, until the replica's heads
+/// are `heads`; each message is awaited at most [`support::WAIT`], so a change that never
+/// arrives fails the test.
+async fn receive_until(client: &mut support::Client, replica: &mut Replica, heads: &[ChangeHash]) {
+    while replica.doc.get_heads() != heads {
+        client
+            .receive_into(replica)
+            .await
+            .expect("the server syncs");
+    }
+}
+
+/// Two instances on one new database, a phone on the first holding a cart with one line, and a
+/// laptop on the second that has synced it.
+struct TwoInstances {
+    database: Config,
+    /// The first instance's `/sync` URL.
+    first: String,
+    phone: Replica,
+    on_first: support::Client,
+    laptop: Replica,
+    on_second: support::Client,
+    /// Dropping these stops the instances.
+    _stops: [oneshot::Sender<()>; 2],
+}
+
+async fn two_instances() -> TwoInstances {
+    let database = new_database().await;
+    let (first, stop_first) =
+        instance(PostgresStore::open(database.clone()).await.expect("open")).await;
+    let (second, stop_second) =
+        instance(PostgresStore::open(database.clone()).await.expect("open")).await;
+    let mut phone = Replica::with_items(&["TEE"]);
+    let mut on_first = support::Client::connect_url(&first, "phone", Some("phone-storage")).await;
+    on_first.sync(&mut phone, false).await.expect("sync");
+    let mut laptop = Replica::empty(phone.cart);
+    let mut on_second = support::Client::connect_url(&second, "laptop", None).await;
+    on_second
+        .sync(&mut laptop, true)
+        .await
+        .expect("the laptop gets the cart from the second instance");
+    assert_eq!(laptop.doc.get_heads(), phone.doc.get_heads());
+    TwoInstances {
+        database,
+        first,
+        phone,
+        on_first,
+        laptop,
+        on_second,
+        _stops: [stop_first, stop_second],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_acknowledged_by_one_instance_reaches_a_client_of_the_other_live() {
+    let TwoInstances {
+        mut phone,
+        mut on_first,
+        mut laptop,
+        mut on_second,
+        _stops,
+        ..
+    } = two_instances().await;
+    for sku in ["MUG", "CAP", "SOCKS"] {
+        phone.add(sku, 2);
+        on_first
+            .sync(&mut phone, false)
+            .await
+            .expect("acknowledged");
+        // The laptop sends nothing: what arrives was pushed by the second instance.
+        receive_until(&mut on_second, &mut laptop, &phone.doc.get_heads()).await;
+    }
+    assert_eq!(laptop.lines(), phone.lines());
+    assert_eq!(laptop.lines().len(), 4);
+}
+
+/// The backend pids of the listening connections on `database`.
+async fn feed_backends(database: &Config) -> Vec<i32> {
+    let rows = client(database)
+        .await
+        .query(
+            "SELECT pid FROM pg_stat_activity
+             WHERE application_name = $1 AND datname = current_database() ORDER BY pid",
+            &[&APPLICATION_NAME],
+        )
+        .await
+        .expect("read pg_stat_activity");
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_its_listening_connection_is_cut_an_instance_listens_again_and_catches_up() {
+    let TwoInstances {
+        database,
+        mut phone,
+        mut on_first,
+        mut laptop,
+        mut on_second,
+        _stops,
+        ..
+    } = two_instances().await;
+    let cut = feed_backends(&database).await;
+    assert_eq!(cut.len(), 2, "one listening connection per instance");
+    client(&database)
+        .await
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1 AND datname = current_database()",
+            &[&APPLICATION_NAME],
+        )
+        .await
+        .expect("terminate the listening connections");
+
+    // A change while the instances may not be listening: its notice can be lost, and the
+    // second instance re-reads its open carts once it listens again.
+    phone.add("MUG", 1);
+    on_first
+        .sync(&mut phone, false)
+        .await
+        .expect("acknowledged");
+    receive_until(&mut on_second, &mut laptop, &phone.doc.get_heads()).await;
+
+    // Both listen again on new connections (waited for, at most `support::WAIT`)...
+    let waited = tokio::time::timeout(support::WAIT, async {
+        loop {
+            let now = feed_backends(&database).await;
+            if now.len() == 2 && now.iter().all(|pid| !cut.contains(pid)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the instances did not listen again");
+
+    // ...and a change made now reaches the laptop through the new connection.
+    phone.add("CAP", 3);
+    on_first
+        .sync(&mut phone, false)
+        .await
+        .expect("acknowledged");
+    receive_until(&mut on_second, &mut laptop, &phone.doc.get_heads()).await;
+    assert_eq!(laptop.lines(), phone.lines());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_refuses_writes_nothing_is_acknowledged_and_the_device_keeps_its_change()
+{
+    let TwoInstances {
+        database,
+        first,
+        mut phone,
+        on_first,
+        mut laptop,
+        mut on_second,
+        _stops,
+    } = two_instances().await;
+    let mut on_first = on_first;
+    PostgresHarness
+        .break_chunk_writes(&PostgresStore::open(database.clone()).await.expect("open"))
+        .await;
+    phone.add("MUG", 1);
+    let refused = on_first
+        .sync(&mut phone, false)
+        .await
+        .expect_err("a change the database did not take is not acknowledged");
+    match refused {
+        SyncEnd::Refused(error) => assert_eq!(error.code.as_deref(), Some("storage")),
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    let pending = phone.doc.get_heads();
+    assert_ne!(phone.state.their_heads.as_ref(), Some(&pending));
+
+    // The database takes writes again; the device, connecting again, syncs what it kept, and
+    // the laptop on the other instance receives it live.
+    client(&database)
+        .await
+        .batch_execute("DROP TRIGGER no_chunks ON chunks")
+        .await
+        .expect("mend chunk writes");
+    let mut phone = phone.restarted();
+    drop(on_first);
+    let mut on_first = support::Client::connect_url(&first, "phone", Some("phone-storage")).await;
+    on_first
+        .sync(&mut phone, false)
+        .await
+        .expect("acknowledged now");
+    receive_until(&mut on_second, &mut laptop, &pending).await;
+    assert_eq!(laptop.lines(), phone.lines());
 }

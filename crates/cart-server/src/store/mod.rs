@@ -11,16 +11,19 @@
 //!
 //! The trait assumes no exclusive access: several stateless server instances may share one
 //! store. [`PostgresStore`] keeps the same tables in PostgreSQL and gives the guarantees across
-//! instances (see its module). What is not built yet is telling the other instances: the plan
-//! is that [`DocStore::append_chunk`] also runs `NOTIFY cart_changes, '<cart id>'`, and the
-//! instances' per-cart hubs (see [`crate::hub`]) `LISTEN cart_changes` and, on a notification
-//! for a cart they have open, load the chunks they have not seen and send them to their peers.
+//! instances (see its module). It also tells the instances about each other's changes: every
+//! write of a cart's chunks (append, compaction, an order's clear) sends
+//! `NOTIFY cart_changes, '<cart id>'` in its transaction, so the notice goes out exactly when the
+//! change commits, and [`DocStore::change_feed`] hands the instance a [`ChangeFeed`] fed by one
+//! connection that `LISTEN`s (see `postgres_feed`). The hubs ([`crate::hub`]) load the chunks
+//! they have not seen of a cart they have open and send them to their peers.
 //! [`ShopStore::place_order`] locks the cart's row, so checkouts of one cart are serialised
-//! across instances; the hub must also load the chunks it has not seen before pricing, so that
-//! an order on one instance always sees the clears of orders placed on another.
+//! across instances, and the hub reads the chunks it has not seen before pricing, so that an
+//! order on one instance always sees the clears of orders placed on another.
 
 pub mod conformance;
 pub mod postgres;
+pub mod postgres_feed;
 pub mod shop;
 pub mod sqlite;
 
@@ -29,6 +32,8 @@ use std::fmt;
 use async_trait::async_trait;
 use cart_core::CartId;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::secret::SecretHash;
 
@@ -120,6 +125,20 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// What a [`ChangeFeed`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// Some instance (this one included) stored a change of this cart.
+    Changed(CartId),
+    /// The feed (re)connected: notices sent while it was not listening are lost, so every open
+    /// cart may have changed.
+    Resumed,
+}
+
+/// The changes other instances store, as they commit: what [`DocStore::change_feed`] returns.
+/// It ends when the feed is stopped.
+pub type ChangeFeed = mpsc::Receiver<FeedEvent>;
+
 /// Durable storage of carts, their secret hashes and peers' sync states.
 ///
 /// Guarantees every implementation gives (checked by [`conformance`]):
@@ -181,6 +200,14 @@ pub trait DocStore: Send + Sync + 'static {
 
     /// How many carts are stored.
     async fn cart_count(&self) -> Result<u64, StoreError>;
+
+    /// Starts reporting the carts whose chunks any instance sharing this store changes, until
+    /// `stop` is cancelled or the feed is dropped; reconnects by itself (reporting
+    /// [`FeedEvent::Resumed`] each time it listens again). `None`, the default, for a store only
+    /// one instance uses (a SQLite file): nobody else writes, so there is nothing to hear.
+    fn change_feed(&self, _stop: CancellationToken) -> Option<ChangeFeed> {
+        None
+    }
 }
 
 /// A random id in the form of a UUID v4 (what automerge-repo uses for storage ids).

@@ -17,6 +17,10 @@
 //! - **Orders are exactly-once**: `orders.order_id` is the primary key, and placing an order
 //!   locks its cart's row (`SELECT ... FOR UPDATE`), so checkouts of one cart are serialised
 //!   across instances, not only by the hub of one instance.
+//! - **Other instances hear of each change**: every write of a cart's chunks runs
+//!   `SELECT pg_notify('cart_changes', <cart id>)` in its transaction, so the notice is sent
+//!   when, and only if, the change commits; [`DocStore::change_feed`] listens (see
+//!   `postgres_feed`).
 //! - **Durability**: a call returns after `COMMIT`, which PostgreSQL makes durable with its
 //!   default `synchronous_commit = on`.
 //!
@@ -36,9 +40,12 @@ use deadpool_postgres::{
 };
 use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls};
+use tokio_util::sync::CancellationToken;
 
 use super::shop::{Account, Order, Placed, Product, ShopStore};
-use super::{random_uuid, Chunk, ChunkKey, ChunkKind, DocStore, StoreError};
+use super::{
+    postgres_feed, random_uuid, ChangeFeed, Chunk, ChunkKey, ChunkKind, DocStore, StoreError,
+};
 use crate::secret::SecretHash;
 
 /// Most connections one instance holds open. A sync message costs one short transaction, so a
@@ -332,6 +339,19 @@ async fn insert_incremental(
     Ok(())
 }
 
+/// Tells every listening instance that `cart` changed, once the transaction of `client`
+/// commits (PostgreSQL sends notices at commit and drops them on rollback).
+async fn notify(client: &impl GenericClient, cart: &str) -> Result<(), StoreError> {
+    client
+        .execute(
+            "SELECT pg_notify($1, $2)",
+            &[&postgres_feed::CHANNEL, &cart],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
 async fn stored_order(client: &impl GenericClient, id: &str) -> Result<Option<Order>, StoreError> {
     let row = client
         .query_opt("SELECT body FROM orders WHERE order_id = $1", &[&id])
@@ -432,6 +452,7 @@ impl DocStore for PostgresStore {
             None => return Err(StoreError::Backend(format!("cart {cart} vanished"))),
         }
         insert_incremental(&tx, &cart, &key.hash, &bytes).await?;
+        notify(&tx, &cart).await?;
         tx.commit().await.map_err(backend)?;
         Ok(key)
     }
@@ -469,6 +490,7 @@ impl DocStore for PostgresStore {
                 .await
                 .map_err(backend)?;
         }
+        notify(&tx, &cart).await?;
         tx.commit().await.map_err(backend)?;
         Ok(key)
     }
@@ -514,6 +536,9 @@ impl DocStore for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(count(row.get(0)))
+    }
+    fn change_feed(&self, stop: CancellationToken) -> Option<ChangeFeed> {
+        Some(postgres_feed::spawn(self.config.clone(), stop))
     }
 }
 
@@ -625,6 +650,7 @@ impl ShopStore for PostgresStore {
             };
         }
         insert_incremental(&tx, &order.cart_id, &key.hash, &clear).await?;
+        notify(&tx, &order.cart_id).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Placed::Created(key))
     }
