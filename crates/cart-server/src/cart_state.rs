@@ -15,7 +15,7 @@ use cart_core::{schema, CartId};
 
 use crate::error::Refusal;
 use crate::secret::SecretHash;
-use crate::store::{ChunkKey, ChunkKind, DocStore, StoreError};
+use crate::store::{Chunk, ChunkKey, ChunkKind, DocStore, StoreError};
 
 /// The in-memory copy of one cart, as this instance last loaded or stored it.
 pub(crate) struct CartState {
@@ -225,14 +225,17 @@ impl CartState {
             self.refresh(cart, store).await?;
             return Ok(self.secret != secret || self.doc.get_heads() != heads);
         }
-        let chunks = store.load_chunks(&cart).await.map_err(|e| {
-            tracing::error!(%cart, error = %e, "reading a cart's new chunks failed");
-            Refusal::storage(cart)
-        })?;
-        let stored: HashSet<ChunkKey> = chunks.iter().map(|c| c.key.clone()).collect();
-        let fresh: Vec<_> = chunks
+        let chunks = store
+            .load_chunks_unseen(&cart, &self.seen)
+            .await
+            .map_err(|e| {
+                tracing::error!(%cart, error = %e, "reading a cart's new chunks failed");
+                Refusal::storage(cart)
+            })?;
+        let stored: HashSet<ChunkKey> = chunks.iter().map(|(key, _)| key.clone()).collect();
+        let fresh: Vec<Chunk> = chunks
             .into_iter()
-            .filter(|c| !self.seen.contains(&c.key))
+            .filter_map(|(key, bytes)| bytes.map(|bytes| Chunk { key, bytes }))
             .collect();
         if fresh.is_empty() {
             self.seen = stored;

@@ -14,6 +14,7 @@
 //! [`SqliteStore`]: super::SqliteStore
 //! [`PostgresStore`]: super::PostgresStore
 
+use std::collections::HashSet;
 use std::future::Future;
 
 use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
@@ -110,6 +111,45 @@ pub async fn first_append_binds_the_secret_and_chunks_load_back<H: Harness>(h: &
     assert!(loaded.get(ROOT, "a").expect("get").is_some());
     assert!(loaded.get(ROOT, "b").expect("get").is_some());
     assert_eq!(store.cart_count().await.expect("cart_count"), 1);
+}
+
+/// Catching up reads every key, in load order, and only the bytes of the chunks not seen.
+pub async fn unseen_chunks_come_with_their_bytes_and_seen_ones_without<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(20);
+    let owner = secret(&id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    let mut keys = Vec::new();
+    for (n, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let key = store
+            .append_chunk(&id, &owner, change_bytes(&mut doc, name, n as i64))
+            .await
+            .expect("append");
+        keys.push(key);
+    }
+    let all = store.load_chunks(&id).await.expect("load_chunks");
+    let seen: HashSet<ChunkKey> = [keys[0].clone(), keys[2].clone()].into();
+    let unseen = store
+        .load_chunks_unseen(&id, &seen)
+        .await
+        .expect("load_chunks_unseen");
+    let expected: Vec<(ChunkKey, Option<Vec<u8>>)> = all
+        .into_iter()
+        .map(|c| {
+            let bytes = (!seen.contains(&c.key)).then_some(c.bytes);
+            (c.key, bytes)
+        })
+        .collect();
+    assert_eq!(
+        unseen, expected,
+        "every key in load order, bytes of the unseen only"
+    );
+    assert_eq!(unseen.iter().filter(|(_, b)| b.is_some()).count(), 1);
+    assert!(store
+        .load_chunks_unseen(&cart(21), &seen)
+        .await
+        .expect("an unknown cart")
+        .is_empty());
 }
 
 /// An append with another secret is refused and writes nothing.
@@ -685,6 +725,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each $harness;
             unknown_carts_are_empty,
             first_append_binds_the_secret_and_chunks_load_back,
+            unseen_chunks_come_with_their_bytes_and_seen_ones_without,
             another_secret_is_refused_and_writes_nothing,
             the_same_bytes_are_stored_once,
             compaction_deletes_only_what_it_replaces,

@@ -27,6 +27,7 @@ pub mod postgres_feed;
 pub mod shop;
 pub mod sqlite;
 
+use std::collections::HashSet;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -102,6 +103,14 @@ pub struct Chunk {
     pub bytes: Vec<u8>,
 }
 
+/// The chunks of a [`DocStore::load_chunks_unseen`] answer for an empty `seen`, where every
+/// chunk has its bytes: how the stores implement [`DocStore::load_chunks`] on the same query.
+fn all_chunks(rows: Vec<(ChunkKey, Option<Vec<u8>>)>) -> Vec<Chunk> {
+    rows.into_iter()
+        .filter_map(|(key, bytes)| bytes.map(|bytes| Chunk { key, bytes }))
+        .collect()
+}
+
 /// Why a store operation failed.
 #[derive(Debug)]
 pub enum StoreError {
@@ -158,6 +167,16 @@ pub trait DocStore: Send + Sync + 'static {
 
     /// Every chunk of `cart`, snapshots first; empty when the cart is not stored.
     async fn load_chunks(&self, cart: &CartId) -> Result<Vec<Chunk>, StoreError>;
+
+    /// The key of every chunk of `cart`, in [`DocStore::load_chunks`]'s order, each with its
+    /// bytes unless its key is in `seen` (then `None`): what an instance holding the chunks of
+    /// `seen` needs to catch up with other instances' writes without reading again the bytes it
+    /// has. Empty when the cart is not stored.
+    async fn load_chunks_unseen(
+        &self,
+        cart: &CartId,
+        seen: &HashSet<ChunkKey>,
+    ) -> Result<Vec<(ChunkKey, Option<Vec<u8>>)>, StoreError>;
 
     /// Stores `bytes` as an incremental chunk of `cart` and returns its key. When the cart is
     /// not stored yet, binds it to `secret` in the same transaction.

@@ -28,6 +28,7 @@
 //! or `prefer` work, `require` is refused): reach the database over a private network or a
 //! local TLS proxy.
 
+use std::collections::HashSet;
 use std::error::Error;
 use std::fmt;
 use std::str::FromStr;
@@ -44,7 +45,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::shop::{Account, Order, Placed, Product, ShopStore};
 use super::{
-    postgres_feed, random_uuid, ChangeFeed, Chunk, ChunkKey, ChunkKind, DocStore, StoreError,
+    all_chunks, postgres_feed, random_uuid, ChangeFeed, Chunk, ChunkKey, ChunkKind, DocStore,
+    StoreError,
 };
 use crate::secret::SecretHash;
 
@@ -400,16 +402,33 @@ impl DocStore for PostgresStore {
     }
 
     async fn load_chunks(&self, cart: &CartId) -> Result<Vec<Chunk>, StoreError> {
+        Ok(all_chunks(
+            self.load_chunks_unseen(cart, &HashSet::new()).await?,
+        ))
+    }
+
+    async fn load_chunks_unseen(
+        &self,
+        cart: &CartId,
+        seen: &HashSet<ChunkKey>,
+    ) -> Result<Vec<(ChunkKey, Option<Vec<u8>>)>, StoreError> {
+        let seen: Vec<String> = seen
+            .iter()
+            .map(|key| format!("{}:{}", key.kind.as_str(), key.hash))
+            .collect();
         let client = self.client().await?;
+        // The bytes of a seen chunk are not sent at all: the row carries NULL instead.
         let statement = client
             .prepare_cached(
-                "SELECT kind, hash, bytes FROM chunks WHERE cart_id = $1
+                "SELECT kind, hash,
+                        CASE WHEN kind || ':' || hash = ANY($2) THEN NULL ELSE bytes END
+                 FROM chunks WHERE cart_id = $1
                  ORDER BY CASE kind WHEN 'snapshot' THEN 0 ELSE 1 END, seq",
             )
             .await
             .map_err(backend)?;
         let rows = client
-            .query(&statement, &[&cart.to_string()])
+            .query(&statement, &[&cart.to_string(), &seen])
             .await
             .map_err(backend)?;
         rows.into_iter()
@@ -417,13 +436,11 @@ impl DocStore for PostgresStore {
                 let kind: &str = row.get(0);
                 let kind = ChunkKind::parse(kind)
                     .ok_or_else(|| StoreError::Backend(format!("unknown chunk kind {kind:?}")))?;
-                Ok(Chunk {
-                    key: ChunkKey {
-                        kind,
-                        hash: row.get(1),
-                    },
-                    bytes: row.get(2),
-                })
+                let key = ChunkKey {
+                    kind,
+                    hash: row.get(1),
+                };
+                Ok((key, row.get(2)))
             })
             .collect()
     }

@@ -10,6 +10,7 @@
 //!   it reads the last committed state without waiting for the writing connection, so a scrape
 //!   never queues behind an fsync.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +20,7 @@ use cart_core::CartId;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::shop::{Account, Order, Placed, Product, ShopStore};
-use super::{random_uuid, Chunk, ChunkKey, ChunkKind, DocStore, StoreError};
+use super::{all_chunks, random_uuid, Chunk, ChunkKey, ChunkKind, DocStore, StoreError};
 use crate::secret::SecretHash;
 
 const SCHEMA: &str = "
@@ -261,7 +262,18 @@ impl DocStore for SqliteStore {
     }
 
     async fn load_chunks(&self, cart: &CartId) -> Result<Vec<Chunk>, StoreError> {
+        Ok(all_chunks(
+            self.load_chunks_unseen(cart, &HashSet::new()).await?,
+        ))
+    }
+
+    async fn load_chunks_unseen(
+        &self,
+        cart: &CartId,
+        seen: &HashSet<ChunkKey>,
+    ) -> Result<Vec<(ChunkKey, Option<Vec<u8>>)>, StoreError> {
         let cart = cart.to_string();
+        let seen = seen.clone();
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -269,24 +281,23 @@ impl DocStore for SqliteStore {
                      ORDER BY kind = 'incremental', rowid",
                 )
                 .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![cart], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, Vec<u8>>(2)?,
-                    ))
-                })
-                .map_err(backend)?;
+            let mut rows = stmt.query(params![cart]).map_err(backend)?;
             let mut chunks = Vec::new();
-            for row in rows {
-                let (kind, hash, bytes) = row.map_err(backend)?;
+            while let Some(row) = rows.next().map_err(backend)? {
+                let kind: String = row.get(0).map_err(backend)?;
                 let kind = ChunkKind::parse(&kind)
                     .ok_or_else(|| backend(format!("unknown chunk kind {kind:?}")))?;
-                chunks.push(Chunk {
-                    key: ChunkKey { kind, hash },
-                    bytes,
-                });
+                let key = ChunkKey {
+                    kind,
+                    hash: row.get(1).map_err(backend)?,
+                };
+                // SQLite reads a blob's pages only when the column is asked for.
+                let bytes = if seen.contains(&key) {
+                    None
+                } else {
+                    Some(row.get(2).map_err(backend)?)
+                };
+                chunks.push((key, bytes));
             }
             Ok(chunks)
         })
