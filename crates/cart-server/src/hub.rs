@@ -134,7 +134,8 @@ impl Hubs {
     /// Handles a `request` (`request` = true) or `sync` message from `peer` about `cart`.
     ///
     /// Sends, through the peer's mailbox, the reply sync message, or `doc-unavailable` when the
-    /// peer's key does not open the cart (or, for `request`, the cart is not stored), and sends
+    /// peer's key does not open the cart (or, for `request`, the cart is not stored: the peer
+    /// then stays linked and is sent the cart once a change with its key creates it), and sends
     /// accepted changes to every other peer of the cart. Errs with a [`Refusal`] (and changes
     /// nothing) when the message is not valid Automerge, the change breaks the schema or a limit,
     /// or the store fails.
@@ -161,16 +162,25 @@ impl Hubs {
         let state = &mut *guard;
         state.cart.refresh(cart, &*self.store).await?;
         let secret = peer.key.hash_for(&cart);
-        let allowed = match state.cart.secret {
-            Some(bound) => bound == secret,
-            None => !request,
+        // A `request` for a cart not stored yet is told so, but its peer stays linked: the cart
+        // is sent to it the moment a device with its key creates it (a second device may open
+        // a shared link before the first device's changes have arrived). The request itself is
+        // not applied: it comes from an empty copy and has nothing to give.
+        let waiting = match state.cart.secret {
+            Some(bound) if bound != secret => {
+                self.unavailable(cart, state, peer);
+                return Ok(());
+            }
+            Some(_) => false,
+            None => request,
         };
-        if !allowed {
-            self.unavailable(cart, state, peer);
-            return Ok(());
-        }
         if let hash_map::Entry::Vacant(vacant) = state.links.entry(peer.conn_id) {
             vacant.insert(Link::open(&*self.store, cart, peer, secret, hub.hold()).await);
+        }
+        if waiting {
+            peer.mailbox
+                .send(doc_unavailable(&self.server_peer_id, &peer.peer_id, &cart));
+            return Ok(());
         }
         let Some(link) = state.links.get_mut(&peer.conn_id) else {
             return Ok(());
@@ -491,26 +501,34 @@ mod tests {
         conn_id: u64,
     ) -> (Hubs, PeerContext, mpsc::Receiver<Outbound>) {
         let store = SqliteStore::open(db).await.expect("a SQLite store");
-        let metrics = Arc::new(Metrics::default());
         let hubs = Hubs::new(
             Arc::new(store),
-            limits.clone(),
-            Arc::clone(&metrics),
+            limits,
+            Arc::new(Metrics::default()),
             "server".to_string(),
         );
+        let (peer, rx) = peer_of(&hubs, conn_id);
+        (hubs, peer, rx)
+    }
+
+    /// A peer of `hubs` with connection id `conn_id`, holding the test key, and its mailbox.
+    fn peer_of(hubs: &Hubs, conn_id: u64) -> (PeerContext, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(16);
         let peer = PeerContext {
             conn_id,
-            peer_id: "peer".to_string(),
+            peer_id: format!("peer-{conn_id}"),
             storage_id: None,
             key: CartKey::parse(Some("hub-test-key-0123456789")).expect("a valid key"),
             mailbox: Mailbox::new(
                 tx,
-                Arc::new(OutboxBytes::new(limits.outbox_bytes, metrics)),
+                Arc::new(OutboxBytes::new(
+                    hubs.limits.outbox_bytes,
+                    Arc::clone(&hubs.metrics),
+                )),
                 CancellationToken::new(),
             ),
         };
-        (hubs, peer, rx)
+        (peer, rx)
     }
 
     /// The first sync message of a peer with an empty cart.
@@ -543,14 +561,49 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_peer_leaves_no_cart_open() {
-        let (_dir, hubs, peer, mut rx) = hubs_and_peer().await;
+        let (_dir, hubs, peer, _rx) = hubs_and_peer().await;
         let cart = CartId::from_bytes([8; 16]);
-        // A `request` for a cart that is not stored is answered `doc-unavailable`, unlinked.
-        hubs.receive(&peer, cart, true, hello())
+        let mut shopper = cart_core::Cart::new(cart);
+        shopper.add_item(&item("A")).expect("add");
+        hubs.receive(&peer, cart, false, changes_since(&mut shopper, &[]))
+            .await
+            .expect("the cart is stored");
+        hubs.leave(peer.conn_id, cart).await;
+        // A peer with another key asks for it: `doc-unavailable`, and nothing stays open.
+        let (mut stranger, mut stranger_rx) = peer_of(&hubs, 2);
+        stranger.key = CartKey::parse(Some("another-key-0123456789")).expect("a valid key");
+        hubs.receive(&stranger, cart, true, hello())
             .await
             .expect("a request is answered");
-        assert!(matches!(rx.try_recv(), Ok(Outbound::Frame(_))));
+        assert!(matches!(stranger_rx.try_recv(), Ok(Outbound::Frame(_))));
         assert_eq!(hubs.open_carts(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_asks_before_the_cart_is_stored_is_sent_it_once_a_device_creates_it() {
+        let (_dir, hubs, laptop, mut laptop_rx) = hubs_and_peer().await;
+        let cart = CartId::from_bytes([13; 16]);
+        // The laptop opens the shared link first: the server has nothing yet and says so.
+        let (mut copy, mut sync) = (Automerge::new(), SyncState::new());
+        let request = copy
+            .generate_sync_message(&mut sync)
+            .expect("a first message");
+        hubs.receive(&laptop, cart, true, request)
+            .await
+            .expect("a request is answered");
+        assert!(matches!(laptop_rx.try_recv(), Ok(Outbound::Frame(_))));
+        assert_eq!(hubs.open_carts(), 1, "the asking peer stays linked");
+
+        // Then the phone's first change arrives and creates the cart.
+        let (phone, _phone_rx) = peer_of(&hubs, 2);
+        let mut shopper = cart_core::Cart::new(cart);
+        shopper.add_item(&item("A")).expect("add");
+        hubs.receive(&phone, cart, false, changes_since(&mut shopper, &[]))
+            .await
+            .expect("the first line is stored");
+        let sent = answer_due(&hubs, &laptop, &mut laptop_rx, &mut copy, &mut sync).await;
+        assert!(sent > 0, "the cart was sent to the laptop");
+        assert_eq!(copy.get_heads(), shopper.heads(), "the laptop has the cart");
     }
 
     #[tokio::test]
