@@ -466,12 +466,8 @@ impl Cart {
     /// Whether every change merged into the cart has its dependencies, or some wait for
     /// changes the cart has not seen (a stored chunk whose predecessor is missing). Waiting
     /// changes are not in [`Cart::save`], so the chunks that hold them must be kept.
-    pub fn dependencies(&mut self) -> Dependencies {
-        if self.doc.get_missing_deps(&[]).is_empty() {
-            Dependencies::Complete
-        } else {
-            Dependencies::Missing
-        }
+    pub fn dependencies(&self) -> Dependencies {
+        Dependencies::of(&self.doc)
     }
 
     /// The whole document, compressed. Loading it gives back this cart with all its history.

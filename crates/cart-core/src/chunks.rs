@@ -40,6 +40,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 
+use automerge::ReadDoc;
 use sha2::{Digest, Sha256};
 
 use crate::cart_id::CartId;
@@ -226,6 +227,18 @@ pub enum Dependencies {
     /// Some changes wait for a dependency the storage does not have: a snapshot would leave
     /// them out.
     Missing,
+}
+
+impl Dependencies {
+    /// Whether `doc` has every change its merged chunks depend on (nothing waits in its
+    /// queue).
+    pub fn of(doc: &impl ReadDoc) -> Dependencies {
+        if doc.get_missing_deps(&[]).is_empty() {
+            Dependencies::Complete
+        } else {
+            Dependencies::Missing
+        }
+    }
 }
 
 /// What a compaction writes and deletes: the snapshot's key and the owned chunks it replaces
