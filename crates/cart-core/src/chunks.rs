@@ -13,9 +13,9 @@
 //! hash = the first 16 bytes of the SHA-256 of the chunk's bytes, 32 lowercase hex digits
 //! ```
 //!
-//! earlier versions of cart-server keyed their rows by the whole SHA-256 (64 hex digits): those keys
-//! parse too and are kept as they are, never rewritten; the next compaction that owns them
-//! deletes them. The same bytes stored under both spellings are two chunks holding the same
+//! Earlier versions of cart-server keyed their rows by the whole SHA-256 (64 hex digits): those
+//! keys parse too and are kept as they are, never rewritten; the next compaction that owns them
+//! deletes them. The same bytes stored under both hashes are two chunks holding the same
 //! changes, which merge once.
 //!
 //! A [`ChunkLedger`] is one writer's knowledge of one cart's chunks (a browser tab, a server
@@ -398,6 +398,20 @@ mod tests {
         assert_eq!(
             ChunkHash::of(b"").as_str(),
             "e3b0c44298fc1c149afbf4c8996fb924"
+        );
+    }
+
+    #[test]
+    fn the_storage_path_is_the_one_earlier_browser_versions_wrote() {
+        // As `persist` keyed chunks before this module existed: IndexedDB and localStorage
+        // entries written then must read back under the same key.
+        assert_eq!(
+            ChunkKey::of(ChunkKind::Snapshot, b"").path(&cart()),
+            vec![
+                cart().to_string(),
+                "snapshot".to_owned(),
+                "e3b0c44298fc1c149afbf4c8996fb924".to_owned()
+            ]
         );
     }
 
