@@ -8,6 +8,7 @@ use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ReadDoc, ROOT};
 
 use crate::cart_id::CartId;
 use crate::chunk_bounds;
+use crate::chunks::Dependencies;
 use crate::error::{CartError, ErrorCode};
 use crate::incoming;
 use crate::schema;
@@ -460,6 +461,13 @@ impl Cart {
     /// The heads of the document: the hashes of the changes nothing else depends on yet.
     pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.doc.get_heads()
+    }
+
+    /// Whether every change merged into the cart has its dependencies, or some wait for
+    /// changes the cart has not seen (a stored chunk whose predecessor is missing). Waiting
+    /// changes are not in [`Cart::save`], so the chunks that hold them must be kept.
+    pub fn dependencies(&self) -> Dependencies {
+        Dependencies::of(&self.doc)
     }
 
     /// The whole document, compressed. Loading it gives back this cart with all its history.

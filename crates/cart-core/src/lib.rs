@@ -10,6 +10,8 @@
 //! - [`link`]: the lifecycle of the connection to the server (connect, join, heartbeat,
 //!   refusals, backoff), sans IO; it drives a [`session::ClientSession`].
 //! - [`wire`]: automerge-repo's WebSocket protocol messages, as CBOR.
+//! - [`chunks`]: the keys of stored chunks and the bookkeeping of which a writer loaded, owns
+//!   and may compact away, shared by the browser's [`persist`] and the server.
 //! - [`persist`]: how a cart is laid out in storage (snapshot plus incremental chunks) and
 //!   compacted without losing another writer's chunks.
 //!
@@ -18,6 +20,7 @@
 pub mod cart;
 pub mod cart_id;
 pub mod chunk_bounds;
+pub mod chunks;
 pub mod error;
 #[cfg(feature = "conformance")]
 pub mod fixtures;

@@ -2,43 +2,39 @@
 //! keeps documents, with compaction that never deletes another writer's data.
 //!
 //! ```text
-//! ["<cartId>", "snapshot",    "<sha256 of the bytes>"]   a whole document (Cart::save)
-//! ["<cartId>", "incremental", "<sha256 of the bytes>"]   changes since this writer's last write
+//! ["<cartId>", "snapshot",    "<hash of the bytes>"]   a whole document (Cart::save)
+//! ["<cartId>", "incremental", "<hash of the bytes>"]   changes since this writer's last write
+//! ["<cartId>", "key"]                                  the cart's access secret (UTF-8)
 //! ```
 //!
-//! Loading concatenates every chunk under `["<cartId>"]` and loads them as one document. Each
-//! write is one [`Storage::apply`] of one chunk: one IndexedDB transaction with one put. After
-//! [`COMPACT_AFTER`] incremental chunks the next write is a snapshot that also deletes the
-//! chunks this [`Persister`] loaded or wrote itself — never chunks another tab wrote after we
-//! loaded, so two writers on one storage never lose each other's changes.
+//! The chunk keys and their bookkeeping (what this writer owns, when to compact, what a
+//! compaction deletes) are [`crate::chunks`], shared with the server. Loading concatenates
+//! every chunk under `["<cartId>"]` and loads them as one document. Each write is one
+//! [`Storage::apply`] of one chunk: one IndexedDB transaction with one put. After
+//! [`crate::chunks::COMPACT_AFTER`] incremental chunks the next write is a snapshot that also
+//! deletes the chunks this [`Persister`] loaded or wrote itself — never chunks another tab
+//! wrote after we loaded, so two writers on one storage never lose each other's changes.
 //!
-//! Chunks that fail to load (corrupt or truncated bytes, another cart's data) are skipped and
-//! reported, never deleted: the rest of the cart loads, and nothing stored is lost.
+//! Chunks that fail to load (corrupt or truncated bytes, another cart's data, a key that is not
+//! a chunk key) are skipped and reported, never deleted: the rest of the cart loads, and
+//! nothing stored is lost. Nor are chunks deleted whose changes wait on a change the storage
+//! does not have ([`crate::chunks::Dependencies::Missing`]).
 //!
 //! A cart whose writes had to fall back to another storage is read from every storage and moved
 //! back to the preferred one by [`migrate`].
 
 pub mod migrate;
 
-use std::collections::BTreeSet;
-
 use automerge::ChangeHash;
-use sha2::{Digest, Sha256};
 
 use crate::cart::Cart;
 use crate::cart_id::CartId;
+use crate::chunks::{ChunkKey, ChunkKind, ChunkLedger, Compaction};
 use crate::storage::{Storage, StorageError, StorageKey, StorageOp};
 
-/// Key component of snapshot chunks.
-pub const SNAPSHOT: &str = "snapshot";
-/// Key component of incremental chunks.
-pub const INCREMENTAL: &str = "incremental";
 /// Key component of the cart's access secret for the sync server (UTF-8 bytes), kept beside
 /// the chunks so that a reopened cart presents the same secret.
 pub const KEY: &str = "key";
-/// How many incremental chunks a writer adds before it compacts them into a snapshot. Small
-/// enough that a cold start reads few chunks, large enough that few writes pay for a snapshot.
-pub const COMPACT_AFTER: usize = 32;
 
 /// A stored chunk that could not be loaded; it stays in storage untouched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +64,17 @@ pub struct Restored {
 #[derive(Debug)]
 pub struct Write {
     ops: Vec<StorageOp>,
-    key: StorageKey,
     heads: Vec<ChangeHash>,
-    snapshot: bool,
+    chunk: Written,
+}
+
+/// The chunk a [`Write`] stores.
+#[derive(Debug)]
+enum Written {
+    /// Changes since the last write, `size` bytes under `key`.
+    Incremental { key: ChunkKey, size: usize },
+    /// The whole document, replacing the chunks this writer owns.
+    Snapshot(Compaction),
 }
 
 impl Write {
@@ -81,18 +85,17 @@ impl Write {
 
     /// Whether this write is a compacting snapshot rather than an incremental chunk.
     pub fn is_snapshot(&self) -> bool {
-        self.snapshot
+        matches!(self.chunk, Written::Snapshot(_))
     }
 }
 
-/// Decides what to write for one cart: remembers what this instance has stored (and so may
-/// compact away) and which document heads are durable.
+/// Decides what to write for one cart: keeps the [`ChunkLedger`] of what this instance has
+/// loaded and stored (and so may compact away) and which document heads are durable.
 #[derive(Debug)]
 pub struct Persister {
     id: CartId,
-    owned: BTreeSet<StorageKey>,
+    chunks: ChunkLedger,
     saved_heads: Vec<ChangeHash>,
-    chunks_since_snapshot: usize,
 }
 
 /// Where cart `id`'s access secret is stored: `["<cartId>", "key"]`.
@@ -100,10 +103,10 @@ fn secret_key(id: &CartId) -> StorageKey {
     vec![id.to_string(), KEY.to_string()]
 }
 
-fn content_key(id: &CartId, kind: &str, bytes: &[u8]) -> StorageKey {
-    let digest = Sha256::digest(bytes);
-    let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    vec![id.to_string(), kind.to_string(), hash]
+/// A stored chunk whose key parsed, with its bytes.
+struct Stored {
+    key: ChunkKey,
+    bytes: Vec<u8>,
 }
 
 impl Persister {
@@ -115,43 +118,51 @@ impl Persister {
     /// Rebuilds cart `id` from the chunks [`Storage::load_range`] returned for its prefix.
     ///
     /// Tries the fast path first (all chunks as one document); when that fails, loads chunk by
-    /// chunk, snapshots first, and reports the ones that fail.
+    /// chunk, snapshots first, and reports the ones that fail. An entry with a chunk's path
+    /// whose hash is malformed is reported too, and never loaded or deleted.
     pub fn restore(id: CartId, entries: Vec<(StorageKey, Vec<u8>)>) -> Restored {
-        let kind = |key: &StorageKey| key.get(1).cloned().unwrap_or_default();
-        let key = entries
-            .iter()
-            .find(|(k, _)| k.len() == 2 && kind(k) == KEY)
-            .and_then(|(_, bytes)| String::from_utf8(bytes.clone()).ok());
-        let mut chunks: Vec<(StorageKey, Vec<u8>)> = entries
-            .into_iter()
-            .filter(|(k, _)| k.len() == 3 && (kind(k) == SNAPSHOT || kind(k) == INCREMENTAL))
-            .collect();
+        let secret = secret_key(&id);
+        let mut key = None;
+        let mut chunks = Vec::new();
+        let mut skipped = Vec::new();
+        for (path, bytes) in entries {
+            if path == secret {
+                key = key.or_else(|| String::from_utf8(bytes).ok());
+                continue;
+            }
+            match ChunkKey::from_path(&id, &path) {
+                Some(Ok(key)) => chunks.push(Stored { key, bytes }),
+                Some(Err(e)) => skipped.push(SkippedChunk {
+                    key: path,
+                    reason: e.message().to_string(),
+                }),
+                None => {}
+            }
+        }
         // Snapshots first: incremental chunks usually depend on them.
-        chunks.sort_by_key(|(key, _)| key.get(1).map(String::as_str) != Some(SNAPSHOT));
-        let incremental = chunks
-            .iter()
-            .filter(|(key, _)| key.get(1).map(String::as_str) == Some(INCREMENTAL))
-            .count();
+        chunks.sort_by_key(|chunk| chunk.key.kind() != ChunkKind::Snapshot);
         let whole: Vec<u8> = chunks
             .iter()
-            .flat_map(|(_, bytes)| bytes.iter().copied())
+            .flat_map(|chunk| chunk.bytes.iter().copied())
             .collect();
-        let (mut cart, owned, skipped) = match Cart::load(id, &whole) {
-            Ok(cart) if !chunks.is_empty() => (
-                cart,
-                chunks.into_iter().map(|(key, _)| key).collect(),
-                Vec::new(),
-            ),
-            _ => Self::restore_chunk_by_chunk(id, chunks),
+        let (mut cart, merged) = match Cart::load(id, &whole) {
+            Ok(cart) if !chunks.is_empty() => (cart, chunks),
+            _ => Self::restore_chunk_by_chunk(id, chunks, &mut skipped),
         };
+        let mut ledger = ChunkLedger::new();
+        ledger.merged(
+            merged
+                .into_iter()
+                .map(|chunk| (chunk.key, chunk.bytes.len())),
+            cart.dependencies(),
+        );
         let saved_heads = cart.heads();
         Restored {
             cart,
             persister: Persister {
                 id,
-                owned,
+                chunks: ledger,
                 saved_heads,
-                chunks_since_snapshot: incremental,
             },
             skipped,
             key,
@@ -166,25 +177,25 @@ impl Persister {
         }
     }
 
+    /// Merges `chunks` one by one into a new cart; returns it and the chunks that merged, and
+    /// adds the others to `skipped`.
     fn restore_chunk_by_chunk(
         id: CartId,
-        chunks: Vec<(StorageKey, Vec<u8>)>,
-    ) -> (Cart, BTreeSet<StorageKey>, Vec<SkippedChunk>) {
+        chunks: Vec<Stored>,
+        skipped: &mut Vec<SkippedChunk>,
+    ) -> (Cart, Vec<Stored>) {
         let mut cart = Cart::new(id);
-        let mut owned = BTreeSet::new();
-        let mut skipped = Vec::new();
-        for (key, bytes) in chunks {
-            match cart.merge_bytes(&bytes) {
-                Ok(_) => {
-                    owned.insert(key);
-                }
+        let mut merged = Vec::new();
+        for chunk in chunks {
+            match cart.merge_bytes(&chunk.bytes) {
+                Ok(_) => merged.push(chunk),
                 Err(e) => skipped.push(SkippedChunk {
-                    key,
+                    key: chunk.key.path(&id),
                     reason: e.message().to_string(),
                 }),
             }
         }
-        (cart, owned, skipped)
+        (cart, merged)
     }
 
     /// A persister for a cart that has nothing in storage yet (a new cart, or a new backend
@@ -192,64 +203,56 @@ impl Persister {
     pub fn fresh(id: CartId) -> Persister {
         Persister {
             id,
-            owned: BTreeSet::new(),
+            chunks: ChunkLedger::new(),
             saved_heads: Vec::new(),
-            chunks_since_snapshot: 0,
         }
     }
 
     /// The next write that makes every change of `cart` durable, or `None` when storage already
-    /// holds them all.
+    /// holds them all. It is a snapshot replacing the chunks this persister owns when nothing
+    /// is stored yet or [`ChunkLedger::should_compact`] says so, otherwise an incremental chunk.
     pub fn next_write(&mut self, cart: &mut Cart) -> Option<Write> {
         let heads = cart.heads();
         if heads == self.saved_heads {
             return None;
         }
-        let snapshot = self.saved_heads.is_empty() || self.chunks_since_snapshot >= COMPACT_AFTER;
-        if snapshot {
+        if self.saved_heads.is_empty() || self.chunks.should_compact() {
             let bytes = cart.save();
-            let key = content_key(&self.id, SNAPSHOT, &bytes);
+            let compaction = self.chunks.compaction(&bytes);
             let mut ops = vec![StorageOp::Put {
-                key: key.clone(),
+                key: compaction.snapshot.path(&self.id),
                 value: bytes,
             }];
-            ops.extend(
-                self.owned
-                    .iter()
-                    .filter(|owned| **owned != key)
-                    .map(|owned| StorageOp::Remove { key: owned.clone() }),
-            );
+            ops.extend(compaction.deletes.iter().map(|gone| StorageOp::Remove {
+                key: gone.path(&self.id),
+            }));
             Some(Write {
                 ops,
-                key,
                 heads,
-                snapshot,
+                chunk: Written::Snapshot(compaction),
             })
         } else {
             let bytes = cart.save_after(&self.saved_heads);
-            let key = content_key(&self.id, INCREMENTAL, &bytes);
+            let key = ChunkKey::of(ChunkKind::Incremental, &bytes);
+            let size = bytes.len();
             let ops = vec![StorageOp::Put {
-                key: key.clone(),
+                key: key.path(&self.id),
                 value: bytes,
             }];
             Some(Write {
                 ops,
-                key,
                 heads,
-                snapshot,
+                chunk: Written::Incremental { key, size },
             })
         }
     }
 
     /// Records that `write` is durable.
     pub fn committed(&mut self, write: Write) {
-        if write.snapshot {
-            self.owned.clear();
-            self.chunks_since_snapshot = 0;
-        } else {
-            self.chunks_since_snapshot += 1;
+        match write.chunk {
+            Written::Snapshot(compaction) => self.chunks.compacted(compaction),
+            Written::Incremental { key, size } => self.chunks.stored(key, size),
         }
-        self.owned.insert(write.key);
         self.saved_heads = write.heads;
     }
 

@@ -156,7 +156,7 @@ fn a_restored_writer_with_many_incremental_chunks_compacts_next() {
     let mut persister = Persister::fresh(id);
     cart.add_item(&item("A", 1)).unwrap();
     storage.flush(&mut persister, &mut cart);
-    for _ in 0..cart_core::persist::COMPACT_AFTER {
+    for _ in 0..cart_core::chunks::COMPACT_AFTER {
         cart.add_item(&item("A", 1)).unwrap();
         storage.flush(&mut persister, &mut cart);
     }

@@ -6,7 +6,8 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use cart_core::persist::{self, migrate, Persister, COMPACT_AFTER};
+use cart_core::chunks::{ChunkKey, ChunkKind, COMPACT_AFTER};
+use cart_core::persist::{self, migrate, Persister};
 use cart_core::storage::{
     MemoryStorage, Storage, StorageError, StorageErrorKind, StorageKey, StorageOp,
 };
@@ -111,7 +112,12 @@ fn compaction_keeps_the_number_of_chunks_bounded() {
         "{} chunks stored",
         keys.len()
     );
-    assert_eq!(keys.iter().filter(|k| k[1] == persist::SNAPSHOT).count(), 1);
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k[1] == ChunkKind::Snapshot.as_str())
+            .count(),
+        1
+    );
     let reopened = block_on(persist::open(&storage, id)).unwrap();
     assert_eq!(reopened.cart.item_count(), (3 * COMPACT_AFTER + 5) as i64);
 }
@@ -158,7 +164,7 @@ fn two_writers_on_one_storage_never_lose_each_others_adds() {
 }
 
 #[test]
-fn corrupt_and_truncated_chunks_are_skipped_and_kept() {
+fn corrupt_truncated_and_misnamed_chunks_are_skipped_and_kept() {
     let storage = MemoryStorage::new();
     let id = CartId::random().unwrap();
     let mut opened = block_on(persist::open(&storage, id)).unwrap();
@@ -173,15 +179,14 @@ fn corrupt_and_truncated_chunks_are_skipped_and_kept() {
         .unwrap()
         .remove(0)
         .1;
-    let garbage = vec![
+    // Keys as any chunk's; the bytes do not load.
+    let garbage = ChunkKey::of(ChunkKind::Incremental, b"garbage").path(&id);
+    let truncated = ChunkKey::of(ChunkKind::Incremental, b"truncated").path(&id);
+    // A chunk's path whose hash no writer of offline-cart would write.
+    let misnamed = vec![
         id.to_string(),
-        persist::INCREMENTAL.into(),
-        "garbage".into(),
-    ];
-    let truncated = vec![
-        id.to_string(),
-        persist::INCREMENTAL.into(),
-        "truncated".into(),
+        ChunkKind::Incremental.as_str().into(),
+        "misnamed".into(),
     ];
     block_on(storage.apply(&[
         StorageOp::Put {
@@ -192,6 +197,10 @@ fn corrupt_and_truncated_chunks_are_skipped_and_kept() {
             key: truncated.clone(),
             value: good[..good.len() - 7].to_vec(),
         },
+        StorageOp::Put {
+            key: misnamed.clone(),
+            value: good.clone(),
+        },
     ]))
     .unwrap();
 
@@ -199,7 +208,9 @@ fn corrupt_and_truncated_chunks_are_skipped_and_kept() {
     assert_eq!(skus(&reopened.cart), vec![("GOOD".into(), 1)]);
     let mut skipped: Vec<StorageKey> = reopened.skipped.iter().map(|s| s.key.clone()).collect();
     skipped.sort();
-    assert_eq!(skipped, vec![garbage.clone(), truncated.clone()]);
+    let mut expected = vec![garbage.clone(), truncated.clone(), misnamed.clone()];
+    expected.sort();
+    assert_eq!(skipped, expected);
 
     // The cart keeps accepting adds, and compaction never deletes what it could not load.
     for i in 0..(COMPACT_AFTER + 2) {
@@ -216,8 +227,59 @@ fn corrupt_and_truncated_chunks_are_skipped_and_kept() {
     }
     let keys = stored_keys(&storage, &id);
     assert!(
-        keys.contains(&garbage) && keys.contains(&truncated),
+        keys.contains(&garbage) && keys.contains(&truncated) && keys.contains(&misnamed),
         "unloadable chunks were deleted"
+    );
+}
+
+#[test]
+fn a_chunk_whose_changes_wait_on_a_missing_change_survives_compaction() {
+    let storage = MemoryStorage::new();
+    let id = CartId::random().unwrap();
+    let mut other = Cart::new(id);
+    let base = other.save();
+    other.add_item(&item("LOST-BEFORE")).unwrap();
+    let missing = other.heads();
+    other.add_item(&item("WAITING")).unwrap();
+    // Only the second add is stored: the change it builds on never made it to this storage.
+    let waiting = other.save_after(&missing);
+    let waiting_key = ChunkKey::of(ChunkKind::Incremental, &waiting).path(&id);
+    block_on(storage.apply(&[
+        StorageOp::Put {
+            key: ChunkKey::of(ChunkKind::Snapshot, &base).path(&id),
+            value: base,
+        },
+        StorageOp::Put {
+            key: waiting_key.clone(),
+            value: waiting,
+        },
+    ]))
+    .unwrap();
+
+    let mut opened = block_on(persist::open(&storage, id)).unwrap();
+    for i in 0..(COMPACT_AFTER + 2) {
+        opened
+            .cart
+            .add_item(&item(&format!("NEW{}", i % 3)))
+            .unwrap();
+        block_on(persist::flush(
+            &storage,
+            &mut opened.persister,
+            &mut opened.cart,
+        ))
+        .unwrap();
+    }
+    let keys = stored_keys(&storage, &id);
+    assert!(
+        keys.iter()
+            .filter(|k| k[1] == ChunkKind::Snapshot.as_str())
+            .count()
+            >= 2,
+        "the compaction ran: {keys:?}"
+    );
+    assert!(
+        keys.contains(&waiting_key),
+        "the chunk holding the waiting change was deleted"
     );
 }
 

@@ -16,12 +16,12 @@
 //!   refused change drops the clone.
 //!
 //! Both store through [`SqliteStore`] and compact into one snapshot after every
-//! [`COMPACT_AFTER_INCREMENTALS`] incremental chunks, as a running server does. Accepted adds are
-//! timed in batches of that many on a fresh server and a fresh cart of the given size (setting
-//! one up is not timed), so each batch pays one compaction and the cart grows by at most one
-//! batch. The SQLite file lives in `/dev/shm` when there is one, so the figures are the
-//! server's work rather than the disk's fsync. Compare the lines of one run: absolute times
-//! vary with the machine's load.
+//! [`COMPACT_AFTER`] incremental chunks, as a running server does. Accepted adds are timed in
+//! batches of that many on a fresh server and a fresh cart of the given size (setting one up is
+//! not timed), so each batch pays one compaction and the cart grows by at most one batch. The
+//! SQLite file lives in `/dev/shm` when there is one, so the figures are the server's work
+//! rather than the disk's fsync. Compare the lines of one run: absolute times vary with the
+//! machine's load.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,15 +29,16 @@ use std::time::{Duration, Instant};
 use automerge::sync::{Message as AutomergeSync, MessageVersion, State as SyncState, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, ObjType, ROOT};
+use cart_core::chunks::{ChunkLedger, COMPACT_AFTER};
 use cart_core::{schema, CartId};
 use cart_server::admission;
-use cart_server::hub::{Hubs, COMPACT_AFTER_INCREMENTALS};
+use cart_server::hub::Hubs;
 use cart_server::limits::Limits;
 use cart_server::link::PeerContext;
 use cart_server::mailbox::{Mailbox, Outbound, OutboxBytes};
 use cart_server::metrics::Metrics;
 use cart_server::secret::{CartKey, SecretHash};
-use cart_server::store::{ChunkKey, DocStore, SqliteStore};
+use cart_server::store::{DocStore, SqliteStore};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -46,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 const SIZES: [usize; 3] = [0, 100, 450];
 
 /// Accepted adds timed on one server before a fresh one is set up.
-const BATCH: u64 = COMPACT_AFTER_INCREMENTALS as u64;
+const BATCH: u64 = COMPACT_AFTER as u64;
 
 fn cart_id() -> CartId {
     CartId::from_bytes([5; 16])
@@ -207,9 +208,7 @@ struct Before {
     doc: Automerge,
     sync: SyncState,
     /// The chunks stored, all of which compaction replaces.
-    chunks: Vec<ChunkKey>,
-    /// Incremental chunks among them.
-    incrementals: usize,
+    chunks: ChunkLedger,
 }
 
 impl ApplyPath for Before {
@@ -222,8 +221,7 @@ impl ApplyPath for Before {
             secret: key().hash_for(&cart_id()),
             doc: Automerge::new(),
             sync: SyncState::new(),
-            chunks: Vec::new(),
-            incrementals: 0,
+            chunks: ChunkLedger::new(),
         };
         let mut copy = cart.clone();
         before.accept(message(copy.get_heads(), copy.save())).await;
@@ -237,23 +235,24 @@ impl ApplyPath for Before {
         fork.receive_sync_message(&mut sync, message)
             .expect("the message applies");
         admission::admit(&fork, &cart_id(), &self.limits).expect("the add is accepted");
+        let bytes = fork.save_after(&heads);
+        let size = bytes.len();
         let chunk = self
             .store
-            .append_chunk(&cart_id(), &self.secret, fork.save_after(&heads))
+            .append_chunk(&cart_id(), &self.secret, bytes)
             .await
             .expect("stored");
-        self.chunks.push(chunk);
-        self.incrementals += 1;
+        self.chunks.stored(chunk, size);
         self.doc = fork;
         self.sync = sync;
-        if self.incrementals >= COMPACT_AFTER_INCREMENTALS {
-            let snapshot = self
-                .store
-                .compact(&cart_id(), self.doc.save(), &self.chunks)
+        if self.chunks.should_compact() {
+            let snapshot = self.doc.save();
+            let compaction = self.chunks.compaction(&snapshot);
+            self.store
+                .compact(&cart_id(), snapshot, &compaction.deletes)
                 .await
                 .expect("compacted");
-            self.chunks = vec![snapshot];
-            self.incrementals = 0;
+            self.chunks.compacted(compaction);
         }
     }
 

@@ -37,6 +37,7 @@ use std::panic::AssertUnwindSafe;
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, Prop, ReadDoc, ROOT};
+use cart_core::chunks::ChunkKey;
 use cart_core::{schema, CartId};
 
 use crate::admission;
@@ -46,10 +47,7 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::secret::SecretHash;
 use crate::store::shop::{Order, Placed};
-use crate::store::{ChunkKey, Store, StoreError};
-
-/// Incremental chunks after which a cart is compacted into one snapshot.
-pub const COMPACT_AFTER_INCREMENTALS: usize = 32;
+use crate::store::{Store, StoreError};
 
 /// What applying a sync message did to the cart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,9 +186,7 @@ impl Applier<'_> {
                 return Err(Refusal::storage(cart));
             }
         }
-        let snapshot = snapshot.or_else(|| {
-            (state.incrementals() >= COMPACT_AFTER_INCREMENTALS).then(|| state.doc.save())
-        });
+        let snapshot = snapshot.or_else(|| state.should_compact().then(|| state.doc.save()));
         if let Some(snapshot) = snapshot {
             state.compact(cart, self.store, snapshot).await;
         }

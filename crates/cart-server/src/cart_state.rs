@@ -6,16 +6,19 @@
 //! stored (another instance may create it); the hub that owns it decides what to store and
 //! when, under the cart's lock. When another instance stores a change of the cart,
 //! [`CartState::catch_up`] merges the chunks this copy has not seen, told apart by their
-//! content-hash keys.
+//! content-hash keys. Which chunks those are, which this instance owns (and so compaction may
+//! delete) and when to compact is kept by a [`ChunkLedger`], the bookkeeping the browser's
+//! storage uses too.
 
 use std::collections::HashSet;
 
 use automerge::{Automerge, ReadDoc};
+use cart_core::chunks::{ChunkKey, ChunkLedger, Dependencies};
 use cart_core::{schema, CartId};
 
 use crate::error::Refusal;
 use crate::secret::SecretHash;
-use crate::store::{Chunk, ChunkKey, ChunkKind, DocStore, StoreError};
+use crate::store::{DocStore, StoreError};
 
 /// The in-memory copy of one cart, as this instance last loaded or stored it.
 pub(crate) struct CartState {
@@ -25,15 +28,10 @@ pub(crate) struct CartState {
     pub(crate) doc: Automerge,
     /// The binding; `None` while the cart is not stored (a peer may be creating it).
     pub(crate) secret: Option<SecretHash>,
-    /// The chunks this instance loaded or wrote: all that compaction may delete.
-    chunks: Vec<ChunkKey>,
-    /// The keys of the stored chunks whose bytes are in the document (or its queue of changes
-    /// waiting for a dependency): what [`CartState::catch_up`] need not load again.
-    seen: HashSet<ChunkKey>,
-    /// Incremental chunks among them since the last snapshot.
-    incrementals: usize,
-    /// The bytes of those chunks (an overestimate of the saved document).
-    stored_bytes: usize,
+    /// The stored chunks whose bytes are in the document (or its queue of changes waiting for
+    /// a dependency), the ones this instance owns (all that compaction may delete), and the
+    /// incrementals and bytes since the last snapshot.
+    chunks: ChunkLedger,
     /// The skus whose quantity is above zero (the lines the line limit counts): read once on
     /// load, then kept up to date from the skus each stored change touched.
     lines: HashSet<String>,
@@ -56,10 +54,7 @@ impl CartState {
             loaded: false,
             doc: Automerge::new(),
             secret: None,
-            chunks: Vec::new(),
-            seen: HashSet::new(),
-            incrementals: 0,
-            stored_bytes: 0,
+            chunks: ChunkLedger::new(),
             lines: HashSet::new(),
         }
     }
@@ -138,14 +133,22 @@ impl CartState {
         self.loaded
     }
 
-    /// Incremental chunks stored since the last snapshot.
+    /// Incremental chunks stored since the last snapshot (the tests compare it).
+    #[cfg(test)]
     pub(crate) fn incrementals(&self) -> usize {
-        self.incrementals
+        self.chunks.incrementals()
     }
 
-    /// The bytes of the chunks this instance knows of.
+    /// Whether enough incremental chunks piled up that the next stored change should be
+    /// followed by a compaction ([`ChunkLedger::should_compact`]).
+    pub(crate) fn should_compact(&self) -> bool {
+        self.chunks.should_compact()
+    }
+
+    /// The bytes of the chunks this instance knows of since the last snapshot (an overestimate
+    /// of the saved document).
     pub(crate) fn stored_bytes(&self) -> usize {
-        self.stored_bytes
+        self.chunks.stored_bytes()
     }
 
     /// Loads the cart from `store` when it was not loaded, or re-reads the binding of a cart
@@ -170,40 +173,27 @@ impl CartState {
         }
         let chunks = store.load_chunks(&cart).await.map_err(storage)?;
         let mut doc = Automerge::new();
-        let mut keys = Vec::with_capacity(chunks.len());
-        let mut incrementals = 0;
-        let mut bytes = 0usize;
+        let mut merged = Vec::with_capacity(chunks.len());
         for chunk in chunks {
-            doc.load_incremental(&chunk.bytes).map_err(|e| {
-                tracing::error!(%cart, chunk = %chunk.key.hash, error = %e, "a stored chunk does not load");
-                Refusal::storage(cart)
-            })?;
-            if chunk.key.kind == ChunkKind::Incremental {
-                incrementals += 1;
-            }
-            bytes = bytes.saturating_add(chunk.bytes.len());
-            keys.push(chunk.key);
+            load_chunk(&mut doc, cart, &chunk.key, &chunk.bytes)?;
+            merged.push((chunk.key, chunk.bytes.len()));
         }
-        let seen = keys.iter().cloned().collect();
         // A chunk whose changes wait on a dependency the store does not have loads into the
-        // queue, not the document: a snapshot would leave those changes out, so compaction must
-        // not delete that chunk. Which chunk it is cannot be told from outside the queue, so
-        // then none of the loaded chunks is owned (compaction only adds a snapshot).
-        let waiting = doc.get_missing_deps(&[]);
-        if !waiting.is_empty() {
+        // queue, not the document: the ledger then owns none of the loaded chunks, so
+        // compaction only adds a snapshot (see `cart_core::chunks`).
+        let dependencies = Dependencies::of(&doc);
+        if dependencies == Dependencies::Missing {
             tracing::warn!(
                 %cart,
-                missing = waiting.len(),
+                missing = doc.get_missing_deps(&[]).len(),
                 "stored changes wait on changes the store does not have; keeping every stored chunk"
             );
-            keys.clear();
         }
+        let mut ledger = ChunkLedger::new();
+        ledger.merged(merged, dependencies);
         self.lines = schema::quantities(&doc).into_keys().collect();
         self.doc = doc;
-        self.chunks = keys;
-        self.seen = seen;
-        self.incrementals = incrementals;
-        self.stored_bytes = bytes;
+        self.chunks = ledger;
         self.secret = secret;
         self.loaded = true;
         Ok(())
@@ -225,57 +215,49 @@ impl CartState {
             self.refresh(cart, store).await?;
             return Ok(self.secret != secret || self.doc.get_heads() != heads);
         }
-        let chunks = store
-            .load_chunks_unseen(&cart, &self.seen)
+        let listing = store
+            .load_chunks_unseen(&cart, self.chunks.seen())
             .await
             .map_err(|e| {
                 tracing::error!(%cart, error = %e, "reading a cart's new chunks failed");
                 Refusal::storage(cart)
             })?;
-        let stored: HashSet<ChunkKey> = chunks.iter().map(|(key, _)| key.clone()).collect();
-        let fresh: Vec<Chunk> = chunks
-            .into_iter()
-            .filter_map(|(key, bytes)| bytes.map(|bytes| Chunk { key, bytes }))
-            .collect();
-        if fresh.is_empty() {
-            self.seen = stored;
+        let keys: Vec<&ChunkKey> = listing.iter().map(|(key, _)| key).collect();
+        let unseen: HashSet<&ChunkKey> = self.chunks.unseen(keys.iter().copied()).collect();
+        let mut doc = None;
+        let mut merged = Vec::new();
+        for (key, bytes) in &listing {
+            if !unseen.contains(key) {
+                continue;
+            }
+            let Some(bytes) = bytes else {
+                tracing::error!(%cart, chunk = %key, "the store sent no bytes for a chunk this instance has not seen");
+                return Err(Refusal::storage(cart));
+            };
+            let doc = doc.get_or_insert_with(|| self.doc.clone());
+            load_chunk(doc, cart, key, bytes)?;
+            merged.push((key.clone(), bytes.len()));
+        }
+        if let Some(doc) = doc {
+            // As in `refresh`: chunks whose changes wait on a missing dependency are not owned.
+            self.chunks.merged(merged, Dependencies::of(&doc));
+            self.doc = doc;
+        }
+        self.chunks.listed(keys);
+        if self.doc.get_heads() == heads {
             return Ok(false);
         }
-        let mut doc = self.doc.clone();
-        for chunk in &fresh {
-            doc.load_incremental(&chunk.bytes).map_err(|e| {
-                tracing::error!(%cart, chunk = %chunk.key.hash, error = %e, "a stored chunk does not load");
-                Refusal::storage(cart)
-            })?;
-        }
-        // As in `refresh`: a chunk whose changes wait on a missing dependency is not owned,
-        // since a snapshot would leave those changes out.
-        let complete = doc.get_missing_deps(&[]).is_empty();
-        for chunk in fresh {
-            if chunk.key.kind == ChunkKind::Incremental {
-                self.incrementals += 1;
-            }
-            self.stored_bytes = self.stored_bytes.saturating_add(chunk.bytes.len());
-            if complete {
-                self.chunks.push(chunk.key);
-            }
-        }
-        self.doc = doc;
-        self.seen = stored;
         let lines = self.lines_read_again();
         self.keep_lines(lines);
-        Ok(self.doc.get_heads() != heads)
+        Ok(true)
     }
 
     /// Counts an incremental chunk of `size` bytes this instance stored under `key`.
     pub(crate) fn note_stored(&mut self, key: ChunkKey, size: usize) {
-        self.seen.insert(key.clone());
-        self.chunks.push(key);
-        self.incrementals += 1;
-        self.stored_bytes = self.stored_bytes.saturating_add(size);
+        self.chunks.stored(key, size);
     }
 
-    /// Replaces every chunk this instance knows of with `snapshot` in `store`. A failure is
+    /// Replaces every chunk this instance owns with `snapshot` in `store`. A failure is
     /// logged; the chunks stay and the cart stays complete.
     pub(crate) async fn compact(
         &mut self,
@@ -283,18 +265,30 @@ impl CartState {
         store: &(impl DocStore + ?Sized),
         snapshot: Vec<u8>,
     ) {
-        let size = snapshot.len();
-        match store.compact(&cart, snapshot, &self.chunks).await {
+        let compaction = self.chunks.compaction(&snapshot);
+        match store.compact(&cart, snapshot, &compaction.deletes).await {
             Ok(key) => {
-                for gone in &self.chunks {
-                    self.seen.remove(gone);
-                }
-                self.seen.insert(key.clone());
-                self.chunks = vec![key];
-                self.incrementals = 0;
-                self.stored_bytes = size;
+                debug_assert_eq!(
+                    key, compaction.snapshot,
+                    "stores key chunks as cart-core does"
+                );
+                self.chunks.compacted(compaction);
             }
             Err(e) => tracing::warn!(%cart, error = %e, "compaction failed; chunks kept"),
         }
     }
+}
+
+/// Loads the stored chunk `key` of `cart` into `doc`. Errs with a storage [`Refusal`] when its
+/// bytes do not load.
+fn load_chunk(
+    doc: &mut Automerge,
+    cart: CartId,
+    key: &ChunkKey,
+    bytes: &[u8],
+) -> Result<(), Refusal> {
+    doc.load_incremental(bytes).map(|_| ()).map_err(|e| {
+        tracing::error!(%cart, chunk = %key, error = %e, "a stored chunk does not load");
+        Refusal::storage(cart)
+    })
 }

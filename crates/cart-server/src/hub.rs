@@ -46,8 +46,6 @@ use crate::secret::SecretHash;
 use crate::store::shop::Order;
 use crate::store::{FeedEvent, Store, StoreError};
 
-pub use crate::apply::COMPACT_AFTER_INCREMENTALS;
-
 /// A peer linked to a cart, keeping its hub open.
 type PeerLink = Link<CartHub>;
 

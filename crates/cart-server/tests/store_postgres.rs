@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::ChangeHash;
+use cart_core::CartId;
 use cart_server::store::conformance::Harness;
 use cart_server::store::postgres_feed::APPLICATION_NAME;
 use cart_server::store::{DocStore, PostgresStore};
@@ -99,6 +100,24 @@ impl Harness for PostgresHarness {
             )
             .await
             .expect("create the failing trigger");
+    }
+
+    async fn insert_chunk_row(
+        &self,
+        store: &PostgresStore,
+        cart: &CartId,
+        kind: &str,
+        hash: &str,
+        bytes: Vec<u8>,
+    ) {
+        client(store.config())
+            .await
+            .execute(
+                "INSERT INTO chunks (cart_id, kind, hash, bytes) VALUES ($1, $2, $3, $4)",
+                &[&cart.to_string(), &kind, &hash, &bytes],
+            )
+            .await
+            .expect("insert the row");
     }
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use cart_core::CartId;
 use cart_server::store::conformance::Harness;
 use cart_server::store::SqliteStore;
 use tempfile::TempDir;
@@ -45,6 +46,23 @@ impl Harness for SqliteHarness {
 
     async fn break_chunk_writes(&self, store: &SqliteStore) {
         support::break_chunk_writes(store.path());
+    }
+
+    async fn insert_chunk_row(
+        &self,
+        store: &SqliteStore,
+        cart: &CartId,
+        kind: &str,
+        hash: &str,
+        bytes: Vec<u8>,
+    ) {
+        rusqlite::Connection::open(store.path())
+            .expect("open the sqlite file")
+            .execute(
+                "INSERT INTO chunks (cart_id, kind, hash, bytes) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![cart.to_string(), kind, hash, bytes],
+            )
+            .expect("insert the row");
     }
 }
 

@@ -852,8 +852,8 @@ async fn one_address_may_open_only_so_many_sync_connections() {
 
 #[tokio::test]
 async fn compaction_keeps_a_stored_chunk_whose_changes_wait_on_a_missing_one() {
+    use cart_core::chunks::{ChunkKey, ChunkKind, COMPACT_AFTER};
     use cart_server::secret::CartKey;
-    use cart_server::store::{ChunkKey, ChunkKind};
     let (_dir, server) = server(Limits::default()).await;
     let mut replica = Replica::with_items(&["TEE"]);
     let base = replica.doc.get_heads();
@@ -883,13 +883,13 @@ async fn compaction_keeps_a_stored_chunk_whose_changes_wait_on_a_missing_one() {
         state: automerge::sync::State::new(),
     };
     let mut client = Client::connect(&server, KEY, "editor", None).await;
-    for n in 0..cart_server::hub::COMPACT_AFTER_INCREMENTALS {
+    for n in 0..COMPACT_AFTER {
         editor.edit(|cart| cart.set_quantity("TEE", (n % 9 + 1) as i64).expect("set"));
         client.sync(&mut editor, false).await.expect("synced");
     }
     let chunks = store.load_chunks(&replica.cart).await.expect("chunks");
     assert!(
-        chunks.iter().any(|c| c.key.kind == ChunkKind::Snapshot),
+        chunks.iter().any(|c| c.key.kind() == ChunkKind::Snapshot),
         "the cart was compacted"
     );
     assert!(

@@ -20,8 +20,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{content_key, secret_key, Persister, Restored, INCREMENTAL, SNAPSHOT};
+use super::{secret_key, Persister, Restored};
 use crate::cart_id::CartId;
+use crate::chunks::ChunkKey;
 use crate::storage::{has_prefix, Storage, StorageError, StorageKey, StorageOp};
 
 /// What one storage holds under a cart's prefix, as [`Storage::load_range`] returns it.
@@ -58,10 +59,7 @@ impl Migration {
 
 /// Whether `key` names a chunk of cart `id` holding exactly `bytes`.
 fn is_genuine_chunk(id: &CartId, key: &StorageKey, bytes: &[u8]) -> bool {
-    match key.get(1).map(String::as_str) {
-        Some(kind @ (SNAPSHOT | INCREMENTAL)) => content_key(id, kind, bytes) == *key,
-        _ => false,
-    }
+    matches!(ChunkKey::from_path(id, key), Some(Ok(chunk)) if chunk.holds(bytes))
 }
 
 /// Plans reading cart `id` from `preferred` (the entries the preferred storage holds) and
@@ -159,14 +157,15 @@ pub async fn open<S: Storage>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunks::ChunkKind;
     use crate::persist::KEY;
 
     fn id() -> CartId {
         CartId::from_bytes([7; 16])
     }
 
-    fn chunk(kind: &str, bytes: &[u8]) -> (StorageKey, Vec<u8>) {
-        (content_key(&id(), kind, bytes), bytes.to_vec())
+    fn chunk(kind: ChunkKind, bytes: &[u8]) -> (StorageKey, Vec<u8>) {
+        (ChunkKey::of(kind, bytes).path(&id()), bytes.to_vec())
     }
 
     fn secret(value: &str) -> (StorageKey, Vec<u8>) {
@@ -189,7 +188,7 @@ mod tests {
 
     #[test]
     fn nothing_in_any_fallback_means_nothing_to_move() {
-        let snapshot = chunk(SNAPSHOT, b"whole");
+        let snapshot = chunk(ChunkKind::Snapshot, b"whole");
         let (entries, migration) = plan(&id(), vec![snapshot.clone()], vec![vec![], vec![]]);
         assert_eq!(entries, vec![snapshot]);
         assert!(migration.is_empty());
@@ -198,8 +197,8 @@ mod tests {
 
     #[test]
     fn a_fallback_chunk_is_read_copied_and_deleted_only_after_the_copy() {
-        let before = chunk(SNAPSHOT, b"before the failure");
-        let after = chunk(SNAPSHOT, b"written to the fallback");
+        let before = chunk(ChunkKind::Snapshot, b"before the failure");
+        let after = chunk(ChunkKind::Snapshot, b"written to the fallback");
         let (entries, migration) = plan(&id(), vec![before.clone()], vec![vec![after.clone()]]);
         assert_eq!(entries, vec![before, after.clone()]);
         assert_eq!(migration.copy(), &[put(&after)]);
@@ -209,7 +208,7 @@ mod tests {
     #[test]
     fn a_chunk_already_in_the_preferred_storage_is_only_deleted_from_the_fallback() {
         // A crash after the copy and before the removes left the same chunk in both.
-        let both = chunk(INCREMENTAL, b"copied before the crash");
+        let both = chunk(ChunkKind::Incremental, b"copied before the crash");
         let (entries, migration) = plan(&id(), vec![both.clone()], vec![vec![both.clone()]]);
         assert_eq!(entries, vec![both.clone()], "read once");
         assert!(migration.copy().is_empty());
@@ -218,7 +217,7 @@ mod tests {
 
     #[test]
     fn a_chunk_in_two_fallbacks_is_copied_once_and_deleted_from_both() {
-        let twice = chunk(INCREMENTAL, b"in localstorage and in memory");
+        let twice = chunk(ChunkKind::Incremental, b"in localstorage and in memory");
         let (entries, migration) = plan(
             &id(),
             vec![],
@@ -234,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_fallback_chunk_is_read_but_neither_copied_nor_deleted() {
-        let (key, _) = chunk(INCREMENTAL, b"the real bytes");
+        let (key, _) = chunk(ChunkKind::Incremental, b"the real bytes");
         let corrupt = (key, b"truncated".to_vec());
         let (entries, migration) = plan(&id(), vec![], vec![vec![corrupt.clone()]]);
         assert_eq!(entries, vec![corrupt], "restore reports it as skipped");
@@ -243,7 +242,7 @@ mod tests {
 
     #[test]
     fn a_genuine_fallback_chunk_repairs_a_corrupt_preferred_copy() {
-        let good = chunk(SNAPSHOT, b"the real bytes");
+        let good = chunk(ChunkKind::Snapshot, b"the real bytes");
         let corrupt = (good.0.clone(), b"torn".to_vec());
         let (entries, migration) = plan(&id(), vec![corrupt], vec![vec![good.clone()]]);
         assert_eq!(entries, vec![good.clone()]);
@@ -278,7 +277,10 @@ mod tests {
     fn another_carts_entries_are_left_alone() {
         let other = CartId::from_bytes([9; 16]);
         let bytes = b"another cart".to_vec();
-        let foreign = (content_key(&other, SNAPSHOT, &bytes), bytes);
+        let foreign = (
+            ChunkKey::of(ChunkKind::Snapshot, &bytes).path(&other),
+            bytes,
+        );
         let (entries, migration) = plan(&id(), vec![], vec![vec![foreign]]);
         assert!(entries.is_empty());
         assert!(migration.is_empty());

@@ -18,10 +18,12 @@ use std::collections::HashSet;
 use std::future::Future;
 
 use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
+use cart_core::chunks::{ChunkKey, ChunkKind};
 use cart_core::CartId;
+use sha2::{Digest, Sha256};
 
 use super::shop::{Account, Art, Order, OrderLine, Placed, Product, Total};
-use super::{ChunkKey, ChunkKind, DocStore, ShopStore, Store, StoreError};
+use super::{DocStore, ShopStore, Store, StoreError};
 use crate::secret::{CartKey, SecretHash};
 
 /// How the suite gets stores of one backend.
@@ -40,6 +42,17 @@ pub trait Harness: Send + Sync {
     /// Makes every later write of a chunk to the storage of `store` fail, as a full disk would,
     /// while everything else keeps working (for the fault checks).
     fn break_chunk_writes(&self, store: &Self::Store) -> impl Future<Output = ()> + Send;
+
+    /// Inserts a chunks row of `cart` (already stored) with the columns `kind` and `hash` as
+    /// given, bypassing the store's keying: a row as an earlier server version wrote it.
+    fn insert_chunk_row(
+        &self,
+        store: &Self::Store,
+        cart: &CartId,
+        kind: &str,
+        hash: &str,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = ()> + Send;
 }
 
 fn cart(n: u8) -> CartId {
@@ -228,7 +241,7 @@ pub async fn compaction_deletes_only_what_it_replaces<H: Harness>(h: &H) {
     );
     assert_eq!(chunks.len(), 2, "every replaced chunk must be deleted");
     assert_eq!(
-        chunks[0].key.kind,
+        chunks[0].key.kind(),
         ChunkKind::Snapshot,
         "snapshots load first"
     );
@@ -237,6 +250,59 @@ pub async fn compaction_deletes_only_what_it_replaces<H: Harness>(h: &H) {
     for key in ["k0", "k1", "k2", "theirs"] {
         assert!(loaded.get(ROOT, key).expect("get").is_some(), "{key} lost");
     }
+}
+
+/// A chunk an earlier server keyed by the whole SHA-256 of its bytes (64 hex digits, where
+/// [`ChunkKey::of`] now writes 32) loads back under that key, counts as seen under it, and is
+/// deleted by a compaction that replaces it.
+pub async fn chunks_keyed_by_an_earlier_server_load_and_compact_away<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let id = cart(12);
+    let owner = secret(&id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    let first = change_bytes(&mut doc, "now", 1);
+    let new_key = store
+        .append_chunk(&id, &owner, first)
+        .await
+        .expect("append");
+    let old = change_bytes(&mut doc, "before", 2);
+    let full: String = Sha256::digest(&old)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    h.insert_chunk_row(&store, &id, "incremental", &full, old.clone())
+        .await;
+
+    let chunks = store.load_chunks(&id).await.expect("load");
+    let old_key = ChunkKey::parse("incremental", &full).expect("the old key parses");
+    let keys: Vec<ChunkKey> = chunks.iter().map(|c| c.key.clone()).collect();
+    assert!(
+        keys.contains(&old_key) && keys.contains(&new_key),
+        "both rows load back under their own keys: {keys:?}"
+    );
+    let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+    let loaded = AutoCommit::load(&joined).expect("the cart loads");
+    assert!(loaded.get(ROOT, "before").expect("get").is_some());
+
+    let seen: HashSet<ChunkKey> = [old_key.clone()].into();
+    let unseen = store
+        .load_chunks_unseen(&id, &seen)
+        .await
+        .expect("load unseen");
+    assert!(
+        unseen.contains(&(old_key, None)),
+        "an old row is seen under its old key: {unseen:?}"
+    );
+
+    let snapshot = store
+        .compact(&id, doc.save(), &keys)
+        .await
+        .expect("compact");
+    assert_eq!(
+        chunk_keys(&store, &id).await,
+        vec![snapshot],
+        "the old row was not deleted"
+    );
 }
 
 /// A compaction that lists the new snapshot's own key among the replaced chunks keeps it.
@@ -730,6 +796,7 @@ macro_rules! store_conformance_tests {
             the_same_bytes_are_stored_once,
             compaction_deletes_only_what_it_replaces,
             compaction_never_deletes_its_own_snapshot,
+            chunks_keyed_by_an_earlier_server_load_and_compact_away,
             compaction_of_an_unknown_cart_is_refused,
             sync_states_are_kept_per_storage_and_cart,
             the_storage_id_is_stable,

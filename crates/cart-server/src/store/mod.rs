@@ -2,8 +2,10 @@
 //! scale-out [`PostgresStore`], and the [`conformance`] suite every implementation must pass.
 //!
 //! A cart is stored like automerge-repo stores a document: a set of chunks, each either a
-//! snapshot (a whole saved document) or an incremental chunk (changes), keyed by the SHA-256 of
-//! its bytes. Loading concatenates every chunk of the cart. Compaction writes one snapshot and
+//! snapshot (a whole saved document) or an incremental chunk (changes), keyed by a
+//! [`ChunkKey`]: its kind and the hash of its bytes, the key the browser uses too
+//! ([`cart_core::chunks`]), in the columns `kind` and `hash`. Rows an earlier server keyed by
+//! the whole SHA-256 read back as they are. Loading concatenates every chunk of the cart. Compaction writes one snapshot and
 //! deletes exactly the chunks the compacting server had loaded or written itself, so chunks
 //! another server instance added in the meantime survive.
 //!
@@ -31,8 +33,8 @@ use std::collections::HashSet;
 use std::fmt;
 
 use async_trait::async_trait;
+use cart_core::chunks::ChunkKey;
 use cart_core::CartId;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -47,52 +49,6 @@ pub use sqlite::SqliteStore;
 pub trait Store: DocStore + ShopStore {}
 
 impl<T: DocStore + ShopStore> Store for T {}
-
-/// Whether a chunk holds a whole document or some changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ChunkKind {
-    /// A whole saved document (`Automerge::save`).
-    Snapshot,
-    /// Changes (`Automerge::save_after`).
-    Incremental,
-}
-
-impl ChunkKind {
-    /// The kind as stored: `snapshot` or `incremental`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChunkKind::Snapshot => "snapshot",
-            ChunkKind::Incremental => "incremental",
-        }
-    }
-
-    /// The kind stored as `text`, or `None` for any other text.
-    pub fn parse(text: &str) -> Option<ChunkKind> {
-        match text {
-            "snapshot" => Some(ChunkKind::Snapshot),
-            "incremental" => Some(ChunkKind::Incremental),
-            _ => None,
-        }
-    }
-}
-
-/// The key of one stored chunk: its kind and the SHA-256 of its bytes (lowercase hex).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChunkKey {
-    /// Snapshot or incremental.
-    pub kind: ChunkKind,
-    /// SHA-256 of the chunk's bytes, 64 lowercase hex digits.
-    pub hash: String,
-}
-
-impl ChunkKey {
-    /// The key of a chunk of `kind` holding `bytes`. Every store must key chunks this way.
-    pub fn of(kind: ChunkKind, bytes: &[u8]) -> ChunkKey {
-        let digest = Sha256::digest(bytes);
-        let hash = digest.iter().map(|b| format!("{b:02x}")).collect();
-        ChunkKey { kind, hash }
-    }
-}
 
 /// One stored chunk of a cart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,15 +206,6 @@ pub fn random_uuid() -> Result<String, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunk_keys_are_sha256_of_the_bytes() {
-        let key = ChunkKey::of(ChunkKind::Incremental, b"");
-        assert_eq!(
-            key.hash,
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-    }
 
     #[test]
     fn uuids_have_the_v4_shape() {

@@ -7,9 +7,10 @@
 //! [`super::conformance`] suite checks both.
 
 use async_trait::async_trait;
+use cart_core::chunks::ChunkKey;
 use serde::{Deserialize, Serialize};
 
-use super::{ChunkKey, StoreError};
+use super::StoreError;
 use crate::secret::SecretHash;
 
 /// How the storefront draws a product: one of its named shapes in two colours, so the page

@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cart_core::chunks::{ChunkKey, ChunkKind};
 use cart_core::CartId;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::shop::{Account, Order, Placed, Product, ShopStore};
-use super::{all_chunks, random_uuid, Chunk, ChunkKey, ChunkKind, DocStore, StoreError};
+use super::{all_chunks, random_uuid, Chunk, DocStore, StoreError};
 use crate::secret::SecretHash;
 
 const SCHEMA: &str = "
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS carts (
 CREATE TABLE IF NOT EXISTS chunks (
     cart_id TEXT NOT NULL REFERENCES carts (cart_id),
     kind    TEXT NOT NULL CHECK (kind IN ('snapshot', 'incremental')),
-    hash    TEXT NOT NULL,                 -- SHA-256 of bytes, lowercase hex
+    hash    TEXT NOT NULL,                 -- hash of bytes, lowercase hex (cart_core::chunks)
     bytes   BLOB NOT NULL,
     PRIMARY KEY (cart_id, kind, hash)
 );
@@ -285,12 +286,8 @@ impl DocStore for SqliteStore {
             let mut chunks = Vec::new();
             while let Some(row) = rows.next().map_err(backend)? {
                 let kind: String = row.get(0).map_err(backend)?;
-                let kind = ChunkKind::parse(&kind)
-                    .ok_or_else(|| backend(format!("unknown chunk kind {kind:?}")))?;
-                let key = ChunkKey {
-                    kind,
-                    hash: row.get(1).map_err(backend)?,
-                };
+                let hash: String = row.get(1).map_err(backend)?;
+                let key = ChunkKey::parse(&kind, &hash).map_err(backend)?;
                 // SQLite reads a blob's pages only when the column is asked for.
                 let bytes = if seen.contains(&key) {
                     None
@@ -313,7 +310,7 @@ impl DocStore for SqliteStore {
         let cart = cart.to_string();
         let secret = *secret;
         let key = ChunkKey::of(ChunkKind::Incremental, &bytes);
-        let hash = key.hash.clone();
+        let hash = key.hash().to_string();
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -345,7 +342,7 @@ impl DocStore for SqliteStore {
     ) -> Result<ChunkKey, StoreError> {
         let cart = cart.to_string();
         let key = ChunkKey::of(ChunkKind::Snapshot, &snapshot);
-        let hash = key.hash.clone();
+        let hash = key.hash().to_string();
         let doomed: Vec<ChunkKey> = replaces.iter().filter(|k| **k != key).cloned().collect();
         self.with_conn(move |conn| {
             let tx = conn
@@ -363,7 +360,7 @@ impl DocStore for SqliteStore {
             for old in &doomed {
                 tx.execute(
                     "DELETE FROM chunks WHERE cart_id = ?1 AND kind = ?2 AND hash = ?3",
-                    params![cart, old.kind.as_str(), old.hash],
+                    params![cart, old.kind().as_str(), old.hash().as_str()],
                 )
                 .map_err(backend)?;
             }
@@ -503,7 +500,7 @@ impl ShopStore for SqliteStore {
         let (id, cart, created_at) = (order.id.clone(), order.cart_id.clone(), order.created_at);
         let secret = *secret;
         let key = ChunkKey::of(ChunkKind::Incremental, &clear);
-        let hash = key.hash.clone();
+        let hash = key.hash().to_string();
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
