@@ -460,6 +460,7 @@ async function measure(results, stack, name, work) {
   } catch (error) {
     results.errors[name] = error.message.split("\n")[0];
     console.error(`${stack}: ${name} failed: ${error.stack}`);
+    if (stack === "offline-cart") console.error(`cart-server's last log lines:\n${cartServer.log().split("\n").slice(-40).join("\n")}`);
   }
 }
 

@@ -127,7 +127,8 @@ export function install(stack, scriptStart) {
         };
         timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`${stack.name}: ${cart.units()} units after ${ms} ms, expected ${units}`));
+          const status = cart.status ? `; status ${JSON.stringify(cart.status())}` : "";
+          reject(new Error(`${stack.name}: ${cart.units()} units after ${ms} ms, expected ${units}${status}`));
         }, ms);
         waiters.add(check);
         check();

@@ -36,6 +36,7 @@ install({
       flush: () => cart.flush(),
       lines: () => cart.items(),
       units: () => cart.itemCount(),
+      status: () => cart.status(),
       onRemoteChange: (callback) => cart.subscribe((event) => event.type === "change" && event.origin === "remote" && callback()),
       sync: () => cart.sync(30000),
       close: () => cart.close(),
