@@ -24,6 +24,7 @@
 //! order on one instance always sees the clears of orders placed on another.
 
 pub mod conformance;
+mod group_commit;
 pub mod postgres;
 pub mod postgres_feed;
 pub mod shop;
@@ -68,7 +69,7 @@ fn all_chunks(rows: Vec<(ChunkKey, Option<Vec<u8>>)>) -> Vec<Chunk> {
 }
 
 /// Why a store operation failed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum StoreError {
     /// The cart is bound to another secret; nothing was written.
     SecretMismatch,

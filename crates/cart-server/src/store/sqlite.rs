@@ -3,9 +3,13 @@
 //! - WAL journal with `synchronous=FULL`: every commit is fsynced to the WAL before the call
 //!   returns, so a change the server acknowledged survives a crash or a power cut. (`NORMAL`
 //!   would only survive a process crash, not a power cut, so it is not used.)
-//! - One connection behind a mutex, used from `spawn_blocking`: SQLite serialises writers anyway,
-//!   and the async runtime never waits on disk.
-//! - Writes use `BEGIN IMMEDIATE` and a busy timeout, so several processes may share the file.
+//! - One writing connection, owned by a thread that commits every operation waiting for it as
+//!   one transaction (group commit, see `group_commit`): SQLite serialises writers anyway, so
+//!   concurrent changes of many carts share one fsync instead of queueing for one each, and the
+//!   async runtime never waits on disk. Each operation stays atomic (a savepoint of its own) and
+//!   is answered only once its transaction is committed.
+//! - Transactions use `BEGIN IMMEDIATE` and a busy timeout, so several processes may share the
+//!   file.
 //! - A second, read-only connection answers [`DocStore::cart_count`] (for `/metrics`): in WAL mode
 //!   it reads the last committed state without waiting for the writing connection, so a scrape
 //!   never queues behind an fsync.
@@ -18,8 +22,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cart_core::chunks::{ChunkKey, ChunkKind};
 use cart_core::CartId;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 
+use super::group_commit::GroupCommit;
 use super::shop::{Account, Order, Placed, Product, ShopStore};
 use super::{all_chunks, random_uuid, Chunk, DocStore, StoreError};
 use crate::secret::SecretHash;
@@ -70,7 +75,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 /// A [`DocStore`] in one SQLite file (WAL, `synchronous=FULL`).
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    writer: GroupCommit,
     reader: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
@@ -126,7 +131,7 @@ impl SqliteStore {
             .await
             .map_err(backend)??;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: GroupCommit::start(conn)?,
             reader: Arc::new(Mutex::new(reader)),
             path,
         })
@@ -152,34 +157,28 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `work` on the writing connection on a blocking thread.
+    /// Runs `work` atomically on the writing connection (in the writer's next transaction)
+    /// and resolves once that transaction is committed.
     async fn with_conn<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        Self::on(Arc::clone(&self.conn), work).await
+        self.writer.run(work).await
     }
 
     /// Runs `work` on the read-only connection on a blocking thread.
     async fn with_reader<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        Self::on(Arc::clone(&self.reader), work).await
-    }
-
-    async fn on<T, F>(conn: Arc<Mutex<Connection>>, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    {
+        let reader = Arc::clone(&self.reader);
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
+            let guard = reader
                 .lock()
-                .map_err(|_| backend("the sqlite connection lock was poisoned"))?;
-            work(&mut guard)
+                .map_err(|_| backend("the sqlite reader lock was poisoned"))?;
+            work(&guard)
         })
         .await
         .map_err(backend)?
@@ -236,22 +235,18 @@ impl DocStore for SqliteStore {
     async fn storage_id(&self) -> Result<String, StoreError> {
         let fresh = random_uuid()?;
         self.with_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            tx.execute(
+            conn.execute(
                 "INSERT INTO meta (name, value) VALUES ('storage_id', ?1) ON CONFLICT (name) DO NOTHING",
                 params![fresh],
             )
             .map_err(backend)?;
-            let id: String = tx
+            let id: String = conn
                 .query_row(
                     "SELECT value FROM meta WHERE name = 'storage_id'",
                     [],
                     |row| row.get(0),
                 )
                 .map_err(backend)?;
-            tx.commit().map_err(backend)?;
             Ok(id)
         })
         .await
@@ -312,22 +307,18 @@ impl DocStore for SqliteStore {
         let key = ChunkKey::of(ChunkKind::Incremental, &bytes);
         let hash = key.hash().to_string();
         self.with_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            match stored_secret(&tx, &cart)? {
+            match stored_secret(conn, &cart)? {
                 Some(stored) if stored != secret => return Err(StoreError::SecretMismatch),
                 Some(_) => {}
                 None => {
-                    tx.execute(
+                    conn.execute(
                         "INSERT INTO carts (cart_id, secret_hash) VALUES (?1, ?2)",
                         params![cart, secret.as_bytes().as_slice()],
                     )
                     .map_err(backend)?;
                 }
             }
-            insert_incremental(&tx, &cart, &hash, &bytes)?;
-            tx.commit().map_err(backend)?;
+            insert_incremental(conn, &cart, &hash, &bytes)?;
             Ok(())
         })
         .await?;
@@ -345,26 +336,22 @@ impl DocStore for SqliteStore {
         let hash = key.hash().to_string();
         let doomed: Vec<ChunkKey> = replaces.iter().filter(|k| **k != key).cloned().collect();
         self.with_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            if stored_secret(&tx, &cart)?.is_none() {
+            if stored_secret(conn, &cart)?.is_none() {
                 return Err(StoreError::UnknownCart);
             }
-            tx.execute(
+            conn.execute(
                 "INSERT INTO chunks (cart_id, kind, hash, bytes) VALUES (?1, 'snapshot', ?2, ?3)
                  ON CONFLICT DO NOTHING",
                 params![cart, hash, snapshot],
             )
             .map_err(backend)?;
             for old in &doomed {
-                tx.execute(
+                conn.execute(
                     "DELETE FROM chunks WHERE cart_id = ?1 AND kind = ?2 AND hash = ?3",
                     params![cart, old.kind().as_str(), old.hash().as_str()],
                 )
                 .map_err(backend)?;
             }
-            tx.commit().map_err(backend)?;
             Ok(())
         })
         .await?;
@@ -437,12 +424,9 @@ impl ShopStore for SqliteStore {
             .map(|p| Ok((p.sku.clone(), to_json(p)?)))
             .collect::<Result<_, StoreError>>()?;
         self.with_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
             let mut inserted = 0;
             for (sku, body) in &rows {
-                inserted += tx
+                inserted += conn
                     .execute(
                         "INSERT INTO products (sku, position, body)
                          VALUES (?1, (SELECT coalesce(max(position), 0) + 1 FROM products), ?2)
@@ -451,7 +435,6 @@ impl ShopStore for SqliteStore {
                     )
                     .map_err(backend)?;
             }
-            tx.commit().map_err(backend)?;
             Ok(inserted)
         })
         .await
@@ -502,24 +485,20 @@ impl ShopStore for SqliteStore {
         let key = ChunkKey::of(ChunkKind::Incremental, &clear);
         let hash = key.hash().to_string();
         self.with_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            if let Some(existing) = stored_order(&tx, &id)? {
+            if let Some(existing) = stored_order(conn, &id)? {
                 return Ok(Placed::Existing(existing));
             }
-            match stored_secret(&tx, &cart)? {
+            match stored_secret(conn, &cart)? {
                 None => return Err(StoreError::UnknownCart),
                 Some(stored) if stored != secret => return Err(StoreError::SecretMismatch),
                 Some(_) => {}
             }
-            tx.execute(
+            conn.execute(
                 "INSERT INTO orders (order_id, cart_id, created_at, body) VALUES (?1, ?2, ?3, ?4)",
                 params![id, cart, created_at, body],
             )
             .map_err(backend)?;
-            insert_incremental(&tx, &cart, &hash, &clear)?;
-            tx.commit().map_err(backend)?;
+            insert_incremental(conn, &cart, &hash, &clear)?;
             Ok(Placed::Created(key))
         })
         .await
@@ -548,23 +527,19 @@ impl ShopStore for SqliteStore {
     async fn account(&self, fresh: &Account) -> Result<Account, StoreError> {
         let fresh = fresh.clone();
         self.with_conn(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            tx.execute(
+            conn.execute(
                 "INSERT INTO accounts (name, cart_id, cart_key) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO NOTHING",
                 params![fresh.name, fresh.cart_id, fresh.key],
             )
             .map_err(backend)?;
-            let (cart_id, key): (String, String) = tx
+            let (cart_id, key): (String, String) = conn
                 .query_row(
                     "SELECT cart_id, cart_key FROM accounts WHERE name = ?1",
                     params![fresh.name],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .map_err(backend)?;
-            tx.commit().map_err(backend)?;
             Ok(Account {
                 name: fresh.name,
                 cart_id,
@@ -591,18 +566,28 @@ mod tests {
             .await
             .expect("append");
         // A write in progress holds the writing connection (here: until the count is done).
-        let conn = Arc::clone(&store.conn);
         let (locked, is_locked) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
-        let writer = std::thread::spawn(move || {
-            let _writing = conn.lock();
-            let _ = locked.send(());
-            let _ = released.recv();
+        let writer = store.writer.clone();
+        let writing = tokio::spawn(async move {
+            writer
+                .run(move |_| {
+                    let _ = locked.send(());
+                    let _ = released.recv();
+                    Ok(())
+                })
+                .await
         });
-        is_locked.recv().expect("the writing connection is held");
+        tokio::task::spawn_blocking(move || is_locked.recv())
+            .await
+            .expect("the waiting task ends")
+            .expect("the writing connection is held");
         let counted = tokio::time::timeout(Duration::from_secs(10), store.cart_count()).await;
         let _ = release.send(());
-        writer.join().expect("the holder ends");
+        writing
+            .await
+            .expect("the write ends")
+            .expect("the write succeeds");
         assert_eq!(
             counted.expect("answered while a write held the lock").ok(),
             Some(1)
