@@ -1,8 +1,10 @@
-// Bundles the storefront demo (www/) into dist/, consuming the wasm-pack output in pkg/ the way
-// an application's own webpack build would consume the published offline-cart package.
+// Bundles the storefront demo (www/) into dist/, consuming the npm package in pkg/ the way an
+// application's own webpack build consumes the published offline-cart package: by name, through
+// its exports map (the bundler build, and `offline-cart/element`).
 //
 // Three entries, all ES modules: `main`, the storefront (linked from index.html),
-// `offline-cart-embed`, the drop-in <offline-cart> element for pages without a bundler, under a
+// `offline-cart-embed`, the package's drop-in <offline-cart> element (`offline-cart/element`)
+// built for pages without a bundler, under a
 // fixed name so a shop can write one <script type="module" src=".../offline-cart-embed.js">,
 // and `early`, the quick-add page (early.html) that takes adds before the .wasm has arrived.
 // They share the package's chunks and its .wasm, which each loads by URL next to itself.
@@ -46,7 +48,7 @@ class ShellPlugin {
 module.exports = {
   entry: {
     main: './www/index.js',
-    [EMBED]: './www/embed.js',
+    [EMBED]: 'offline-cart/element',
     early: './www/early.js',
   },
   output: {
@@ -72,17 +74,11 @@ module.exports = {
     // .css file and the HTML plugin links it.
     css: true,
   },
-  module: {
-    rules: [
-      // `import css from './embed.css?raw'`: the embed's stylesheet as a string for its shadow
-      // root (a linked .css file could not reach inside it).
-      { resourceQuery: /raw/, type: 'asset/source' },
-    ],
-  },
   resolve: {
-    // The demo imports 'offline-cart' exactly as a user's app does; here the name points at the
-    // freshly built package instead of node_modules, so no `npm link` or install step is needed.
-    alias: { 'offline-cart': path.resolve(__dirname, 'pkg') },
+    // The demo imports 'offline-cart' exactly as a user's app does: the build links
+    // examples/node_modules/offline-cart to the freshly built pkg/ (scripts/package-entry.mjs),
+    // so the name resolves through the package's exports map with no install step.
+    modules: ['node_modules', path.resolve(__dirname, 'examples/node_modules')],
   },
   plugins: [
     // www/index.html is the page; the plugin adds the hashed script and stylesheet to it. The

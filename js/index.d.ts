@@ -1,8 +1,10 @@
-// Types of the package entry (index.js). The item, line, status and event types are the wasm
-// module's (offline_cart.d.ts, generated from src/convert.rs); the entry adds the cart that
-// works before the module has arrived.
+// Types of the package's entries (index.js for bundlers, node.js for Node; web.d.ts adds `init`).
+// The item, line, status and event types are the wasm module's (offline_cart.d.ts, generated
+// from src/convert.rs); the entry adds the cart that works before the module has arrived, the
+// error codes and `isCartError`.
 import type {
   CartEvent as ModuleEvent,
+  WarningCode,
   CartLine,
   CartStatus,
   CurrencyTotal,
@@ -27,6 +29,67 @@ export type EarlyWarningCode =
   | "module_unavailable"
   /** The Automerge cart refused an add replayed from the outbox (for example a 501st line). */
   | "add_refused";
+
+/** Every `code` of a `warning` event. */
+export type CartWarningCode = WarningCode | EarlyWarningCode;
+
+/**
+ * Every `code` of a thrown `CartError` (README "Errors"; crates/cart-core/src/error.rs and
+ * src/error.rs, checked by tests/node/package.test.mjs).
+ */
+export type CartErrorCode =
+  /** empty, too long (64 characters) or control characters */
+  | "invalid_sku"
+  /** empty, too long (200 characters) or control characters */
+  | "invalid_name"
+  /** empty, too long (64 characters) or control characters */
+  | "invalid_variant"
+  /** `unitPrice` not a whole number in 0..=1,000,000,000 */
+  | "invalid_price"
+  /** not three uppercase letters (ISO 4217) */
+  | "invalid_currency"
+  /** add outside 1..=999, set outside 0..=999, or a line that would exceed 999 */
+  | "invalid_quantity"
+  /** `addItem` of a 501st line; remove a line first */
+  | "too_many_lines"
+  /** not `https:`, `http:` or root-relative, or over 2,048 bytes */
+  | "invalid_image_url"
+  /** `addItem`'s argument is not an item (missing field, wrong type, unknown field) */
+  | "invalid_item"
+  /** `setQuantity` on a sku with no line */
+  | "unknown_item"
+  /** `Cart.open`'s `cartId` is not a cart id */
+  | "invalid_cart_id"
+  /** `Cart.open` options that are not understood */
+  | "invalid_options"
+  /** `merge` bytes that are not Automerge */
+  | "corrupt_data"
+  /** `merge` bytes of another cart */
+  | "wrong_cart"
+  /** bytes that would expand far beyond their size (README "Limits on Automerge bytes") */
+  | "change_too_large"
+  /** a document that does not follow the cart's schema */
+  | "schema_violation"
+  /** storage refused a write the call needed */
+  | "storage"
+  /** an edit after `close()` */
+  | "cart_closed"
+  /** `sync()` not confirmed in time */
+  | "offline"
+  /** `sync()` on a cart without a server */
+  | "no_server"
+  /** a call that needs the wasm module before `cart.ready` resolved */
+  | "not_ready";
+
+/** What the cart throws for bad input or a bad state: the cart is unchanged. */
+export interface CartError extends Error {
+  name: "CartError";
+  /** Stable: branch on it, not on `message`. */
+  code: CartErrorCode;
+}
+
+/** Whether `value` is a `CartError` (an `Error` named "CartError" with a string `code`). */
+export function isCartError(value: unknown): value is CartError;
 
 /** What `subscribe` callbacks receive: the module's events, and the entry's own warnings. */
 export type CartEvent =
@@ -75,7 +138,14 @@ export class Cart {
   subscribe(callback: (event: CartEvent) => void): () => void;
   /** Resolves once every edit so far is durable (in the outbox, before the module is ready). */
   flush(): Promise<void>;
+  /** Resolves once the server holds every local change; rejects `offline` after `timeoutMs` (10,000) or `no_server`. */
   sync(timeoutMs?: number): Promise<void>;
+  /**
+   * Ends the cart: flushes every edit to storage, then releases storage, the tab channel and
+   * the server connection; later edits throw `cart_closed`. Call this, not wasm-bindgen's
+   * `free()` (which the module's own class has): `free()` drops the cart's memory without
+   * flushing or closing its connection. In Node, a cart keeps the process alive until closed.
+   */
   close(): Promise<void>;
   /** Throws `not_ready` before the module is ready, as do the members below. */
   setQuantity(sku: string, quantity: number): void;

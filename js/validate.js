@@ -17,6 +17,14 @@ export function cartError(code, message) {
   return error;
 }
 
+/**
+ * Whether `value` is an error the cart threw: an `Error` named `CartError` with a string `code`
+ * (from the wasm module or from these checks alike).
+ */
+export function isCartError(value) {
+  return value instanceof Error && value.name === 'CartError' && typeof value.code === 'string';
+}
+
 const invalidItem = (why) =>
   cartError('invalid_item', `addItem expects { sku, name, unitPrice, currency, quantity?, imageUrl?, variant?, tag? }: ${why}`);
 

@@ -1,37 +1,113 @@
-// Makes js/ the entry of the npm package in pkg/ (run by scripts/build.sh after wasm-pack):
-// copies the entry's modules and types next to the wasm-bindgen glue, points package.json's
-// `main`, `module` and `types` at them, lists them in `files`, and prints the entry's size.
-// The entry imports the glue (and with it the .wasm) only dynamically, so a bundler puts the
-// module in a chunk of its own and a page gets a working cart from the entry alone.
+// Makes pkg/ the published npm package (run by scripts/package.sh after wasm-pack and
+// wasm-bindgen): copies the package's JS (js/) next to the wasm-bindgen glue, turns the
+// element's stylesheet into a module, adds the user README (js/README.md) and LICENSE, and
+// rewrites package.json with the exports map, `files` and `sideEffects`. Then links
+// examples/node_modules/offline-cart to pkg/, so the examples and the storefront demo import
+// the package by name through its exports map, as an installed copy is imported. Prints the
+// size of the entry that gives a cart before the .wasm has arrived.
 //
 //   node scripts/package-entry.mjs [PKG_DIR]
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
+//
+// What pkg/ holds (every entry shares cart.js, outbox.js and validate.js):
+//   index.js    bundlers (webpack 5, Vite + vite-plugin-wasm): the `--target bundler` glue
+//               offline_cart.js with offline_cart_bg.js and offline_cart_bg.wasm
+//   web.js      `offline-cart/web`, no bundler: the `--target web` glue in web/, with `init()`
+//               fetching the same offline_cart_bg.wasm (wasm-bindgen writes one .wasm for both)
+//   node.js     Node, server renderers, unit tests: the web glue in web/, instantiated from
+//               offline_cart_bg.wasm read from disk
+//   element.js  `offline-cart/element`: <offline-cart> (with view.js, session.js, element-style.js)
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-/** The entry's modules, the first being the one `main` names. */
-const MODULES = ["index.js", "outbox.js", "validate.js"];
-const TYPES = "index.d.ts";
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** What `Cart.start` needs before the .wasm arrives, measured below (the bundler entry first). */
+const ENTRY = ['index.js', 'cart.js', 'outbox.js', 'validate.js'];
+/** Every module and type file copied from js/. */
+const SOURCES = [...ENTRY, 'web.js', 'node.js', 'element.js', 'view.js', 'session.js', 'index.d.ts', 'web.d.ts', 'element.d.ts'];
+/** The wasm-bindgen output of the two targets (the web glue serves `web` and `node`; one .wasm for both). */
+const GLUE = ['offline_cart.js', 'offline_cart_bg.js', 'offline_cart_bg.wasm', 'offline_cart.d.ts'];
+const WEB_GLUE = ['web/offline_cart.js', 'web/offline_cart.d.ts'];
+/** Modules that do something when imported: the entries register their loader, the element defines itself, the glue instantiates. */
+const SIDE_EFFECTS = ['./index.js', './web.js', './node.js', './element.js', './offline_cart.js', './web/offline_cart.js'];
 
-const pkg = path.resolve(process.argv[2] ?? path.join(ROOT, "pkg"));
-const manifestPath = path.join(pkg, "package.json");
-const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
-if (!manifest.files?.includes("offline_cart.js")) {
-  throw new Error(`${manifestPath} does not list offline_cart.js: run wasm-pack first`);
+/**
+ * The exports map. Conditions are tried in order: `types` for TypeScript; `node` before
+ * `module` and `browser`, so Node, Vite's SSR build and Vitest (which also set `module`) get the
+ * entry that needs no bundler and no `window`; `browser`, `module` and `import` (webpack 5,
+ * Vite, Rollup, esbuild) the bundler build; `default` (other server renderers and runtimes) the
+ * Node entry. Framework bindings (`./react`, `./vue`, `./svelte`) are added here the same way.
+ */
+const EXPORTS = {
+  '.': {
+    types: './index.d.ts',
+    node: './node.js',
+    browser: './index.js',
+    module: './index.js',
+    import: './index.js',
+    default: './node.js',
+  },
+  './web': { types: './web.d.ts', default: './web.js' },
+  './element': { types: './element.d.ts', default: './element.js' },
+  './package.json': './package.json',
+};
+
+const pkg = path.resolve(process.argv[2] ?? path.join(ROOT, 'pkg'));
+const manifestPath = path.join(pkg, 'package.json');
+const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+for (const file of GLUE.concat(WEB_GLUE)) {
+  if (!existsSync(path.join(pkg, file))) throw new Error(`${pkg} has no ${file}: run scripts/package.sh (wasm-pack, then wasm-bindgen --target web)`);
 }
-for (const file of [...MODULES, TYPES]) copyFileSync(path.join(ROOT, "js", file), path.join(pkg, file));
-manifest.main = manifest.module = MODULES[0];
-manifest.types = TYPES;
-manifest.files = [...new Set([...manifest.files, ...MODULES, TYPES])];
-writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+
+// The web glue looks for the .wasm beside itself; the package's one .wasm is a folder up. A
+// bundler resolves this `new URL(..., import.meta.url)` at build time, so it must name a file
+// that is there.
+const webGlue = path.join(pkg, 'web', 'offline_cart.js');
+const wasmUrl = "new URL('offline_cart_bg.wasm', import.meta.url)";
+const glueText = readFileSync(webGlue, 'utf8');
+if (glueText.split(wasmUrl).length === 2) writeFileSync(webGlue, glueText.replace(wasmUrl, "new URL('../offline_cart_bg.wasm', import.meta.url)"));
+else if (!glueText.includes("new URL('../offline_cart_bg.wasm', import.meta.url)")) throw new Error(`${webGlue} does not name its .wasm as ${wasmUrl} once: check the wasm-bindgen version`);
+
+for (const file of SOURCES) copyFileSync(path.join(ROOT, 'js', file), path.join(pkg, file));
+const css = readFileSync(path.join(ROOT, 'js', 'element.css'), 'utf8');
+writeFileSync(
+  path.join(pkg, 'element-style.js'),
+  `// Generated by scripts/package-entry.mjs from js/element.css: the <offline-cart> element's shadow-root styles.\nexport default ${JSON.stringify(css)};\n`,
+);
+copyFileSync(path.join(ROOT, 'js', 'README.md'), path.join(pkg, 'README.md'));
+copyFileSync(path.join(ROOT, 'LICENSE'), path.join(pkg, 'LICENSE'));
+
+const written = {
+  name: manifest.name,
+  version: manifest.version,
+  description: manifest.description,
+  license: manifest.license,
+  repository: manifest.repository,
+  type: 'module',
+  exports: EXPORTS,
+  main: './node.js',
+  module: './index.js',
+  types: './index.d.ts',
+  files: [...SOURCES, 'element-style.js', ...GLUE, ...WEB_GLUE, 'README.md', 'LICENSE'],
+  sideEffects: SIDE_EFFECTS,
+  engines: { node: '>=20' },
+};
+for (const key of Object.keys(written)) if (written[key] === undefined) delete written[key];
+writeFileSync(manifestPath, `${JSON.stringify(written, null, 2)}\n`);
+
+// node_modules/offline-cart for the examples (and, through resolve.modules, the demo's webpack build).
+const modules = path.join(ROOT, 'examples', 'node_modules');
+const link = path.join(modules, 'offline-cart');
+mkdirSync(modules, { recursive: true });
+rmSync(link, { recursive: true, force: true });
+symlinkSync(path.relative(modules, pkg), link, 'dir');
 
 let raw = 0;
 let gzip = 0;
-for (const file of MODULES) {
+for (const file of ENTRY) {
   const bytes = readFileSync(path.join(pkg, file));
   raw += bytes.length;
   gzip += gzipSync(bytes, { level: 9 }).length;
 }
-console.log(`${"JS entry".padEnd(16)} ${String(raw).padStart(9)} B raw ${String(gzip).padStart(9)} B gzip -9 (${MODULES.join(" + ")}, unminified)`);
+console.log(`${'JS entry'.padEnd(16)} ${String(raw).padStart(9)} B raw ${String(gzip).padStart(9)} B gzip -9 (${ENTRY.join(' + ')}, unminified)`);

@@ -31,6 +31,13 @@ step "build" bash scripts/build.sh
 # side-by-side table fills (asserts nothing about time; the real figures come from npm run bench).
 step "bench (smoke run)" bash scripts/bench.sh --smoke
 step "node tests" node --test tests/node/
+# The package's examples, each loading pkg/ by name as an installed copy (the build links
+# examples/node_modules/offline-cart): a Node script with memory carts, then a Vite 8 app
+# (vite-plugin-wasm) and a page without a bundler (offline-cart/web), each adding an item in
+# Chromium.
+step "example: Node" node --test examples/node/
+step "example: Vite build" npx --no-install vite build examples/vite --logLevel warn
+step "examples in Chromium" node --test tests/examples/
 # The built storefront end to end: in Debian's Chromium through playwright-core, then in
 # headless Firefox through geckodriver and selenium-webdriver.
 step "Chromium end-to-end" node --test tests/e2e/

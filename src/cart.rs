@@ -545,6 +545,7 @@ impl Cart {
                 let mut s = shared.borrow_mut();
                 if !s.closed {
                     s.closed = true;
+                    // Dropping the channel leaves it (TabChannel closes on drop).
                     s.tabs = None;
                     s.backend.close();
                 }

@@ -73,9 +73,12 @@ impl TabChannel {
             );
         }
     }
+}
 
-    /// Leaves the channel.
-    pub fn close(&self) {
+/// Leaving the channel when the cart lets go of it (`close()`): an open BroadcastChannel keeps
+/// a Node process alive, and keeps a page's channel open until garbage collection.
+impl Drop for TabChannel {
+    fn drop(&mut self) {
         self.channel.set_onmessage(None);
         self.channel.close();
     }

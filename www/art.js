@@ -1,7 +1,7 @@
 // Product pictures. The catalog sends `art: { shape, bg, fg }` instead of image files, so no
-// markup or image travels with a product: the page draws the named shape as inline SVG.
-
-const SVG_NS = 'http://www.w3.org/2000/svg';
+// markup or image travels with a product: the page draws the named shape as inline SVG (a
+// product without one gets the package's letter tile, as the drop-in element draws every line).
+import { letterTile, svg } from 'offline-cart/element';
 
 // Outlines in a 100 x 100 box: `fill` paths are filled and `line` paths stroked in the
 // product's colour; `cut` paths are stroked in the background colour, on top of a fill.
@@ -40,28 +40,17 @@ const SHAPES = {
   ],
 };
 
-function svg(name, attrs) {
-  const element = document.createElementNS(SVG_NS, name);
-  for (const [attr, value] of Object.entries(attrs)) element.setAttribute(attr, value);
-  return element;
-}
-
 /**
  * The picture of a product: its `art` shape on its background, or, for a line whose product
  * is unknown (another version of the shop added it, or the catalog has not loaded), the first
  * letter of `name`. Decorative: the name is always next to it.
  */
 export function artwork(art, name) {
-  const colours = art ?? { bg: '#e5e7eb', fg: '#4b5563' };
+  const paths = SHAPES[art?.shape];
+  if (!paths) return letterTile(name, art ?? undefined);
+  const colours = art;
   const picture = svg('svg', { viewBox: '0 0 100 100', class: 'art', 'aria-hidden': 'true', focusable: 'false' });
   picture.append(svg('rect', { width: 100, height: 100, rx: 12, fill: colours.bg }));
-  const paths = SHAPES[art?.shape];
-  if (!paths) {
-    const letter = svg('text', { x: 50, y: 66, 'text-anchor': 'middle', 'font-size': 48, fill: colours.fg });
-    letter.textContent = name.trim().charAt(0).toUpperCase();
-    picture.append(letter);
-    return picture;
-  }
   for (const [kind, d] of paths) {
     // Stroke attributes are set here rather than in a stylesheet, so the picture looks the same
     // inside the embed's shadow root.

@@ -3,7 +3,7 @@
 // server creates one order per cart state, so a retry can never order twice; the button is
 // also disabled while a checkout is in flight, so a double click sends one request.
 import { postCheckout } from './api.js';
-import { connectionOf, h, formatMoney, lineLabel, plural } from './render.js';
+import { connectionOf, h, formatMoney, lineLabel, plural } from 'offline-cart/element';
 
 const NEEDS_CONNECTION = 'Checkout needs a connection';
 const REASONS = { unknown_sku: 'no longer sold', unavailable: 'sold out' };

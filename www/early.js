@@ -4,8 +4,7 @@
 // visit plus the outbox until the Automerge cart takes over. The page exposes its cart as
 // `window.cart` (tests/e2e/early.test.mjs drives it with the .wasm held back).
 import { Cart } from 'offline-cart';
-import { cartLinesView, renderStatus } from './render.js';
-import { syncUrl } from './session.js';
+import { cartLinesView, renderStatus, syncUrl } from 'offline-cart/element';
 
 const CART_KEY = 'offline-cart:early';
 const $ = (id) => document.getElementById(id);

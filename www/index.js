@@ -4,8 +4,7 @@
 import { fetchCatalog } from './api.js';
 import { artwork } from './art.js';
 import { checkoutController } from './checkout.js';
-import { cartLinesView, formatMoney, h, plural, renderStatus } from './render.js';
-import { chosenCart, openCart, syncUrl } from './session.js';
+import { cartLinesView, chosenCart, formatMoney, h, openCart, plural, renderStatus, syncUrl } from 'offline-cart/element';
 import { signIn } from './signin.js';
 import './style.css';
 
@@ -143,7 +142,7 @@ async function main() {
     list: $('cart-lines'),
     totals: $('cart-totals'),
     empty: $('cart-empty'),
-    artOf: (sku) => bySku.get(sku)?.art,
+    pictureOf: (line) => artwork(bySku.get(line.sku)?.art, line.name),
     run,
   });
   const checkout = checkoutController({ button: $('checkout'), output: $('checkout-result'), getCart: () => cart });

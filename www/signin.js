@@ -6,8 +6,7 @@
 // account cart meanwhile, capped at 999 per line (the cart's limit) as far as this device knows
 // the account cart. Lines only in one cart are kept as they are.
 import { postSignin } from './api.js';
-import { itemFromLine } from './render.js';
-import { remember } from './session.js';
+import { itemFromLine, remember } from 'offline-cart/element';
 
 const MAX_QUANTITY = 999;
 // How long to wait for the server's copy of the account cart before merging into what this

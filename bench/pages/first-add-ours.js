@@ -5,7 +5,7 @@
 // bundle rows of the table. The page starts with the package entry's `Cart.start`, as a shop
 // would: the add is durable in the outbox before the .wasm has arrived (README "Before the
 // module has arrived"), and is replayed into the Automerge cart once it has.
-import { Cart } from "../pkg/index.js";
+import { Cart } from "../../pkg/web.js";
 import { benchItem } from "./peer-cart.js";
 
 window.firstAdd = (async () => {

@@ -1,7 +1,7 @@
-// offline-cart in the bench (bench/pages/harness.js): the package entry (bench/pkg/index.js,
-// what `import { Cart } from "offline-cart"` gives) over the `--target web` build, imported on
-// first use; the glue's init is called apart so that import and wasm initialisation are timed
-// apart (the entry's own init then finds the module ready).
+// offline-cart in the bench (bench/pages/harness.js): the package's web entry (pkg/web.js, what
+// `import { Cart, init } from "offline-cart/web"` gives: the `--target web` build), imported on
+// first use; its `init()` is called apart so that import and wasm initialisation are timed
+// apart (a cart then finds the module ready).
 import { install } from "./harness.js";
 import { benchItem } from "./peer-cart.js";
 
@@ -13,10 +13,9 @@ install({
   load() {
     loaded ??= (async () => {
       const start = performance.now();
-      const module = await import(/* webpackChunkName: "offline-cart" */ "../pkg/index.js");
+      const module = await import(/* webpackChunkName: "offline-cart" */ "../../pkg/web.js");
       const imported = performance.now();
-      const glue = await import(/* webpackChunkName: "offline-cart" */ "../pkg/offline_cart.js");
-      await glue.default();
+      await module.init();
       return { module, importMs: imported - start, initMs: performance.now() - imported };
     })();
     return loaded;
@@ -48,7 +47,7 @@ install({
    * once the Automerge cart is ready.
    */
   async firstListing({ id, lines }) {
-    const { Cart } = await import(/* webpackChunkName: "offline-cart" */ "../pkg/index.js");
+    const { Cart } = await import(/* webpackChunkName: "offline-cart" */ "../../pkg/web.js");
     const cart = Cart.start({ cartId: id });
     await new Promise((resolve) => {
       const check = () => cart.items().length >= lines && resolve();

@@ -1,13 +1,24 @@
-// The drop-in for shops that do not bundle: built into dist/offline-cart-embed.js, one ES module
-// that defines <offline-cart server="/sync">. The element opens the same cart the storefront
-// would (session.js), shows the status badge and a cart drawer in its shadow root, and exposes
-// the Cart as `element.cart` (and as `window.cart` when the page has none). The bundled package
-// and its .wasm are fetched by URL next to this file.
-import { cartLinesView, h, plural, renderStatus } from './render.js';
+// `offline-cart/element`: the drop-in <offline-cart server="/sync">. Importing this module
+// defines the element (once per page). It opens the cart the address or the last visit names
+// (session.js), shows the status badge and a cart drawer in its shadow root (styles:
+// element.css, made a module by the build as element-style.js), and exposes the Cart as
+// `element.cart` (and as `window.cart` when the page has none). The module also exports the
+// pieces it is drawn with (view.js) and its cart choice (session.js), for a page that draws its
+// own panel. The storefront demo builds it into dist/offline-cart-embed.js for pages without a
+// bundler (webpack.config.js).
+import { cartLinesView, h, plural, renderStatus } from './view.js';
 import { chosenCart, openCart, syncUrl } from './session.js';
-import css from './embed.css?raw';
+import css from './element-style.js';
 
-class OfflineCartElement extends HTMLElement {
+export * from './view.js';
+export * from './session.js';
+
+/**
+ * `<offline-cart server="/sync">`: the status badge and a cart drawer over a `Cart`. Where there
+ * is no DOM (a server renderer importing the module) it extends an empty class and is not
+ * defined, so the import does not throw.
+ */
+export class OfflineCartElement extends (globalThis.HTMLElement ?? class {}) {
   /** The Cart, once open (the `ready` promise resolves to it, and a `ready` event fires). */
   cart = undefined;
 
@@ -74,4 +85,4 @@ class OfflineCartElement extends HTMLElement {
   }
 }
 
-if (!customElements.get('offline-cart')) customElements.define('offline-cart', OfflineCartElement);
+if (globalThis.customElements && !customElements.get('offline-cart')) customElements.define('offline-cart', OfflineCartElement);

@@ -1,5 +1,5 @@
-// Which cart this browser shows, shared by the storefront and the drop-in element: the one named
-// in the address (`?cart=<id>&key=<key>`, how a second device joins a cart), else the one
+// Which cart this browser shows, shared by the drop-in element and the storefront demo: the one
+// named in the address (`?cart=<id>&key=<key>`, how a second device joins a cart), else the one
 // remembered in localStorage, else a new one. The key is remembered beside the id because
 // signing in switches to an account cart whose key came from the server.
 
@@ -42,11 +42,11 @@ export function chosenCart() {
 
 /**
  * Opens `choice` (or a new cart when it cannot be opened: `onWarning` is told why) synced
- * with `server`, and remembers it. The package is imported on demand, so the page shows while
- * the wasm module downloads and compiles.
+ * with `server`, and remembers it. The package's entry is imported on demand, so the page shows
+ * while the wasm module downloads and compiles.
  */
 export async function openCart(choice, { server, storage, onWarning = () => {} } = {}) {
-  const { Cart } = await import('offline-cart');
+  const { Cart } = await import('./index.js');
   let cart;
   try {
     cart = await Cart.open({ cartId: choice.cartId, key: choice.key, server, storage });

@@ -1,8 +1,8 @@
-// The pieces of the page both the storefront (index.js) and the drop-in element (embed.js)
-// draw: cart lines with steppers, totals and the status badge. Every piece of product or cart
-// text is set with textContent (through `h`), never parsed as HTML: cart lines can arrive from
-// another device and catalog names are data, not markup.
-import { artwork } from './art.js';
+// The pieces of a cart panel the drop-in element (element.js) draws, exported with it for a
+// page that draws its own (the storefront demo in www/ does): cart lines with steppers, totals
+// and the status badge. Every piece of product or cart text is set with textContent (through
+// `h`), never parsed as HTML: cart lines can arrive from another device and catalog names are
+// data, not markup.
 
 /**
  * h(tag, props, ...children): a new element. `props` keys set properties (so `textContent`
@@ -28,6 +28,29 @@ export function formatMoney(minor, currency) {
   return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
 }
 
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** svg(name, attrs): a new SVG element with the attributes `attrs`. */
+export function svg(name, attrs) {
+  const element = document.createElementNS(SVG_NS, name);
+  for (const [attr, value] of Object.entries(attrs)) element.setAttribute(attr, value);
+  return element;
+}
+
+/**
+ * A line's picture when there is no other: the first letter of `name` on a tile of
+ * `colours.bg` in `colours.fg` (class `art`, 100 x 100 view box). Decorative: the name is
+ * always next to it.
+ */
+export function letterTile(name, colours = { bg: '#e5e7eb', fg: '#4b5563' }) {
+  const picture = svg('svg', { viewBox: '0 0 100 100', class: 'art', 'aria-hidden': 'true', focusable: 'false' });
+  picture.append(svg('rect', { width: 100, height: 100, rx: 12, fill: colours.bg }));
+  const letter = svg('text', { x: 50, y: 66, 'text-anchor': 'middle', 'font-size': 48, fill: colours.fg });
+  letter.textContent = name.trim().charAt(0).toUpperCase();
+  picture.append(letter);
+  return picture;
+}
+
 export const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** "Name (variant)": how a line is named to screen readers. */
@@ -41,7 +64,7 @@ export function itemFromLine({ sku, name, unitPrice, currency, imageUrl, variant
 // One cart line's elements, made once per line and updated in place on every change, so the
 // button a keyboard user just pressed keeps its focus. `run` performs a cart action and reports
 // a thrown CartError.
-function lineRow(cart, line, art, run) {
+function lineRow(cart, line, picture, run) {
   const label = lineLabel(line);
   const quantity = h('input', { type: 'number', className: 'quantity', min: 0, max: 999, inputMode: 'numeric' });
   let current = line.quantity;
@@ -68,7 +91,7 @@ function lineRow(cart, line, art, run) {
   const row = h(
     'li',
     { className: 'line', attrs: { 'data-sku': line.sku } },
-    artwork(art, line.name),
+    picture,
     h(
       'div',
       { className: 'line-info' },
@@ -102,10 +125,10 @@ const rowKey = (line) => JSON.stringify([line.sku, line.name, line.variant]);
 
 /**
  * A cart panel's lines and totals: `render(cart)` brings `list` (a <ul>), `totals` (a <dl>)
- * and `empty` (shown for an empty cart) up to date with the cart. `artOf(sku)` gives a line's
- * picture (or undefined); `run(action)` performs a cart action, reporting what it throws.
+ * and `empty` (shown for an empty cart) up to date with the cart. `pictureOf(line)` draws a line's
+ * picture (default: `letterTile`); `run(action)` performs a cart action, reporting what it throws.
  */
-export function cartLinesView({ list, totals, empty, artOf = () => undefined, run }) {
+export function cartLinesView({ list, totals, empty, pictureOf = (line) => letterTile(line.name), run }) {
   const rows = new Map();
   let shownCart;
   return function render(cart) {
@@ -120,7 +143,7 @@ export function cartLinesView({ list, totals, empty, artOf = () => undefined, ru
     lines.forEach((line, index) => {
       const key = rowKey(line);
       seen.add(key);
-      if (!rows.has(key)) rows.set(key, lineRow(cart, line, artOf(line.sku), run));
+      if (!rows.has(key)) rows.set(key, lineRow(cart, line, pictureOf(line), run));
       const { row, update } = rows.get(key);
       update(line);
       // Move a row only when it is out of place: moving a focused element drops its focus.
