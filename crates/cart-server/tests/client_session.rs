@@ -155,6 +155,25 @@ async fn a_change_on_one_device_reaches_the_other_live() {
 }
 
 #[tokio::test]
+async fn a_device_that_opens_the_link_before_the_cart_is_on_the_server_gets_it_without_reconnecting(
+) {
+    let (_dir, server) = server().await;
+    let id = CartId::random().unwrap();
+    let (mut phone, mut laptop) = (Device::new(id), Device::new(id));
+    laptop.connect(&server.url(KEY)).await;
+    laptop
+        .pump_until(|d| d.notices.contains(&Notice::Unavailable))
+        .await;
+
+    phone.cart.add_item(&item("TEE", 1)).unwrap();
+    phone.connect(&server.url(KEY)).await;
+    phone.synced().await;
+    laptop.pump_until(|d| d.lines().len() == 1).await;
+    assert_eq!(laptop.lines(), phone.lines());
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn devices_that_diverged_offline_converge_without_resurrecting_removals() {
     let (_dir, server) = server().await;
     let id = CartId::random().unwrap();
