@@ -50,6 +50,26 @@ fn stored_keys(storage: &MemoryStorage, id: &CartId) -> Vec<StorageKey> {
         .collect()
 }
 
+/// Adds and flushes one item at a time until the persister has compacted at least once.
+fn flush_adds_past_a_compaction(
+    storage: &MemoryStorage,
+    opened: &mut persist::Restored,
+    prefix: &str,
+) {
+    for i in 0..(COMPACT_AFTER + 2) {
+        opened
+            .cart
+            .add_item(&item(&format!("{prefix}{}", i % 3)))
+            .unwrap();
+        block_on(persist::flush(
+            storage,
+            &mut opened.persister,
+            &mut opened.cart,
+        ))
+        .unwrap();
+    }
+}
+
 #[test]
 fn memory_storage_passes_the_conformance_suite() {
     block_on(cart_core::storage::conformance::run(&MemoryStorage::new()));
@@ -213,18 +233,7 @@ fn corrupt_truncated_and_misnamed_chunks_are_skipped_and_kept() {
     assert_eq!(skipped, expected);
 
     // The cart keeps accepting adds, and compaction never deletes what it could not load.
-    for i in 0..(COMPACT_AFTER + 2) {
-        reopened
-            .cart
-            .add_item(&item(&format!("MORE{}", i % 4)))
-            .unwrap();
-        block_on(persist::flush(
-            &storage,
-            &mut reopened.persister,
-            &mut reopened.cart,
-        ))
-        .unwrap();
-    }
+    flush_adds_past_a_compaction(&storage, &mut reopened, "MORE");
     let keys = stored_keys(&storage, &id);
     assert!(
         keys.contains(&garbage) && keys.contains(&truncated) && keys.contains(&misnamed),
@@ -257,18 +266,7 @@ fn a_chunk_whose_changes_wait_on_a_missing_change_survives_compaction() {
     .unwrap();
 
     let mut opened = block_on(persist::open(&storage, id)).unwrap();
-    for i in 0..(COMPACT_AFTER + 2) {
-        opened
-            .cart
-            .add_item(&item(&format!("NEW{}", i % 3)))
-            .unwrap();
-        block_on(persist::flush(
-            &storage,
-            &mut opened.persister,
-            &mut opened.cart,
-        ))
-        .unwrap();
-    }
+    flush_adds_past_a_compaction(&storage, &mut opened, "NEW");
     let keys = stored_keys(&storage, &id);
     assert!(
         keys.iter()
