@@ -215,7 +215,10 @@ async function measuredRun({ kind, bins, shoppers, duration, seed }) {
       status: run.status,
       ...figures,
       lost: lost.length,
+      lostAdds: lost,
       errorKinds,
+      // What cart-load printed, for a run that did not pass (its LOST lines and read-back errors).
+      output: run.status === 0 ? undefined : run.output,
       timeline,
       server: {
         cpuMs: after.cpuMs - before.cpuMs,

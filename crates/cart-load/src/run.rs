@@ -147,12 +147,22 @@ pub async fn check(shopped: Shopped, servers: &[String]) -> Result<Report, Strin
         let cart = match read {
             Read::Complete(cart) => cart,
             Read::Incomplete(cart, error) => {
-                eprintln!("cart-load: shopper {}: {error}", shopper.index);
+                eprintln!(
+                    "cart-load: shopper {} (cart {}, {} changes acknowledged, {must_survive} adds to check): {error}",
+                    shopper.index,
+                    shopper.cart.id(),
+                    shopper.ledger.acknowledged()
+                );
                 report.incomplete_carts += 1;
                 cart
             }
             Read::Unreachable(error) => {
-                eprintln!("cart-load: shopper {}: {error}", shopper.index);
+                eprintln!(
+                    "cart-load: shopper {} (cart {}, {} changes acknowledged, {must_survive} adds to check): {error}",
+                    shopper.index,
+                    shopper.cart.id(),
+                    shopper.ledger.acknowledged()
+                );
                 report.unreachable_carts += 1;
                 report.unverified_adds += must_survive;
                 continue;
