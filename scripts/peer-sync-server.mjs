@@ -51,7 +51,10 @@ export function startPeerServer({ dataDir, port = 0 }) {
         url: `ws://127.0.0.1:${bound}`,
         port: bound,
         async stop() {
-          await repo.shutdown();
+          // Repo.shutdown flushes every handle and throws "DocHandle is not ready" when a
+          // document is still loading (seen at the end of a 1,000-shopper run); what was saved
+          // is on disk either way, so the sockets still close.
+          await repo.shutdown().catch((e) => console.error(`peer-sync-server: shutdown: ${e.message}`));
           socket.close();
           server.close();
           server.closeAllConnections();
