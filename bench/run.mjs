@@ -10,9 +10,10 @@
 //
 // The pages are bench/dist/* (bench/webpack.config.js), served by a static server below on two
 // loopback ports (two origins: two devices' storage in one profile). Our sync server is a real
-// cart-server (scripts/cart-server.mjs); the peer's is a Node automerge-repo Repo with its
-// WebSocket server adapter. WebSocket bytes and messages are counted by wrapping WebSocket in
-// the page, identically for both stacks.
+// cart-server (scripts/cart-server.mjs); the peer's is automerge-repo's sync server
+// (scripts/peer-sync-server.mjs: a Repo with its WebSocket server adapter and file storage).
+// WebSocket bytes and messages are counted by wrapping WebSocket in the page, identically for
+// both stacks.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -22,11 +23,10 @@ import { fileURLToPath } from "node:url";
 
 import * as Automerge from "@automerge/automerge";
 import { Repo, generateAutomergeUrl, parseAutomergeUrl } from "@automerge/automerge-repo";
-import { NodeWSServerAdapter } from "@automerge/automerge-repo-network-websocket";
-import { WebSocketServer } from "ws";
 
 import { launchChromiumProfile } from "../scripts/chromium.mjs";
 import { startCartServer } from "../scripts/cart-server.mjs";
+import { startPeerServer } from "../scripts/peer-sync-server.mjs";
 import { compressDir } from "../scripts/compress.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -118,22 +118,6 @@ function serve(request, response) {
 function startStatic() {
   const server = createServer(serve);
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ origin: `http://127.0.0.1:${server.address().port}`, server })));
-}
-
-/** The peer's sync server: a Node automerge-repo Repo with its WebSocket server adapter. */
-function startPeerServer() {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-  return new Promise((resolve) => wss.on("listening", () => {
-    // As automerge-repo's sync server: it announces nothing, answers what clients ask for.
-    const repo = new Repo({ network: [new NodeWSServerAdapter(wss)], sharePolicy: async () => false });
-    resolve({
-      url: `ws://127.0.0.1:${wss.address().port}`,
-      async stop() {
-        await repo.shutdown();
-        wss.close();
-      },
-    });
-  }));
 }
 
 // ---- the browser ----
@@ -468,7 +452,8 @@ const started = Date.now();
 const statics = [await startStatic(), await startStatic()];
 const origins = statics.map((s) => s.origin);
 const cartServer = await startCartServer();
-const peerServer = await startPeerServer();
+const peerData = mkdtempSync(path.join(os.tmpdir(), "bench-peer-"));
+const peerServer = await startPeerServer({ dataDir: peerData });
 const profile = mkdtempSync(path.join(os.tmpdir(), "bench-profile-"));
 context = await launchChromiumProfile(profile);
 await context.addInitScript(COUNT_WEBSOCKETS);
@@ -502,6 +487,7 @@ try {
   await context.close();
   await Promise.all([cartServer.stop(), peerServer.stop(), ...statics.map((s) => new Promise((resolve) => s.server.close(resolve)))]);
   rmSync(profile, { recursive: true, force: true });
+  rmSync(peerData, { recursive: true, force: true });
 }
 
 const chromiumVersion = execFileSync("/usr/bin/chromium", ["--version"], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();

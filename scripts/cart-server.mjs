@@ -12,29 +12,41 @@ import { fileURLToPath } from "node:url";
 export const ROOT = process.env.CART_REPO_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
 const START_MS = 15000;
 
-/** The cart-server binary, built if needed. */
-export function serverBinary() {
-  if (process.env.CART_SERVER_BIN) return process.env.CART_SERVER_BIN;
-  const build = spawnSync("cargo", ["build", "-p", "cart-server", "--bin", "cart-server"], {
+/**
+ * The paths of the workspace binaries `names` (each a crate's binary of the same name), debug
+ * or `release`, built by one cargo command first (a no-op when up to date) in CARGO_TARGET_DIR
+ * or target/. One command for all, so that cargo resolves the features once and a second call
+ * does not rebuild.
+ */
+export function cargoBinaries(names, { release = false } = {}) {
+  const build = spawnSync("cargo", ["build", ...(release ? ["--release"] : []), ...names.flatMap((name) => ["-p", name])], {
     cwd: ROOT,
     stdio: ["ignore", "inherit", "inherit"],
   });
-  if (build.status !== 0) throw new Error("cargo build -p cart-server failed");
-  const binary = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug", "cart-server");
-  if (!existsSync(binary)) throw new Error(`no cart-server binary at ${binary}`);
-  return binary;
+  if (build.status !== 0) throw new Error(`cargo build of ${names.join(", ")} failed`);
+  return names.map((name) => {
+    const binary = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), release ? "release" : "debug", name);
+    if (!existsSync(binary)) throw new Error(`no ${name} binary at ${binary}`);
+    return binary;
+  });
+}
+
+/** The cart-server binary (debug), built if needed; CART_SERVER_BIN names one built elsewhere. */
+export function serverBinary() {
+  return process.env.CART_SERVER_BIN ?? cargoBinaries(["cart-server"])[0];
 }
 
 /**
- * Starts cart-server serving `staticDir` (default: none), with `env` added to its environment
- * (for example a lower `CART_SERVER_MAX_LINES`). Resolves to `{ base, http, ws, log,
- * stop, down, up }`: `base` is host:port, `http` its origin, `ws(key)` the /sync URL with `key`,
- * `log()` what it printed, `stop()` shuts it down with SIGTERM and removes its data, and
- * `down()` / `up()` stop it and start it again on the same port over the same data, as when a
- * server goes away and comes back.
+ * Starts cart-server (`binary`, default: serverBinary()) serving `staticDir` (default: none),
+ * with `env` added to its environment (for example a lower `CART_SERVER_MAX_LINES`, or a
+ * postgres:// `DATABASE_URL` instead of its own SQLite file). Resolves to `{ base, http, ws,
+ * log, pid, stop, down, kill, up }`: `base` is host:port, `http` its origin, `ws(key)` the
+ * /sync URL with `key`, `log()` what it printed, `pid()` its process id, `stop()` shuts it down
+ * with SIGTERM and removes its data, `down()` stops it with SIGTERM and `kill()` with SIGKILL
+ * (kill -9: no shutdown at all), and `up()` starts it again on the same port over the same
+ * data, as when a server goes away and comes back.
  */
-export async function startCartServer({ staticDir, env: extraEnv = {} } = {}) {
-  const binary = serverBinary();
+export async function startCartServer({ staticDir, env: extraEnv = {}, binary = serverBinary() } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), "cart-server-"));
   const output = [];
   const env = (port) => ({
@@ -63,10 +75,10 @@ export async function startCartServer({ staticDir, env: extraEnv = {} } = {}) {
       started.on("exit", (code) => reject(new Error(`cart-server exited with ${code}:\n${output.join("\n")}`)));
     });
   };
-  const terminate = async () => {
+  const terminate = async (signal = "SIGTERM") => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.on("exit", resolve));
-      child.kill("SIGTERM");
+      child.kill(signal);
       await exited;
     }
   };
@@ -77,7 +89,9 @@ export async function startCartServer({ staticDir, env: extraEnv = {} } = {}) {
     http: `http://${base}`,
     ws: (key) => `ws://${base}/sync${key ? `?key=${encodeURIComponent(key)}` : ""}`,
     log: () => output.join("\n"),
-    down: terminate,
+    pid: () => child.pid,
+    down: () => terminate(),
+    kill: () => terminate("SIGKILL"),
     async up() {
       await launch(port);
     },

@@ -10,7 +10,7 @@
 // and exits with CMD's status. Other scripts can `import { startPostgres }` for a cluster of
 // their own.
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -44,9 +44,11 @@ function userIds(user) {
 }
 
 /**
- * Starts a cluster. Resolves to `{ url, port, dir, stop }`: `url` is the superuser's URL of the
- * `postgres` database, `stop()` stops the cluster at once and removes its directory (safe to
- * call twice).
+ * Starts a cluster. Resolves to `{ url, port, dir, stop, down, up, postmasterPid }`: `url` is
+ * the superuser's URL of the `postgres` database, `stop()` stops the cluster at once and
+ * removes its directory (safe to call twice); `down(mode)` stops it with `pg_ctl stop -m mode`
+ * ("fast" by default, "immediate" as a crash) and `up()` starts it again on the same port over
+ * the same data, for fault runs; `postmasterPid()` is the running postmaster's process id.
  */
 export async function startPostgres() {
   if (!existsSync(path.join(PG_BIN, "initdb"))) {
@@ -85,8 +87,17 @@ export async function startPostgres() {
   try {
     run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-instructions"]);
     const port = await freePort();
-    run("pg_ctl", ["-D", data, "-l", log, "-w", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, "start"]);
-    return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, dir, stop };
+    const up = () => run("pg_ctl", ["-D", data, "-l", log, "-w", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, "start"]);
+    up();
+    return {
+      url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      port,
+      dir,
+      stop,
+      up,
+      down: (mode = "fast") => run("pg_ctl", ["-D", data, "-m", mode, "-w", "stop"]),
+      postmasterPid: () => Number(readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0]),
+    };
   } catch (e) {
     stop();
     throw e;

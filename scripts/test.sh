@@ -13,6 +13,10 @@ step "clippy (wasm32)" cargo clippy -p offline-cart --target wasm32-unknown-unkn
 # The store suites run against a real PostgreSQL too: postgres.mjs starts a throwaway
 # PostgreSQL 15 cluster and sets TEST_DATABASE_URL (tests/store_postgres.rs fails without it).
 step "cargo test" node scripts/postgres.mjs cargo test --workspace
+# A short fault run on real processes: two debug cart-server instances on a throwaway
+# PostgreSQL, cart-load's shoppers over both, one instance killed with kill -9 mid-run; passes
+# when cart-load exits 0 (nothing acknowledged lost) with changes acknowledged before and after.
+step "load fault run (kill -9)" node --test tests/load/
 # The root crate's wasm-bindgen tests in headless Chromium, with Debian's chromedriver and the
 # installed wasm-bindgen-test-runner (`--mode no-install`): no driver or runner is downloaded.
 # The runner adds --headless --no-sandbox (needed as root); webdriver.json adds the flags that

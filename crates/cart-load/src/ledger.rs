@@ -44,11 +44,18 @@ pub struct Ledger {
     changes: usize,
     acknowledged: usize,
     last_acknowledged: Option<ChangeHash>,
+    /// The last change recorded: an edit whose heads are still this one made no change.
+    last_change: Option<ChangeHash>,
 }
 
 impl Ledger {
-    /// Records an add of `sku` with `tag`, made at `at` as the change `hash`.
+    /// Records an add of `sku` with `tag`, made at `at` as the change `hash` (the cart's
+    /// heads after the edit; an edit that made no change is not recorded, see
+    /// [`Ledger::changed`]).
     pub fn added(&mut self, sku: &str, tag: &str, at: Duration, hash: ChangeHash) {
+        if self.last_change == Some(hash) {
+            return;
+        }
         self.adds.push(AddRecord {
             sku: sku.to_string(),
             tag: tag.to_string(),
@@ -59,8 +66,15 @@ impl Ledger {
     }
 
     /// Records a remove or quantity change of `sku`, made at `at` as the change `hash`: every
-    /// earlier add of `sku` on this device was seen by it.
+    /// earlier add of `sku` on this device was seen by it. When `hash` is the last recorded
+    /// change, the edit wrote nothing new (the cart's heads did not move): nothing is recorded,
+    /// since there is nothing for the server to acknowledge and no add entry was deleted.
+    /// Counting it as a change made the prefix rule acknowledge a change the server did not
+    /// have.
     pub fn changed(&mut self, sku: &str, at: Duration, hash: ChangeHash) {
+        if self.last_change == Some(hash) {
+            return;
+        }
         for add in self.adds.iter_mut().filter(|a| a.sku == sku) {
             add.superseded = true;
         }
@@ -68,6 +82,7 @@ impl Ledger {
     }
 
     fn push(&mut self, add: Option<usize>, made_at: Duration, hash: ChangeHash) {
+        self.last_change = Some(hash);
         self.changes += 1;
         self.pending.push_back(Pending { add, made_at, hash });
     }
@@ -183,6 +198,26 @@ mod tests {
         ledger.added("B", "t2", ms(150), hash(2));
         ledger.reconnected(ms(120));
         assert_eq!(ledger.confirmed(0, ms(200)), vec![ms(80), ms(50)]);
+    }
+
+    #[test]
+    fn an_edit_that_made_no_change_records_nothing_and_acknowledges_nothing() {
+        let mut ledger = Ledger::default();
+        ledger.added("A", "t1", ms(0), hash(1));
+        // An edit that wrote nothing new (the heads are still the add's change).
+        ledger.changed("A", ms(5), hash(1));
+        assert_eq!(ledger.changes(), 1);
+        assert!(
+            ledger.confirmed(1, ms(9)).is_empty(),
+            "the server has not confirmed the add"
+        );
+        assert_eq!(ledger.acknowledged(), 0);
+        assert_eq!(ledger.confirmed(0, ms(10)), vec![ms(10)]);
+        assert_eq!(
+            ledger.lost(|_| false).len(),
+            1,
+            "the add was not superseded: the edit deleted nothing"
+        );
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct Report {
     pub acknowledged: usize,
     /// Acknowledged changes per second of the run.
     pub throughput: f64,
+    /// Acknowledged changes in each second from the start (index 0 is the first second; the
+    /// last entries are the wait for the last acknowledgements after the run): where a fault's
+    /// dip and the recovery show.
+    pub acknowledged_per_second: Vec<usize>,
     /// Median time from a change to its acknowledgement, in milliseconds.
     pub p50_ms: f64,
     /// 95th percentile of the same, in milliseconds.
@@ -71,6 +75,25 @@ pub struct Report {
     pub unverified_adds: usize,
     /// Acknowledged adds missing from the final carts.
     pub lost: Vec<LostAdd>,
+}
+
+/// Adds `other` (acknowledgements per second) into `timeline`, second by second.
+pub fn add_timeline(timeline: &mut Vec<usize>, other: &[usize]) {
+    if timeline.len() < other.len() {
+        timeline.resize(other.len(), 0);
+    }
+    for (total, count) in timeline.iter_mut().zip(other) {
+        *total += count;
+    }
+}
+
+/// Counts `count` acknowledgements in the second `at` (from the start) falls in.
+pub fn count_at(timeline: &mut Vec<usize>, at: Duration, count: usize) {
+    let second = at.as_secs() as usize;
+    if timeline.len() <= second {
+        timeline.resize(second + 1, 0);
+    }
+    timeline[second] += count;
 }
 
 /// The `p`-th percentile (0..=100) of `sorted`, nearest rank; zero when empty.
@@ -181,6 +204,19 @@ mod tests {
         assert_eq!(percentile(&sorted, 100.0), ms(100));
         assert_eq!(percentile(&[ms(7)], 99.0), ms(7));
         assert_eq!(percentile(&[], 50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn acknowledgements_are_counted_in_the_second_they_arrive_and_summed_per_second() {
+        let mut one = Vec::new();
+        count_at(&mut one, ms(2500), 3);
+        count_at(&mut one, ms(2999), 1);
+        count_at(&mut one, ms(100), 2);
+        assert_eq!(one, [2, 0, 4]);
+        let mut total = vec![1];
+        add_timeline(&mut total, &one);
+        add_timeline(&mut total, &[5]);
+        assert_eq!(total, [8, 0, 4]);
     }
 
     #[test]

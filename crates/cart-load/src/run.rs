@@ -17,7 +17,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::ledger::Ledger;
 use crate::plan::{Action, Plan};
-use crate::report::{LostAdd, Report};
+use crate::report::{add_timeline, count_at, LostAdd, Report};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -131,6 +131,7 @@ pub async fn check(shopped: Shopped, servers: &[String]) -> Result<Report, Strin
             *report.error_kinds.entry(kind.clone()).or_default() += count;
         }
         latencies.extend_from_slice(&shopper.latencies);
+        add_timeline(&mut report.acknowledged_per_second, &shopper.timeline);
         let servers = servers.clone();
         let readers = readers.clone();
         reads.push(tokio::spawn(async move {
@@ -146,12 +147,22 @@ pub async fn check(shopped: Shopped, servers: &[String]) -> Result<Report, Strin
         let cart = match read {
             Read::Complete(cart) => cart,
             Read::Incomplete(cart, error) => {
-                eprintln!("cart-load: shopper {}: {error}", shopper.index);
+                eprintln!(
+                    "cart-load: shopper {} (cart {}, {} changes acknowledged, {must_survive} adds to check): {error}",
+                    shopper.index,
+                    shopper.cart.id(),
+                    shopper.ledger.acknowledged()
+                );
                 report.incomplete_carts += 1;
                 cart
             }
             Read::Unreachable(error) => {
-                eprintln!("cart-load: shopper {}: {error}", shopper.index);
+                eprintln!(
+                    "cart-load: shopper {} (cart {}, {} changes acknowledged, {must_survive} adds to check): {error}",
+                    shopper.index,
+                    shopper.cart.id(),
+                    shopper.ledger.acknowledged()
+                );
                 report.unreachable_carts += 1;
                 report.unverified_adds += must_survive;
                 continue;
@@ -180,6 +191,8 @@ struct Shopper {
     plan: Plan,
     ledger: Ledger,
     latencies: Vec<Duration>,
+    /// Acknowledgements per second from the start.
+    timeline: Vec<usize>,
     connections: usize,
     /// Errors by kind.
     errors: BTreeMap<String, usize>,
@@ -198,6 +211,7 @@ impl Shopper {
             plan: Plan::new(config.seed, index, config.think),
             ledger: Ledger::default(),
             latencies: Vec::new(),
+            timeline: Vec::new(),
             connections: 0,
             errors: BTreeMap::new(),
             offline_periods: 0,
@@ -355,8 +369,9 @@ impl Shopper {
         }
         let unconfirmed = self.session.unconfirmed(&mut self.cart);
         let now = self.start.elapsed();
-        self.latencies
-            .extend(self.ledger.confirmed(unconfirmed, now));
+        let confirmed = self.ledger.confirmed(unconfirmed, now);
+        count_at(&mut self.timeline, now, confirmed.len());
+        self.latencies.extend(confirmed);
         Ok(())
     }
 
