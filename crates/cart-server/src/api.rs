@@ -116,6 +116,16 @@ impl ApiError {
         )
     }
 
+    /// 503 `not_ready`: the store did not answer `/readyz`'s query (in time); nothing is said
+    /// about why (the log says it).
+    pub fn not_ready() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "this instance cannot reach its storage; send traffic to another instance until /readyz answers 200",
+        )
+    }
+
     /// The stable code.
     pub fn code(&self) -> &'static str {
         self.code

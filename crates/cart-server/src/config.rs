@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 use crate::limits::Limits;
 
@@ -81,6 +81,20 @@ pub struct Config {
     /// Seconds to wait for connections to finish on shutdown.
     #[arg(long, env = "CART_SERVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// How log lines are written: `text` for people, `json` (one object per line) for log
+    /// pipelines. Any other value stops the server at start-up, naming these two.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The shape of log lines (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines, coloured when stdout is a terminal.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the message and the
+    /// event's fields, such as `cart`), and `span`/`spans` for the request being served.
+    Json,
 }
 
 impl Config {
@@ -211,5 +225,19 @@ mod tests {
         assert_eq!(config.host, "127.0.0.1");
         assert_eq!(config.limits(), Limits::default());
         assert_eq!(config.static_dir, PathBuf::from("dist"));
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn an_unknown_log_format_is_refused_naming_the_accepted_ones() {
+        let config = Config::try_parse_from(["cart-server", "--log-format", "json"]).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        let refused = Config::try_parse_from(["cart-server", "--log-format", "yaml"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("yaml") && refused.contains("text") && refused.contains("json"),
+            "{refused}"
+        );
     }
 }

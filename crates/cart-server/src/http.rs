@@ -1,8 +1,9 @@
-//! The HTTP side: the router, the WebSocket upgrade of `/sync`, health, metrics and the
+//! The HTTP side: the router, the WebSocket upgrade of `/sync`, liveness and readiness, metrics and the
 //! storefront's static files.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -16,6 +17,7 @@ use futures_util::{future, SinkExt, StreamExt};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+use crate::api::ApiError;
 use crate::error::ErrorKind;
 use crate::sync::{serve_connection, Frame};
 use crate::AppState;
@@ -48,11 +50,13 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// The router of the server: `GET /healthz`, `GET /metrics`, `GET /sync` (WebSocket), the JSON
+/// The router of the server: `GET /healthz` (liveness: the process answers), `GET /readyz`
+/// (readiness: the store answers too), `GET /metrics`, `GET /sync` (WebSocket), the JSON
 /// API under `/api` ([`crate::api::routes`]) and, for every other path, the files of [`AppState::static_dir`] (404 when missing).
 pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/sync", get(sync_socket))
         .merge(crate::api::routes());
@@ -118,6 +122,27 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// How long `/readyz` waits for the store: shorter than the probes of load balancers and
+/// Kubernetes (1 s by default is common, often more), so a hung store reads as not ready rather
+/// than as a probe timeout.
+pub const READY_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// 200 when the store answers [`crate::store::DocStore::ping`] within [`READY_TIMEOUT`], else
+/// 503 with a JSON error body (`not_ready`); the cause goes to the log only.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(READY_TIMEOUT, state.hubs().store().ping()).await {
+        Ok(Ok(())) => "ready\n".into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready: the store failed");
+            ApiError::not_ready().into_response()
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?READY_TIMEOUT, "not ready: the store did not answer in time");
+            ApiError::not_ready().into_response()
+        }
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

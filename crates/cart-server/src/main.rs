@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use cart_server::config::{Config, Database};
+use cart_server::config::{Config, Database, LogFormat};
 use cart_server::store::{PostgresStore, SqliteStore, Store};
 use cart_server::{serve, AppState, ServerOptions};
 use clap::Parser;
@@ -14,19 +14,26 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    // Parsed first: an unknown LOG_FORMAT (or any bad flag) exits here with clap's message
+    // naming the accepted values.
     let config = Config::parse();
+    init_logs(config.log_format);
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
             tracing::error!("{why}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Installs the log subscriber: `RUST_LOG` filters (default `info`), `format` shapes the lines.
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
     }
 }
 

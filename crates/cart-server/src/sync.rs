@@ -502,7 +502,9 @@ impl Session {
         }
         match self.app.hubs().receive(peer, cart, request, message).await {
             Ok(()) => {
-                self.linked.insert(cart);
+                if self.linked.insert(cart) {
+                    tracing::info!(conn = self.conn_id, %cart, "syncing a cart");
+                }
             }
             Err(refusal) => {
                 self.rate.charge(refusal.undo_bytes());

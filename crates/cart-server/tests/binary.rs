@@ -16,20 +16,28 @@ type Log = Arc<Mutex<Vec<String>>>;
 
 /// Starts the binary on a free loopback port over `db`; returns it and its address.
 async fn start(db: &Path) -> (Child, String) {
-    let (child, address, _) = start_logging(db, "info").await;
+    let (child, address, _) = start_logging(db, "info", "text").await;
     (child, address)
 }
 
-/// As [`start`] with `RUST_LOG=filter`, also returning what it logs.
-async fn start_logging(db: &Path, filter: &str) -> (Child, String, Log) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cart-server"))
+/// The binary over `db` on a free loopback port, with `RUST_LOG=filter` and `LOG_FORMAT=format`.
+fn command(db: &Path, filter: &str, format: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cart-server"));
+    command
         .env("PORT", "0")
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("CART_SERVER_STATIC_DIR", db.with_file_name("no-storefront"))
         .env("RUST_LOG", filter)
+        .env("LOG_FORMAT", format)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    command
+}
+
+/// As [`start`] with `RUST_LOG=filter` and `LOG_FORMAT=format`, also returning what it logs.
+async fn start_logging(db: &Path, filter: &str, format: &str) -> (Child, String, Log) {
+    let mut child = command(db, filter, format)
         .spawn()
         .expect("start cart-server");
     let log: Log = Arc::default();
@@ -47,8 +55,12 @@ async fn start_logging(db: &Path, filter: &str) -> (Child, String, Log) {
     let address = tokio::time::timeout(WAIT, async {
         while let Some(line) = lines.next_line().await.expect("read the log") {
             to_log.lock().expect("log").push(line.clone());
+            // In a text line the address ends at a space; in a JSON line, at the closing quote.
             if let Some(rest) = line.split("listening on http://").nth(1) {
-                return rest.split_whitespace().next().map(str::to_string);
+                return rest
+                    .split(|c: char| c.is_whitespace() || c == '"')
+                    .next()
+                    .map(str::to_string);
             }
         }
         None
@@ -128,7 +140,7 @@ async fn sigterm_closes_connections_and_exits_cleanly() {
 async fn no_log_line_at_any_level_contains_a_cart_key() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("carts.sqlite3");
-    let (mut server, address, log) = start_logging(&db, "trace").await;
+    let (mut server, address, log) = start_logging(&db, "trace", "text").await;
     let url = format!("ws://{address}/sync?key={KEY}");
     let mut client = Client::connect_url(&url, "phone", Some("phone-storage")).await;
     let mut replica = Replica::with_items(&["TEE"]);
@@ -153,4 +165,66 @@ async fn no_log_line_at_any_level_contains_a_cart_key() {
         "the server logged at trace level: {log}"
     );
     assert!(!log.contains(KEY), "a log line contains the key");
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_cart_id_and_never_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("carts.sqlite3");
+    let (mut server, address, log) = start_logging(&db, "trace", "json").await;
+    let url = format!("ws://{address}/sync?key={KEY}");
+    let mut client = Client::connect_url(&url, "phone", None).await;
+    let mut replica = Replica::with_items(&["TEE"]);
+    client
+        .sync(&mut replica, false)
+        .await
+        .expect("acknowledged");
+    client.close().await;
+    let addr = address.parse().expect("a socket address");
+    let (status, _, _) = http_request_at(addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(status, 200);
+    server.kill().await.expect("stop");
+    let lines = log.lock().expect("log").clone();
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let cart = replica.cart.to_string();
+    assert!(
+        events
+            .iter()
+            .any(|event| event["fields"]["cart"] == cart.as_str()),
+        "no event names the cart {cart}: {lines:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|event| event["span"]["path"] == "/healthz"),
+        "the HTTP request's span is in its events: {lines:#?}"
+    );
+    assert!(
+        lines.iter().all(|line| !line.contains(KEY)),
+        "a log line contains the key"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_log_format_stops_the_server_naming_the_accepted_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("carts.sqlite3");
+    let output = tokio::time::timeout(WAIT, command(&db, "info", "yaml").output())
+        .await
+        .expect("exits in time")
+        .expect("run cart-server");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("LOG_FORMAT") || said.contains("log-format"),
+        "names the setting: {said}"
+    );
+    assert!(
+        said.contains("yaml") && said.contains("text") && said.contains("json"),
+        "names the value and the accepted ones: {said}"
+    );
+    assert!(!db.exists(), "nothing was opened before the refusal");
 }

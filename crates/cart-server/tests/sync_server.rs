@@ -691,6 +691,42 @@ async fn ephemeral_messages_are_relayed_to_the_other_peers_of_the_cart() {
 }
 
 #[tokio::test]
+async fn readiness_follows_the_store_while_liveness_stays_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("c.sqlite3");
+    let server = TestServer::start(&db, Limits::default(), None).await;
+    let (status, _, body) = http_get(&server, "/readyz").await;
+    assert_eq!((status, body.as_slice()), (200, b"ready\n".as_slice()));
+
+    // The store stops answering: the table readiness reads is gone, as after a broken
+    // migration or a restored backup without it.
+    let sqlite = rusqlite::Connection::open(&db).expect("open the sqlite file");
+    sqlite
+        .execute_batch("ALTER TABLE carts RENAME TO carts_away;")
+        .expect("rename the table");
+    let (status, headers, body) = http_get(&server, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v == "application/json"));
+    let error: serde_json::Value = serde_json::from_slice(&body).expect("a JSON body");
+    assert_eq!(error["code"], "not_ready");
+    assert!(
+        !String::from_utf8_lossy(&body).contains("no such table"),
+        "no internal detail in the body"
+    );
+    let (status, _, _) = http_get(&server, "/healthz").await;
+    assert_eq!(status, 200, "liveness does not depend on the store");
+
+    sqlite
+        .execute_batch("ALTER TABLE carts_away RENAME TO carts;")
+        .expect("rename the table back");
+    let (status, _, _) = http_get(&server, "/readyz").await;
+    assert_eq!(status, 200, "ready again once the store answers");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn health_metrics_and_static_files_are_served() {
     let dir = tempfile::tempdir().expect("temp dir");
     let site = dir.path().join("dist");

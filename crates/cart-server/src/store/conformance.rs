@@ -90,6 +90,19 @@ pub async fn unknown_carts_are_empty<H: Harness>(h: &H) {
     assert_eq!(store.cart_count().await.expect("cart_count"), 0);
 }
 
+/// A working store answers `ping`, empty or not (what `/readyz` asks).
+pub async fn a_working_store_answers_ping<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    store.ping().await.expect("an empty store answers");
+    let id = cart(1);
+    let bytes = change_bytes(&mut AutoCommit::new(), "a", 1);
+    store
+        .append_chunk(&id, &secret(&id, "owner-key-0123456789"), bytes)
+        .await
+        .expect("append");
+    store.ping().await.expect("a store with a cart answers");
+}
+
 /// The first append binds the cart to its secret; chunks load back byte for byte and make the
 /// document again.
 pub async fn first_append_binds_the_secret_and_chunks_load_back<H: Harness>(h: &H) {
@@ -790,6 +803,7 @@ macro_rules! store_conformance_tests {
     ($harness:expr) => {
         $crate::store_conformance_tests!(@each $harness;
             unknown_carts_are_empty,
+            a_working_store_answers_ping,
             first_append_binds_the_secret_and_chunks_load_back,
             unseen_chunks_come_with_their_bytes_and_seen_ones_without,
             another_secret_is_refused_and_writes_nothing,

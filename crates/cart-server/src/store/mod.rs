@@ -177,6 +177,10 @@ pub trait DocStore: Send + Sync + 'static {
     /// How many carts are stored.
     async fn cart_count(&self) -> Result<u64, StoreError>;
 
+    /// Answers `Ok` when the store serves queries now: one cheap read of the carts table (no
+    /// count, no lock). What `/readyz` asks before saying the instance can take traffic.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Starts reporting the carts whose chunks any instance sharing this store changes, until
     /// `stop` is cancelled or the feed is dropped; reconnects by itself (reporting
     /// [`FeedEvent::Resumed`] each time it listens again). `None`, the default, for a store only

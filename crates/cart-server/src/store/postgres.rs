@@ -549,6 +549,16 @@ impl DocStore for PostgresStore {
             .map_err(backend)?;
         Ok(count(row.get(0)))
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .query_one("SELECT EXISTS (SELECT 1 FROM carts)", &[])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     fn change_feed(&self, stop: CancellationToken) -> Option<ChangeFeed> {
         Some(postgres_feed::spawn(self.config.clone(), stop))
     }

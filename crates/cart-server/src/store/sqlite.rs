@@ -406,6 +406,17 @@ impl DocStore for SqliteStore {
         })
         .await
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_reader(|conn| {
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM carts)", [], |row| {
+                row.get::<_, bool>(0)
+            })
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
