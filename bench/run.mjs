@@ -300,8 +300,15 @@ async function mergeScenario(stack, origins, server) {
   const a = await openPage(originA, stack.dir);
   const b = await openPage(originB, stack.dir);
   const { id, key } = await call(a, "open", { fixture: "lines50", server });
+  // The fork measured starts from a cart the server holds: wait for replica A's upload
+  // (rejects, saying why, when it does not get there).
+  await call(a, "synced");
   await call(b, "open", { id, key, server });
-  await call(b, "waitUnits", { units: 50, ms: 60_000 });
+  try {
+    await call(b, "waitUnits", { units: 50, ms: 60_000 });
+  } catch (error) {
+    throw new Error(`${error.message}; replica A: ${JSON.stringify(await call(a, "status"))}`);
+  }
   for (const page of [a, b]) {
     await call(page, "close");
     await page.close();

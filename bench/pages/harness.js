@@ -113,6 +113,10 @@ export function install(stack, scriptStart) {
     },
     floor: idbFloor,
     flush: () => cart.flush(),
+    /** Resolves once the server holds every local change (stacks that can tell; others at once). */
+    synced: () => cart.sync?.(),
+    /** The cart's status, for stacks that have one (else null). */
+    status: () => cart.status?.() ?? null,
     units: () => cart.units(),
     close: () => cart.close(),
     /** Resolves with the wall-clock time the open cart first holds at least `units` units (checked at every remote change), or rejects after `ms`. */
