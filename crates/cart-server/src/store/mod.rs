@@ -60,14 +60,6 @@ pub struct Chunk {
     pub bytes: Vec<u8>,
 }
 
-/// The chunks of a [`DocStore::load_chunks_unseen`] answer for an empty `seen`, where every
-/// chunk has its bytes: how the stores implement [`DocStore::load_chunks`] on the same query.
-fn all_chunks(rows: Vec<(ChunkKey, Option<Vec<u8>>)>) -> Vec<Chunk> {
-    rows.into_iter()
-        .filter_map(|(key, bytes)| bytes.map(|bytes| Chunk { key, bytes }))
-        .collect()
-}
-
 /// Why a store operation failed.
 #[derive(Debug, Clone)]
 pub enum StoreError {
@@ -122,8 +114,15 @@ pub trait DocStore: Send + Sync + 'static {
     /// The secret hash cart `cart` is bound to, or `None` when the cart is not stored.
     async fn secret_hash(&self, cart: &CartId) -> Result<Option<SecretHash>, StoreError>;
 
-    /// Every chunk of `cart`, snapshots first; empty when the cart is not stored.
-    async fn load_chunks(&self, cart: &CartId) -> Result<Vec<Chunk>, StoreError>;
+    /// Every chunk of `cart`, snapshots first; empty when the cart is not stored. The same
+    /// query as [`DocStore::load_chunks_unseen`] with nothing seen, so every row has its bytes.
+    async fn load_chunks(&self, cart: &CartId) -> Result<Vec<Chunk>, StoreError> {
+        let rows = self.load_chunks_unseen(cart, &HashSet::new()).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, bytes)| bytes.map(|bytes| Chunk { key, bytes }))
+            .collect())
+    }
 
     /// The key of every chunk of `cart`, in [`DocStore::load_chunks`]'s order, each with its
     /// bytes unless its key is in `seen` (then `None`): what an instance holding the chunks of

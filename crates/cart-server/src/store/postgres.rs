@@ -45,7 +45,7 @@ use tokio_postgres::{Config, NoTls};
 use tokio_util::sync::CancellationToken;
 
 use super::shop::{Account, Order, Placed, Product, ShopStore};
-use super::{all_chunks, postgres_feed, random_uuid, ChangeFeed, Chunk, DocStore, StoreError};
+use super::{postgres_feed, random_uuid, ChangeFeed, DocStore, StoreError};
 use crate::secret::SecretHash;
 
 /// Most connections one instance holds open. A sync message costs one short transaction, so a
@@ -397,12 +397,6 @@ impl DocStore for PostgresStore {
     async fn secret_hash(&self, cart: &CartId) -> Result<Option<SecretHash>, StoreError> {
         let client = self.client().await?;
         stored_secret(&client, &cart.to_string(), false).await
-    }
-
-    async fn load_chunks(&self, cart: &CartId) -> Result<Vec<Chunk>, StoreError> {
-        Ok(all_chunks(
-            self.load_chunks_unseen(cart, &HashSet::new()).await?,
-        ))
     }
 
     async fn load_chunks_unseen(

@@ -26,7 +26,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::group_commit::GroupCommit;
 use super::shop::{Account, Order, Placed, Product, ShopStore};
-use super::{all_chunks, random_uuid, Chunk, DocStore, StoreError};
+use super::{random_uuid, DocStore, StoreError};
 use crate::secret::SecretHash;
 
 const SCHEMA: &str = "
@@ -255,12 +255,6 @@ impl DocStore for SqliteStore {
     async fn secret_hash(&self, cart: &CartId) -> Result<Option<SecretHash>, StoreError> {
         let cart = cart.to_string();
         self.with_conn(move |conn| stored_secret(conn, &cart)).await
-    }
-
-    async fn load_chunks(&self, cart: &CartId) -> Result<Vec<Chunk>, StoreError> {
-        Ok(all_chunks(
-            self.load_chunks_unseen(cart, &HashSet::new()).await?,
-        ))
     }
 
     async fn load_chunks_unseen(
