@@ -7,32 +7,12 @@
 // the account cart. Lines only in one cart are kept as they are.
 import { postSignin } from './api.js';
 import { itemFromLine, remember } from 'offline-cart/element';
+import { serverCopy } from './server-copy.js';
 
 const MAX_QUANTITY = 999;
 // How long to wait for the server's copy of the account cart before merging into what this
 // device has (the cap needs the account's quantities; adds merge correctly either way).
 const ACCOUNT_WAIT_MS = 5000;
-
-/** Resolves once `cart` holds the server's copy: a remote change, or word that there is none. */
-function serverCopy(cart) {
-  return new Promise((resolve) => {
-    let finished = false;
-    const timer = setTimeout(done, ACCOUNT_WAIT_MS);
-    const stop = cart.subscribe((event) => {
-      const arrived = event.type === 'change' && event.origin === 'remote';
-      if (arrived || (event.type === 'warning' && event.code === 'cart_unavailable')) done();
-    });
-    // This device already had the account cart and nothing new came: no event will follow.
-    cart.sync(ACCOUNT_WAIT_MS).then(() => cart.itemCount() > 0 && done(), done);
-    function done() {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      stop();
-      resolve();
-    }
-  });
-}
 
 /** Adds every line of `from` to `into` (sum, capped at 999). */
 function mergeLines(from, into) {
@@ -54,7 +34,7 @@ export async function signIn(name, anonymous, { server }) {
   if (!ok) throw new Error(body?.message ?? 'the sign-in failed');
   const { Cart } = await import('offline-cart');
   const cart = await Cart.open({ cartId: body.cartId, key: body.key, server });
-  await serverCopy(cart);
+  await serverCopy(cart, ACCOUNT_WAIT_MS);
   mergeLines(anonymous, cart);
   await cart.flush();
   // Remember the account cart before forgetting the anonymous one: a crash in between leaves

@@ -61,12 +61,37 @@ async function openStore(context, pathAndQuery = "/") {
   const page = await context.newPage();
   page.errors = [];
   page.on("pageerror", (error) => page.errors.push(error.message));
+  page.consoleLines = [];
+  page.on("console", (message) => page.consoleLines.push(`${message.type()}: ${message.text()}`));
   await page.goto(`${server.http}${pathAndQuery}`);
   await page.waitForFunction(() => document.body.dataset.ready === "true", null, { timeout: WAIT_MS });
   return page;
 }
 
 /** Waits until the service worker controls `page`, so a later reload can be served offline. */
+/**
+ * Signs `page` in as `name` and waits for the page to say so. A sign-in that does not finish
+ * fails with what the page showed and logged, and its cart's status.
+ */
+async function signIn(page, name) {
+  await page.getByLabel("Your name").fill(name);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  try {
+    await page.locator("#signed-in", { hasText: `Signed in as ${name}` }).waitFor({ timeout: WAIT_MS });
+  } catch (error) {
+    const seen = await page
+      .evaluate(() => ({
+        notices: [...document.querySelectorAll("#notices li")].map((li) => li.textContent),
+        button: document.querySelector("#signin button")?.disabled ? "disabled" : "enabled",
+        status: window.cart?.status(),
+      }))
+      .catch((why) => `(the page could not be read: ${why.message})`);
+    const log = page.consoleLines.slice(-20).join("\n  ");
+    error.message += `\nthe page: ${JSON.stringify(seen)}\npage errors: ${JSON.stringify(page.errors)}\nconsole:\n  ${log}`;
+    throw error;
+  }
+}
+
 async function controlledByServiceWorker(page) {
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: WAIT_MS });
 }
@@ -375,9 +400,7 @@ test("signing in merges the anonymous cart into the account cart: sums per sku",
   // The account cart already holds a mug and stickers, from another device.
   const other = await newDevice();
   const otherPage = await openStore(other);
-  await otherPage.getByLabel("Your name").fill(name);
-  await otherPage.getByRole("button", { name: "Sign in" }).click();
-  await otherPage.locator("#signed-in", { hasText: `Signed in as ${name}` }).waitFor({ timeout: WAIT_MS });
+  await signIn(otherPage, name);
   await addProduct(otherPage, "MUG");
   await addProduct(otherPage, "STICKERS");
   await syncedToServer(otherPage);
@@ -389,9 +412,7 @@ test("signing in merges the anonymous cart into the account cart: sums per sku",
   await addProduct(page, "MUG");
   await addProduct(page, "TOTE");
   const anonymous = await cartAddress(page);
-  await page.getByLabel("Your name").fill(name);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.locator("#signed-in", { hasText: `Signed in as ${name}` }).waitFor({ timeout: WAIT_MS });
+  await signIn(page, name);
 
   const merged = { MUG: 3, STICKERS: 1, TOTE: 1 };
   await expectLines(page, merged, "the account cart after the merge");

@@ -23,9 +23,9 @@ pub enum Notice {
     /// The server answered a `sync` of this cart with `doc-unavailable`. The server answers a
     /// `sync` for a cart it does not have yet by syncing (the first change creates the cart),
     /// and `request` (sent while the local copy is empty) with `doc-unavailable` whether the
-    /// cart is missing or the key is wrong; so after a `sync` this means the cart exists under
-    /// another key: a shared link without its key, or a truncated key. Nothing will sync with
-    /// this key. Anyone who can ask already knows the cart id, which is 128 random bits.
+    /// cart is missing or the key is wrong; so one that answers a `sync` (not a `request` still
+    /// unanswered when the first local change went out) means the cart exists under another
+    /// key: a shared link without its key, or a truncated key. Nothing will sync with this key. Anyone who can ask already knows the cart id, which is 128 random bits.
     WrongKey,
     /// The server refused a message about this cart; nothing of it was stored. The session has
     /// already forgotten what it believed the server had (as on a disconnect), so the next
@@ -59,6 +59,10 @@ pub struct ClientSession {
     state: sync::State,
     /// A `sync` (not a `request`) was sent on this connection: the local copy had changes.
     sent_sync: bool,
+    /// A `request` was sent on this connection and nothing about the cart has come back since.
+    /// A `doc-unavailable` then answers the request ("no copy for you yet"), even when a `sync`
+    /// went out after it (an add made while the answer was on its way).
+    request_unanswered: bool,
 }
 
 /// A new random access secret for a cart: 24 random bytes in base58 (about 33 characters).
@@ -91,6 +95,7 @@ impl ClientSession {
             server_peer: None,
             state: sync::State::new(),
             sent_sync: false,
+            request_unanswered: false,
         }
     }
 
@@ -131,6 +136,7 @@ impl ClientSession {
             Message::Sync(sync) | Message::Request(sync)
                 if sync.document_id == self.document_id =>
             {
+                self.request_unanswered = false;
                 let message = sync::Message::decode(&sync.data).map_err(|e| {
                     CartError::new(
                         ErrorCode::CorruptData,
@@ -141,7 +147,8 @@ impl ClientSession {
                 received.replies = self.outgoing(cart);
             }
             Message::DocUnavailable(unavailable) if unavailable.document_id == self.document_id => {
-                received.notice = Some(if self.sent_sync {
+                let answers_request = std::mem::take(&mut self.request_unanswered);
+                received.notice = Some(if self.sent_sync && !answers_request {
                     Notice::WrongKey
                 } else {
                     Notice::Unavailable
@@ -181,6 +188,7 @@ impl ClientSession {
     pub fn disconnected(&mut self) {
         self.server_peer = None;
         self.sent_sync = false;
+        self.request_unanswered = false;
         self.forget_unconfirmed();
     }
 
@@ -226,6 +234,7 @@ impl ClientSession {
         };
         // automerge-repo asks with `request` for a document it has nothing of.
         let message = if cart.doc().is_empty() {
+            self.request_unanswered = true;
             Message::Request(sync)
         } else {
             self.sent_sync = true;

@@ -218,6 +218,60 @@ async fn a_device_with_another_key_is_told_the_cart_is_unavailable() {
     server.stop().await;
 }
 
+/// The first add of a new cart made while the server has not answered the `request` its empty
+/// copy sent on joining: the `doc-unavailable` that answers the request arrives after the add's
+/// `sync` went out, and must not be taken for "this cart exists under another key" (which stops
+/// the browser's link from sending anything with this key).
+#[tokio::test]
+async fn an_add_made_before_the_empty_carts_request_is_answered_is_not_taken_for_a_wrong_key() {
+    let (_dir, server) = server().await;
+    let id = CartId::random().unwrap();
+    let mut phone = Device::new(id);
+    phone.connect(&server.url(KEY)).await;
+    phone.cart.add_item(&item("TEE", 1)).unwrap();
+    phone.push().await;
+    phone.synced().await;
+    assert_eq!(phone.notices, vec![Notice::Unavailable]);
+
+    let mut laptop = Device::new(id);
+    laptop.connect(&server.url(KEY)).await;
+    laptop.pump_until(|d| d.lines().len() == 1).await;
+    server.stop().await;
+}
+
+/// The same race with another key: the answer to the request says only "unavailable", the
+/// answer to the add's `sync` says "wrong key".
+#[tokio::test]
+async fn an_add_under_another_key_is_told_wrong_key_even_while_its_request_is_unanswered() {
+    let (_dir, server) = server().await;
+    let id = CartId::random().unwrap();
+    let mut owner = Device::new(id);
+    owner.cart.add_item(&item("TEE", 1)).unwrap();
+    owner.connect(&server.url(KEY)).await;
+    owner.synced().await;
+
+    let mut stranger = Device::new(id);
+    stranger.connect(&server.url(OTHER_KEY)).await;
+    stranger.cart.add_item(&item("MUG", 1)).unwrap();
+    stranger.push().await;
+    stranger.pump_until(|d| d.notices.len() == 2).await;
+    assert_eq!(
+        stranger.notices,
+        vec![Notice::Unavailable, Notice::WrongKey]
+    );
+
+    let mut late = Device::new(id);
+    late.cart.add_item(&item("CAP", 1)).unwrap();
+    late.connect(&server.url(OTHER_KEY)).await;
+    late.pump_until(|d| !d.notices.is_empty()).await;
+    assert_eq!(
+        late.notices,
+        vec![Notice::WrongKey],
+        "a sync answered by doc-unavailable"
+    );
+    server.stop().await;
+}
+
 /// What the browser module does after a refusal (until `ClientSession` has its own call for
 /// it): forget what the sync state says was sent, as a disconnect does, and join again on the
 /// same socket, so every change the server lacks is sent again in one message.
