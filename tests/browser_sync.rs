@@ -7,8 +7,9 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use cart_core::fixtures;
 use cart_core::session::{random_peer_id, ClientSession, Notice};
-use cart_core::{CartId, NewItem};
+use cart_core::CartId;
 use common::*;
 use offline_cart::connection::Socket;
 use offline_cart::Cart;
@@ -114,16 +115,7 @@ impl Device {
     fn add(&self, sku: &str, quantity: i64) {
         let mut guard = self.state.borrow_mut();
         let (cart, session, _) = &mut *guard;
-        cart.add_item(&NewItem {
-            sku: sku.into(),
-            name: format!("Product {sku}"),
-            unit_price: 1500,
-            currency: "EUR".into(),
-            quantity,
-            image_url: None,
-            variant: None,
-        })
-        .unwrap();
+        cart.add_item(&fixtures::item(sku, quantity)).unwrap();
         for frame in session.local_change(cart) {
             self.socket.borrow().as_ref().unwrap().send(&frame);
         }

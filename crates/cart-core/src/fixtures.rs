@@ -4,8 +4,27 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT};
 
+use crate::cart::NewItem;
 use crate::cart_id::CartId;
 use crate::schema;
+
+/// A valid item for tests: `quantity` units of `sku`, named "Product {sku}", at 19.99 EUR.
+pub fn item(sku: &str, quantity: i64) -> NewItem {
+    priced(sku, quantity, 1999)
+}
+
+/// [`item`] at `unit_price` minor units: a test that checks prices says which.
+pub fn priced(sku: &str, quantity: i64, unit_price: i64) -> NewItem {
+    NewItem {
+        sku: sku.to_string(),
+        name: format!("Product {sku}"),
+        unit_price,
+        currency: "EUR".to_string(),
+        quantity,
+        image_url: None,
+        variant: None,
+    }
+}
 
 /// The saved bytes of cart `id` with `lines` lines (`SKU-0`, `SKU-1`, …, one unit each), written
 /// as one change: a cart at the line limit in milliseconds, where one `add_item` per line takes

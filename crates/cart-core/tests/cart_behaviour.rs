@@ -1,18 +1,7 @@
 //! The cart's operations on one and on two replicas, including Dynamo's resurfacing anomaly.
 
-use cart_core::{fixtures, validate, Cart, CartId, ErrorCode, NewItem};
-
-fn item(sku: &str, quantity: i64) -> NewItem {
-    NewItem {
-        sku: sku.into(),
-        name: format!("Product {sku}"),
-        unit_price: 1250,
-        currency: "EUR".into(),
-        quantity,
-        image_url: None,
-        variant: None,
-    }
-}
+use cart_core::fixtures::{self, item};
+use cart_core::{validate, Cart, CartId, ErrorCode, NewItem};
 
 fn quantities(cart: &Cart) -> Vec<(String, i64)> {
     cart.lines()
@@ -40,7 +29,7 @@ fn adds_accumulate_and_lines_keep_their_order() {
     cart.add_item(&item("B", 3)).unwrap();
     assert_eq!(quantities(&cart), vec![("B".into(), 4), ("A".into(), 2)]);
     assert_eq!(cart.item_count(), 6);
-    assert_eq!(cart.totals()[0].amount, 6 * 1250);
+    assert_eq!(cart.totals()[0].amount, 6 * 1999);
 }
 
 #[test]
@@ -58,7 +47,7 @@ fn totals_are_kept_per_currency() {
         .into_iter()
         .map(|t| (t.currency, t.amount))
         .collect();
-    assert_eq!(totals, vec![("EUR".into(), 2500), ("USD".into(), 297)]);
+    assert_eq!(totals, vec![("EUR".into(), 2 * 1999), ("USD".into(), 297)]);
 }
 
 #[test]

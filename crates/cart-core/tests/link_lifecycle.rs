@@ -3,24 +3,13 @@
 //! `doc-unavailable`, or fall silent. No socket and no clock: the test plays both.
 
 use automerge::sync;
+use cart_core::fixtures::item;
 use cart_core::link::{
     Backoff, Blocked, Connection, Effect, Link, WarningCode, HEARTBEAT_IDLE_MS,
     HEARTBEAT_TIMEOUT_MS, JOIN_TIMEOUT_MS,
 };
 use cart_core::wire::{self, Message};
-use cart_core::{Cart, CartId, NewItem};
-
-fn item(sku: &str) -> NewItem {
-    NewItem {
-        sku: sku.into(),
-        name: format!("product {sku}"),
-        unit_price: 500,
-        currency: "EUR".into(),
-        quantity: 1,
-        image_url: None,
-        variant: None,
-    }
-}
+use cart_core::{Cart, CartId};
 
 /// How the scripted server treats a `sync` that carries changes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -208,7 +197,7 @@ impl World {
 fn a_new_link_joins_and_syncs_local_changes() {
     let mut world = World::new(Mode::Accept);
     assert_eq!(world.link.connection(), Connection::Online);
-    world.edit(|cart| cart.add_item(&item("TEE")).unwrap());
+    world.edit(|cart| cart.add_item(&item("TEE", 1)).unwrap());
     assert_eq!(world.pending(), 0);
     assert_eq!(world.server.replica.quantity("TEE"), 1);
     assert!(world.link.last_synced_at().is_some());
@@ -217,7 +206,7 @@ fn a_new_link_joins_and_syncs_local_changes() {
 #[test]
 fn a_transient_refusal_is_resent_after_a_backoff_without_reconnecting() {
     let mut world = World::new(Mode::Refuse("storage"));
-    world.edit(|cart| cart.add_item(&item("TEE")).unwrap());
+    world.edit(|cart| cart.add_item(&item("TEE", 1)).unwrap());
     assert_eq!(world.warnings, [WarningCode::ServerRefused]);
     assert_eq!(world.pending(), 1);
     assert_eq!(
@@ -237,11 +226,11 @@ fn a_transient_refusal_is_resent_after_a_backoff_without_reconnecting() {
 fn a_line_over_the_limit_blocks_until_it_is_removed_then_everything_syncs() {
     let mut world = World::new(Mode::MaxLines(3));
     for sku in ["A", "B", "C"] {
-        world.edit(|cart| cart.add_item(&item(sku)).unwrap());
+        world.edit(|cart| cart.add_item(&item(sku, 1)).unwrap());
     }
     assert_eq!(world.pending(), 0);
 
-    world.edit(|cart| cart.add_item(&item("D")).unwrap());
+    world.edit(|cart| cart.add_item(&item("D", 1)).unwrap());
     assert_eq!(world.warnings, [WarningCode::SyncBlocked]);
     assert_eq!(
         world.link.blocked(),
@@ -282,7 +271,7 @@ fn a_wrong_key_is_told_apart_from_a_cart_not_created_yet() {
     assert_eq!(world.warnings, [WarningCode::CartUnavailable]);
     assert_eq!(world.link.blocked(), None);
 
-    world.edit(|cart| cart.add_item(&item("TEE")).unwrap());
+    world.edit(|cart| cart.add_item(&item("TEE", 1)).unwrap());
     assert_eq!(
         world.warnings,
         [WarningCode::CartUnavailable, WarningCode::WrongKey]
@@ -291,7 +280,7 @@ fn a_wrong_key_is_told_apart_from_a_cart_not_created_yet() {
 
     // Further edits stay local, without a message per edit or a warning per message.
     world.server.mode = Mode::Accept;
-    world.edit(|cart| cart.add_item(&item("MUG")).unwrap());
+    world.edit(|cart| cart.add_item(&item("MUG", 1)).unwrap());
     world.run_until(world.now + 5_000.0);
     assert_eq!(world.server.replica.lines().len(), 0);
     assert_eq!(world.warnings.len(), 2);
@@ -333,7 +322,7 @@ fn a_first_socket_that_never_opens_is_given_up_after_the_join_timeout() {
 #[test]
 fn a_dead_socket_is_noticed_within_twenty_seconds_once_the_server_answered_a_probe() {
     let mut world = World::new(Mode::Accept);
-    world.edit(|cart| cart.add_item(&item("TEE")).unwrap());
+    world.edit(|cart| cart.add_item(&item("TEE", 1)).unwrap());
     // A quiet but healthy connection is probed and answers.
     world.run_until(world.now + HEARTBEAT_IDLE_MS + 1.0);
     assert_eq!(world.link.connection(), Connection::Online);
@@ -349,7 +338,7 @@ fn a_dead_socket_is_noticed_within_twenty_seconds_once_the_server_answered_a_pro
 fn a_server_that_never_answers_probes_is_not_dropped_for_silence() {
     let mut world = World::new(Mode::Accept);
     world.server.answers_probes = false;
-    world.edit(|cart| cart.add_item(&item("TEE")).unwrap());
+    world.edit(|cart| cart.add_item(&item("TEE", 1)).unwrap());
     world.run_until(world.now + 10.0 * (HEARTBEAT_IDLE_MS + HEARTBEAT_TIMEOUT_MS));
     assert_eq!(world.link.connection(), Connection::Online);
 }
@@ -362,7 +351,7 @@ fn the_offline_event_drops_the_socket_and_online_reconnects_at_once() {
     world.perform(effects);
     assert_eq!(world.link.connection(), Connection::Offline);
 
-    world.edit(|cart| cart.add_item(&item("TEE")).unwrap());
+    world.edit(|cart| cart.add_item(&item("TEE", 1)).unwrap());
     assert_eq!(world.pending(), 1, "nothing goes out while offline");
 
     let effects = world.link.network(true, world.now);
@@ -376,7 +365,7 @@ fn the_offline_event_drops_the_socket_and_online_reconnects_at_once() {
 fn changes_from_the_server_are_reported() {
     let mut world = World::new(Mode::Accept);
     let mut other = Cart::load(*world.cart.id(), &world.cart.save()).unwrap();
-    other.add_item(&item("MUG")).unwrap();
+    other.add_item(&item("MUG", 1)).unwrap();
     world.server.replica.merge(&mut other).unwrap();
     // The next probe carries our heads; the server answers with what we lack.
     world.run_until(world.now + HEARTBEAT_IDLE_MS);

@@ -4,21 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use cart_core::fixtures::item;
 use cart_core::persist::{Persister, Restored};
 use cart_core::storage::{StorageKey, StorageOp};
 use cart_core::{Cart, CartId, NewItem};
-
-fn item(sku: &str, quantity: i64) -> NewItem {
-    NewItem {
-        sku: sku.into(),
-        name: format!("Product {sku}"),
-        unit_price: 500,
-        currency: "EUR".into(),
-        quantity,
-        image_url: None,
-        variant: None,
-    }
-}
 
 /// A storage: applies writes in order, as one batch each.
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! The storage layout: reopening, two writers on one storage, compaction, corrupt chunks and
 //! failed writes. Runs on MemoryStorage; the browser runs the same scenarios on IndexedDB.
 
+use cart_core::fixtures::item;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
@@ -11,7 +12,7 @@ use cart_core::persist::{self, migrate, Persister};
 use cart_core::storage::{
     MemoryStorage, Storage, StorageError, StorageErrorKind, StorageKey, StorageOp,
 };
-use cart_core::{Cart, CartId, NewItem};
+use cart_core::{Cart, CartId};
 
 /// Runs a future whose IO is in memory and so completes without waiting.
 fn block_on<F: Future>(future: F) -> F::Output {
@@ -20,18 +21,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
     match future.as_mut().poll(&mut cx) {
         Poll::Ready(value) => value,
         Poll::Pending => panic!("in-memory storage never waits"),
-    }
-}
-
-fn item(sku: &str) -> NewItem {
-    NewItem {
-        sku: sku.into(),
-        name: format!("Product {sku}"),
-        unit_price: 500,
-        currency: "EUR".into(),
-        quantity: 1,
-        image_url: None,
-        variant: None,
     }
 }
 
@@ -59,7 +48,7 @@ fn flush_adds_past_a_compaction(
     for i in 0..(COMPACT_AFTER + 2) {
         opened
             .cart
-            .add_item(&item(&format!("{prefix}{}", i % 3)))
+            .add_item(&item(&format!("{prefix}{}", i % 3), 1))
             .unwrap();
         block_on(persist::flush(
             storage,
@@ -82,7 +71,7 @@ fn a_reopened_cart_has_everything_that_was_flushed() {
     let mut opened = block_on(persist::open(&storage, id)).unwrap();
     assert!(opened.cart.lines().is_empty());
     for sku in ["A", "B", "A"] {
-        opened.cart.add_item(&item(sku)).unwrap();
+        opened.cart.add_item(&item(sku, 1)).unwrap();
         block_on(persist::flush(
             &storage,
             &mut opened.persister,
@@ -117,7 +106,7 @@ fn compaction_keeps_the_number_of_chunks_bounded() {
     for i in 0..(3 * COMPACT_AFTER + 5) {
         opened
             .cart
-            .add_item(&item(&format!("SKU-{}", i % 7)))
+            .add_item(&item(&format!("SKU-{}", i % 7), 1))
             .unwrap();
         block_on(persist::flush(
             &storage,
@@ -148,7 +137,7 @@ fn two_writers_on_one_storage_never_lose_each_others_adds() {
     let storage = MemoryStorage::new();
     let id = CartId::random().unwrap();
     let mut first = block_on(persist::open(&storage, id)).unwrap();
-    first.cart.add_item(&item("SHARED")).unwrap();
+    first.cart.add_item(&item("SHARED", 1)).unwrap();
     block_on(persist::flush(
         &storage,
         &mut first.persister,
@@ -159,14 +148,20 @@ fn two_writers_on_one_storage_never_lose_each_others_adds() {
     let mut tab_a = block_on(persist::open(&storage, id)).unwrap();
     let mut tab_b = block_on(persist::open(&storage, id)).unwrap();
     for i in 0..(2 * COMPACT_AFTER) {
-        tab_a.cart.add_item(&item(&format!("A{}", i % 5))).unwrap();
+        tab_a
+            .cart
+            .add_item(&item(&format!("A{}", i % 5), 1))
+            .unwrap();
         block_on(persist::flush(
             &storage,
             &mut tab_a.persister,
             &mut tab_a.cart,
         ))
         .unwrap();
-        tab_b.cart.add_item(&item(&format!("B{}", i % 3))).unwrap();
+        tab_b
+            .cart
+            .add_item(&item(&format!("B{}", i % 3), 1))
+            .unwrap();
         block_on(persist::flush(
             &storage,
             &mut tab_b.persister,
@@ -188,7 +183,7 @@ fn corrupt_truncated_and_misnamed_chunks_are_skipped_and_kept() {
     let storage = MemoryStorage::new();
     let id = CartId::random().unwrap();
     let mut opened = block_on(persist::open(&storage, id)).unwrap();
-    opened.cart.add_item(&item("GOOD")).unwrap();
+    opened.cart.add_item(&item("GOOD", 1)).unwrap();
     block_on(persist::flush(
         &storage,
         &mut opened.persister,
@@ -247,9 +242,9 @@ fn a_chunk_whose_changes_wait_on_a_missing_change_survives_compaction() {
     let id = CartId::random().unwrap();
     let mut other = Cart::new(id);
     let base = other.save();
-    other.add_item(&item("LOST-BEFORE")).unwrap();
+    other.add_item(&item("LOST-BEFORE", 1)).unwrap();
     let missing = other.heads();
-    other.add_item(&item("WAITING")).unwrap();
+    other.add_item(&item("WAITING", 1)).unwrap();
     // Only the second add is stored: the change it builds on never made it to this storage.
     let waiting = other.save_after(&missing);
     let waiting_key = ChunkKey::of(ChunkKind::Incremental, &waiting).path(&id);
@@ -315,7 +310,7 @@ fn changes_of_a_failed_write_go_out_with_the_next_one() {
     };
     let id = CartId::random().unwrap();
     let mut opened = block_on(persist::open(&storage, id)).unwrap();
-    opened.cart.add_item(&item("A")).unwrap();
+    opened.cart.add_item(&item("A", 1)).unwrap();
     block_on(persist::flush(
         &storage,
         &mut opened.persister,
@@ -324,7 +319,7 @@ fn changes_of_a_failed_write_go_out_with_the_next_one() {
     .unwrap();
 
     storage.fail_next.set(1);
-    opened.cart.add_item(&item("B")).unwrap();
+    opened.cart.add_item(&item("B", 1)).unwrap();
     let err = block_on(persist::flush(
         &storage,
         &mut opened.persister,
@@ -334,7 +329,7 @@ fn changes_of_a_failed_write_go_out_with_the_next_one() {
     assert_eq!(err.kind, StorageErrorKind::QuotaExceeded);
     assert!(opened.persister.has_unsaved(&mut opened.cart));
 
-    opened.cart.add_item(&item("C")).unwrap();
+    opened.cart.add_item(&item("C", 1)).unwrap();
     block_on(persist::flush(
         &storage,
         &mut opened.persister,
@@ -354,8 +349,8 @@ fn a_fresh_persister_moves_the_whole_cart_to_another_storage() {
     let old = MemoryStorage::new();
     let id = CartId::random().unwrap();
     let mut opened = block_on(persist::open(&old, id)).unwrap();
-    opened.cart.add_item(&item("A")).unwrap();
-    opened.cart.add_item(&item("B")).unwrap();
+    opened.cart.add_item(&item("A", 1)).unwrap();
+    opened.cart.add_item(&item("B", 1)).unwrap();
     block_on(persist::flush(
         &old,
         &mut opened.persister,
@@ -378,7 +373,7 @@ fn a_fresh_persister_moves_the_whole_cart_to_another_storage() {
 fn add_with_one_failed_write(preferred: &Flaky, fallback: &Flaky, id: CartId) -> Cart {
     let mut opened =
         block_on(migrate::open(preferred, std::slice::from_ref(fallback), id)).unwrap();
-    opened.cart.add_item(&item("BEFORE")).unwrap();
+    opened.cart.add_item(&item("BEFORE", 1)).unwrap();
     block_on(persist::flush(
         preferred,
         &mut opened.persister,
@@ -386,7 +381,7 @@ fn add_with_one_failed_write(preferred: &Flaky, fallback: &Flaky, id: CartId) ->
     ))
     .unwrap();
     preferred.fail_next.set(1);
-    opened.cart.add_item(&item("FAILED")).unwrap();
+    opened.cart.add_item(&item("FAILED", 1)).unwrap();
     block_on(persist::flush(
         preferred,
         &mut opened.persister,
@@ -395,7 +390,7 @@ fn add_with_one_failed_write(preferred: &Flaky, fallback: &Flaky, id: CartId) ->
     .unwrap_err();
     let mut persister = Persister::fresh(id);
     block_on(persist::flush(fallback, &mut persister, &mut opened.cart)).unwrap();
-    opened.cart.add_item(&item("AFTER")).unwrap();
+    opened.cart.add_item(&item("AFTER", 1)).unwrap();
     block_on(persist::flush(fallback, &mut persister, &mut opened.cart)).unwrap();
     opened.cart
 }

@@ -146,24 +146,13 @@ mod tests {
     use super::*;
     use automerge::transaction::Transactable;
     use automerge::{AutoCommit, ROOT};
-    use cart_core::{Cart, NewItem};
-
-    fn item(sku: &str, price: i64) -> NewItem {
-        NewItem {
-            sku: sku.into(),
-            name: format!("product {sku}"),
-            unit_price: price,
-            currency: "EUR".into(),
-            quantity: 1,
-            image_url: None,
-            variant: None,
-        }
-    }
+    use cart_core::fixtures::item;
+    use cart_core::Cart;
 
     fn cart_with(id: CartId, skus: &[&str]) -> AutoCommit {
         let mut cart = Cart::new(id);
         for sku in skus {
-            cart.add_item(&item(sku, 100)).unwrap();
+            cart.add_item(&item(sku, 1)).unwrap();
         }
         AutoCommit::load(&cart.save()).unwrap()
     }
@@ -212,7 +201,7 @@ mod tests {
         let id = CartId::from_bytes([6; 16]);
         let mut cart = Cart::new(id);
         for sku in ["A", "B", "C"] {
-            cart.add_item(&item(sku, 100)).unwrap();
+            cart.add_item(&item(sku, 1)).unwrap();
         }
         cart.remove_item("B").unwrap();
         cart.set_quantity("C", 4).unwrap();

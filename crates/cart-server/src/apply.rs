@@ -349,20 +349,9 @@ mod tests {
     use super::*;
     use automerge::transaction::Transactable;
     use automerge::AutoCommit;
-    use cart_core::{Cart, NewItem};
+    use cart_core::fixtures::item;
+    use cart_core::Cart;
     use proptest::prelude::*;
-
-    fn item(sku: &str) -> NewItem {
-        NewItem {
-            sku: sku.into(),
-            name: format!("product {sku}"),
-            unit_price: 250,
-            currency: "EUR".into(),
-            quantity: 1,
-            image_url: None,
-            variant: None,
-        }
-    }
 
     /// One edit a peer may make, valid or not.
     #[derive(Debug, Clone)]
@@ -412,7 +401,7 @@ mod tests {
                 // A replica with invalid edits of its own does not load as a cart.
                 if let Ok(mut cart) = Cart::load(cart_id(), &doc.save()) {
                     let heads = cart.heads();
-                    if cart.add_item(&item(&sku(*s))).is_ok() {
+                    if cart.add_item(&item(&sku(*s), 1)).is_ok() {
                         doc.load_incremental(&cart.save_after(&heads))
                             .expect("the add applies");
                     }
@@ -499,7 +488,7 @@ mod tests {
         ) {
             let limits = Limits { max_lines: 3, ..Limits::default() };
             let mut base = Cart::new(cart_id());
-            base.add_item(&item("S0")).expect("add");
+            base.add_item(&item("S0", 1)).expect("add");
             let mut accepted = Automerge::load(&base.save()).expect("load");
             let mut state = loaded(&accepted);
             let mut replicas = [AutoCommit::load(&accepted.save()).expect("load"), AutoCommit::load(&accepted.save()).expect("load")];

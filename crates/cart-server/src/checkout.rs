@@ -256,28 +256,17 @@ pub fn order_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cart_core::fixtures::item;
 
     fn hash(n: u8) -> ChangeHash {
         ChangeHash([n; 32])
-    }
-
-    fn item(sku: &str) -> cart_core::NewItem {
-        cart_core::NewItem {
-            sku: sku.to_string(),
-            name: sku.to_string(),
-            unit_price: 100,
-            currency: "EUR".to_string(),
-            quantity: 1,
-            image_url: None,
-            variant: None,
-        }
     }
 
     #[test]
     fn carts_are_read_with_the_clears_their_heads_missed_and_nothing_else() {
         let id = CartId::from_bytes([3; 16]);
         let mut device = Cart::new(id);
-        device.add_item(&item("TEE")).unwrap();
+        device.add_item(&item("TEE", 1)).unwrap();
         let h0 = device.heads();
         // The server has H0, an order's clear made at H0, and a device's mug on H0 (Y).
         let mut server = Automerge::load(&device.save()).unwrap();
@@ -287,7 +276,7 @@ mod tests {
             .unwrap();
         server.load_incremental(&clear).unwrap();
         let clear_hash = server.get_heads()[0];
-        device.add_item(&item("MUG")).unwrap();
+        device.add_item(&item("MUG", 1)).unwrap();
         let y = device.heads();
         server.load_incremental(&device.save()).unwrap();
 

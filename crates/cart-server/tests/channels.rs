@@ -8,8 +8,9 @@ use std::time::Duration;
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, ScalarValue, ROOT};
+use cart_core::fixtures::item;
 use cart_core::wire::{self as protocol, Message};
-use cart_core::{Cart, CartId, NewItem};
+use cart_core::{Cart, CartId};
 use cart_server::limits::Limits;
 use cart_server::secret::CartKey;
 use cart_server::store::SqliteStore;
@@ -139,16 +140,7 @@ fn message(frame: Frame) -> Message {
 async fn stored_cart(app: &AppState, padding: usize) -> (CartId, Automerge) {
     let id = CartId::random().expect("id");
     let mut cart = Cart::new(id);
-    cart.add_item(&NewItem {
-        sku: "TEE".into(),
-        name: "Tee".into(),
-        unit_price: 100,
-        currency: "EUR".into(),
-        quantity: 1,
-        image_url: None,
-        variant: None,
-    })
-    .expect("a valid line");
+    cart.add_item(&item("TEE", 1)).expect("a valid line");
     let mut doc = AutoCommit::load(&cart.save()).expect("loads");
     if padding > 0 {
         let mut noise = Vec::with_capacity(padding + 16);

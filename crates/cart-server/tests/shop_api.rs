@@ -7,7 +7,8 @@ mod support;
 
 use std::path::PathBuf;
 
-use cart_core::{CartId, NewItem};
+use cart_core::fixtures::priced;
+use cart_core::CartId;
 use cart_server::limits::Limits;
 use cart_server::store::SqliteStore;
 use serde_json::{json, Value};
@@ -22,19 +23,6 @@ async fn server() -> (TempDir, TestServer) {
 
 fn db(dir: &TempDir) -> PathBuf {
     dir.path().join("carts.sqlite3")
-}
-
-/// A catalog item with the price the cart records (which may differ from the catalog's).
-fn priced(sku: &str, quantity: i64, unit_price: i64) -> NewItem {
-    NewItem {
-        sku: sku.to_string(),
-        name: format!("Product {sku}"),
-        unit_price,
-        currency: "EUR".to_string(),
-        quantity,
-        image_url: None,
-        variant: None,
-    }
 }
 
 fn add(replica: &mut Replica, sku: &str, quantity: i64, unit_price: i64) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use cart_core::wire::{self as protocol, Message};
-use cart_core::{Cart, CartId, NewItem};
+use cart_core::{Cart, CartId};
 use cart_server::limits::Limits;
 use cart_server::store::{DocStore, SqliteStore};
 use cart_server::{serve, AppState, ServerOptions};
@@ -325,18 +325,7 @@ pub struct Replica {
     pub state: SyncState,
 }
 
-/// An item for `sku`.
-pub fn item(sku: &str, quantity: i64) -> NewItem {
-    NewItem {
-        sku: sku.to_string(),
-        name: format!("Product {sku}"),
-        unit_price: 1999,
-        currency: "EUR".to_string(),
-        quantity,
-        image_url: None,
-        variant: None,
-    }
-}
+pub use cart_core::fixtures::item;
 
 impl Replica {
     /// A device with a new, empty copy of `cart`.
