@@ -1,8 +1,9 @@
 //! Documents for tests that need a cart of a given shape without building it edit by edit
 //! (behind the `conformance` feature, like the storage suite).
 
+use automerge::sync::{Message as SyncMessage, MessageVersion};
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ROOT};
+use automerge::{AutoCommit, ChangeHash, ObjType, ROOT};
 
 use crate::cart::NewItem;
 use crate::cart_id::CartId;
@@ -23,6 +24,19 @@ pub fn priced(sku: &str, quantity: i64, unit_price: i64) -> NewItem {
         quantity,
         image_url: None,
         variant: None,
+    }
+}
+
+/// A sync message that carries `changes` (saved bytes, or an incremental save) of a document
+/// whose heads are then `heads`, and claims nothing else: a peer pushing its changes at once.
+pub fn sync_carrying(heads: Vec<ChangeHash>, changes: Vec<u8>) -> SyncMessage {
+    SyncMessage {
+        heads,
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: vec![changes].into(),
+        flags: None,
+        version: MessageVersion::V1,
     }
 }
 

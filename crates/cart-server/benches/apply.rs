@@ -26,10 +26,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use automerge::sync::{Message as AutomergeSync, MessageVersion, State as SyncState, SyncDoc};
+use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, Automerge, ObjType, ROOT};
 use cart_core::chunks::{ChunkLedger, COMPACT_AFTER};
+use cart_core::fixtures::sync_carrying;
 use cart_core::{schema, CartId};
 use cart_server::admission;
 use cart_server::hub::Hubs;
@@ -80,7 +81,7 @@ fn line(doc: &mut AutoCommit, sku: &str, key: String, quantity: i64) -> Automerg
         .expect("put");
     doc.put(ROOT, key, quantity).expect("put");
     doc.commit();
-    message(doc.get_heads(), doc.save_after(&before))
+    sync_carrying(doc.get_heads(), doc.save_after(&before))
 }
 
 /// One add of a new line `sku`: the details record and one add entry, what `Cart::add_item`
@@ -94,17 +95,6 @@ fn add(doc: &mut AutoCommit, sku: &str) -> AutomergeSync {
 /// every other key before it finds this one, as it would for a bad value anywhere it reads late.
 fn forged(doc: &mut AutoCommit) -> AutomergeSync {
     line(doc, "FORGED", schema::set_key("FORGED"), 5000)
-}
-
-fn message(heads: Vec<automerge::ChangeHash>, changes: Vec<u8>) -> AutomergeSync {
-    AutomergeSync {
-        heads,
-        need: Vec::new(),
-        have: Vec::new(),
-        changes: vec![changes].into(),
-        flags: None,
-        version: MessageVersion::V1,
-    }
 }
 
 /// A cart of `lines` lines, each added in its own change.
@@ -179,7 +169,9 @@ impl ApplyPath for Server {
             peer,
         };
         let mut copy = cart.clone();
-        server.accept(message(copy.get_heads(), copy.save())).await;
+        server
+            .accept(sync_carrying(copy.get_heads(), copy.save()))
+            .await;
         server
     }
 
@@ -224,7 +216,9 @@ impl ApplyPath for Before {
             chunks: ChunkLedger::new(),
         };
         let mut copy = cart.clone();
-        before.accept(message(copy.get_heads(), copy.save())).await;
+        before
+            .accept(sync_carrying(copy.get_heads(), copy.save()))
+            .await;
         before
     }
 

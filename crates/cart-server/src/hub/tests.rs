@@ -1,6 +1,6 @@
 //! The hubs driven directly, without sockets: peers are mailboxes, the store a SQLite file.
 
-use cart_core::fixtures::item;
+use cart_core::fixtures::{item, sync_carrying};
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -176,7 +176,7 @@ async fn a_message_dropped_while_it_waits_for_the_cart_releases_it() {
 
 /// A sync message carrying the changes of `doc` since `since`.
 fn changes_since(doc: &mut cart_core::Cart, since: &[ChangeHash]) -> AutomergeSync {
-    carrying(doc.heads(), doc.save_after(since))
+    sync_carrying(doc.heads(), doc.save_after(since))
 }
 
 /// What a refused change must leave as it was: the hub's copy of a cart (its changes, the
@@ -215,18 +215,6 @@ async fn snapshot(hubs: &Hubs, cart: CartId, peer: &PeerContext) -> Snapshot {
     }
 }
 
-/// A sync message carrying `changes` of a cart whose heads are then `heads`.
-fn carrying(heads: Vec<ChangeHash>, changes: Vec<u8>) -> AutomergeSync {
-    AutomergeSync {
-        heads,
-        need: Vec::new(),
-        have: Vec::new(),
-        changes: vec![changes].into(),
-        flags: None,
-        version: automerge::sync::MessageVersion::V1,
-    }
-}
-
 #[tokio::test]
 async fn a_refused_change_leaves_the_cart_and_the_store_as_they_were_and_the_next_is_accepted() {
     let limits = Limits {
@@ -256,7 +244,7 @@ async fn a_refused_change_leaves_the_cart_and_the_store_as_they_were_and_the_nex
     automerge::transaction::Transactable::put(&mut forger, automerge::ROOT, "add:A#x", 5000)
         .expect("put");
     forger.commit();
-    let outside_schema = carrying(forger.get_heads(), forger.save_after(&accepted));
+    let outside_schema = sync_carrying(forger.get_heads(), forger.save_after(&accepted));
 
     for (message, kind) in [
         (over_limit, ErrorKind::TooManyLines),
@@ -301,7 +289,7 @@ async fn a_change_over_the_size_limit_leaves_the_cart_and_the_store_as_they_were
     };
     let (_dir, hubs, peer, _rx) = hubs_and_peer_within(limits).await;
     let cart = *shopper.id();
-    hubs.receive(&peer, cart, false, carrying(shopper.heads(), first))
+    hubs.receive(&peer, cart, false, sync_carrying(shopper.heads(), first))
         .await
         .expect("a cart within the size limit is accepted");
     let accepted = shopper.heads();
