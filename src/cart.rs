@@ -283,7 +283,7 @@ impl Cart {
     /// back to IndexedDB.
     /// Chunks that cannot be read are skipped with a `warning` event; the rest of the cart loads.
     /// With `options.server` the cart connects to that sync server and keeps connecting until
-    /// it succeeds; it works offline all the while. Rejects with a `CartError` only for invalid
+    /// it succeeds (given several instances, to each in turn); it works offline all the while. Rejects with a `CartError` only for invalid
     /// options.
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: Option<JsValue>,
@@ -365,7 +365,7 @@ impl Cart {
                 },
             );
         }
-        if let Some(server) = options.server {
+        if !options.servers.is_empty() {
             let key = shared.borrow().key.clone();
             let weak = Rc::downgrade(&shared);
             let input = Rc::new(move |input: Input| {
@@ -373,7 +373,7 @@ impl Cart {
                     drive_link(&shared, |link, cart| link.handle(cart, input));
                 }
             });
-            let link = ServerLink::start(&id, &server, &key, input);
+            let link = ServerLink::start(&id, &options.servers, &key, input);
             shared.borrow_mut().link = Some(link);
             emit_status_if_changed(&shared);
         }

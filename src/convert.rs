@@ -19,9 +19,11 @@ export interface OpenOptions {
   cartId?: string;
   /** Preferred storage. Falls back to localStorage, then memory, when it cannot be used. */
   storage?: StorageKind;
-  /** The sync server's WebSocket endpoint, such as "ws://localhost:8080/sync". Without it the
-   *  cart stays on this device. */
-  server?: string;
+  /** The sync server's WebSocket endpoint, such as "ws://localhost:8080/sync", or the endpoints
+   *  of several instances over one store (at most 16): the first is tried first, and after a
+   *  failed or lost connection the cart tries the next one, round robin. Without it the cart
+   *  stays on this device. */
+  server?: string | readonly string[];
   /** The cart's secret for the server (16..=512 characters, no whitespace). Defaults to the one
    *  stored with the cart, or a new random one. Another device needs `cartId` and `key`. */
   key?: string;
@@ -262,9 +264,20 @@ pub fn quantity(value: &JsValue) -> Result<i64, JsValue> {
 struct OpenInput {
     cart_id: Option<String>,
     storage: Option<String>,
-    server: Option<String>,
+    server: Option<Servers>,
     key: Option<String>,
 }
+
+/// `server`: one URL or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Servers {
+    One(String),
+    Several(Vec<String>),
+}
+
+/// The most server URLs `Cart.open` takes: a handful of instances, never an unbounded list.
+const MAX_SERVERS: usize = 16;
 
 /// The options of `Cart.open`, read and checked.
 pub struct OpenOptions {
@@ -272,8 +285,8 @@ pub struct OpenOptions {
     pub cart_id: Option<cart_core::CartId>,
     /// The preferred storage.
     pub storage: StorageKind,
-    /// The sync server's WebSocket URL.
-    pub server: Option<String>,
+    /// The sync server's WebSocket URLs, in the order to try them; empty for no server.
+    pub servers: Vec<String>,
     /// The cart's secret for the server.
     pub key: Option<String>,
 }
@@ -309,12 +322,24 @@ pub fn open_options(value: Option<JsValue>) -> Result<OpenOptions, JsValue> {
             )
         })?,
     };
-    if let Some(server) = &input.server {
-        if !(server.starts_with("ws://") || server.starts_with("wss://")) {
+    let servers = match input.server {
+        None => Vec::new(),
+        Some(Servers::One(url)) => vec![url],
+        Some(Servers::Several(urls)) if (1..=MAX_SERVERS).contains(&urls.len()) => urls,
+        Some(Servers::Several(urls)) => {
             return Err(invalid(format!(
-                "server must be a ws:// or wss:// URL such as \"wss://shop.example/sync\", got {server:?}"
-            )));
+                "server must be a URL or a list of 1 to {MAX_SERVERS} URLs, got a list of {}",
+                urls.len()
+            )))
         }
+    };
+    if let Some(server) = servers
+        .iter()
+        .find(|s| !(s.starts_with("ws://") || s.starts_with("wss://")))
+    {
+        return Err(invalid(format!(
+            "server must be a ws:// or wss:// URL such as \"wss://shop.example/sync\", got {server:?}"
+        )));
     }
     if let Some(key) = &input.key {
         let chars = key.chars().count();
@@ -328,7 +353,7 @@ pub fn open_options(value: Option<JsValue>) -> Result<OpenOptions, JsValue> {
     Ok(OpenOptions {
         cart_id,
         storage,
-        server: input.server,
+        servers,
         key: input.key,
     })
 }

@@ -60,7 +60,8 @@ struct SyncWaiter {
 /// A cart's link to its server and the IO handles it holds; dropping it closes the socket,
 /// clears the timer and removes the listeners.
 pub struct ServerLink {
-    url: String,
+    /// The servers' URLs with the key, in the order the link numbers them.
+    urls: Vec<String>,
     link: Link,
     socket: Option<Socket>,
     timer: Option<Timer>,
@@ -82,14 +83,20 @@ fn url_with_key(server: &str, key: &str) -> String {
 }
 
 impl ServerLink {
-    /// Links cart `id` to `server` with `key` and starts connecting. The IO's events go to
-    /// `input`, which must hand them to [`ServerLink::handle`].
-    pub fn start(id: &CartId, server: &str, key: &str, input: Rc<dyn Fn(Input)>) -> ServerLink {
+    /// Links cart `id` to `servers` (one or more instances, tried in turn) with `key` and starts
+    /// connecting to the first. The IO's events go to `input`, which must hand them to
+    /// [`ServerLink::handle`].
+    pub fn start(
+        id: &CartId,
+        servers: &[String],
+        key: &str,
+        input: Rc<dyn Fn(Input)>,
+    ) -> ServerLink {
         let seed = (js_sys::Math::random() * u64::MAX as f64) as u64;
-        let (link, effects) = Link::new(id, random_peer_id(), seed, now());
+        let (link, effects) = Link::new(id, random_peer_id(), servers.len(), seed, now());
         let (online, offline) = (input.clone(), input.clone());
         let mut server_link = ServerLink {
-            url: url_with_key(server, key),
+            urls: servers.iter().map(|s| url_with_key(s, key)).collect(),
             link,
             socket: None,
             timer: None,
@@ -192,9 +199,9 @@ impl ServerLink {
         let mut queue: std::collections::VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
             match effect {
-                Effect::Open => {
+                Effect::Open { server } => {
                     self.socket = None;
-                    match self.open_socket() {
+                    match self.open_socket(server) {
                         Ok(socket) => self.socket = Some(socket),
                         Err(e) => {
                             web_sys::console::error_2(
@@ -227,10 +234,10 @@ impl ServerLink {
         outcome
     }
 
-    fn open_socket(&self) -> Result<Socket, JsValue> {
+    fn open_socket(&self, server: usize) -> Result<Socket, JsValue> {
         let (opened, frame, closed) = (self.input.clone(), self.input.clone(), self.input.clone());
         Socket::open(
-            &self.url,
+            &self.urls[server % self.urls.len()],
             move || opened(Input::Opened),
             move |bytes| frame(Input::Frame(bytes)),
             move || closed(Input::Closed),

@@ -480,6 +480,16 @@ async fn open_refuses_options_it_does_not_understand() {
         (r#"{"storage":"floppy"}"#, "invalid_options"),
         (r#"{"cartID":"x"}"#, "invalid_options"),
         (r#"{"cartId":"not-an-id"}"#, "invalid_cart_id"),
+        (
+            r#"{"server":"https://shop.example/sync"}"#,
+            "invalid_options",
+        ),
+        (r#"{"server":[]}"#, "invalid_options"),
+        (
+            r#"{"server":["ws://127.0.0.1:1/sync","https://shop.example/sync"]}"#,
+            "invalid_options",
+        ),
+        (r#"{"server":[1]}"#, "invalid_options"),
     ] {
         let error = Cart::open(Some(js(options)))
             .await
@@ -487,6 +497,12 @@ async fn open_refuses_options_it_does_not_understand() {
             .unwrap_or_else(|| panic!("{options} was accepted"));
         assert_eq!(error_code(error).0, expected, "{options}");
     }
+    let seventeen = [r#""ws://127.0.0.1:1/sync""#; 17].join(",");
+    let error = Cart::open(Some(js(&format!(r#"{{"server":[{seventeen}]}}"#))))
+        .await
+        .err()
+        .expect("seventeen servers are refused");
+    assert_eq!(error_code(error).0, "invalid_options");
 }
 
 #[wasm_bindgen_test]

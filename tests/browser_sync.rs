@@ -215,6 +215,26 @@ async fn edits_made_while_the_server_is_down_sync_when_it_is_reachable() {
 }
 
 #[wasm_bindgen_test]
+async fn with_several_servers_a_cart_whose_first_server_is_down_syncs_through_the_next() {
+    let cart = open(&format!(
+        r#"{{"storage":"memory","server":["{DOWN}","{}"]}}"#,
+        server()
+    ))
+    .await;
+    cart.add_item(item("TEE", 1)).unwrap();
+    wait(cart.sync(None)).await;
+    assert_eq!(text(&cart.status(), "connection"), "online");
+    assert_eq!(status(&cart, "pending").as_f64(), Some(0.0));
+
+    let laptop = Device::connect(&cart.id(), &cart.key());
+    eventually("the laptop to receive the cart", || {
+        laptop.lines().len() == 1
+    })
+    .await;
+    wait(cart.close()).await;
+}
+
+#[wasm_bindgen_test]
 async fn another_key_cannot_read_the_cart() {
     let owner = open_on_server().await;
     owner.add_item(item("SECRET", 1)).unwrap();

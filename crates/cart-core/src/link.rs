@@ -12,6 +12,10 @@
 //!   Waiting { retry_at } --retry_at or `online`--> Connecting --`peer`--> Joined
 //! ```
 //!
+//! A link may have several servers (instances over one store): each attempt after a failed or
+//! lost connection goes to the next one, round robin, so the shoppers of a stopped instance
+//! move to another within one backoff delay; a joined connection stays where it is.
+//!
 //! Every input is a method taking the time (`now`, milliseconds on any clock that does not go
 //! back) and returning the [`Effect`]s for the binding to perform, in order: open or close the
 //! socket, send frames, store the cart, warn the page. The binding keeps one timer armed at
@@ -121,9 +125,13 @@ impl WarningCode {
 /// What the binding must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Open a socket to the server. Its events come back as [`Link::opened`], [`Link::received`]
-    /// and [`Link::closed`].
-    Open,
+    /// Open a socket to server number `server` (0-based, in the order the link's servers were
+    /// given). Its events come back as [`Link::opened`], [`Link::received`] and
+    /// [`Link::closed`].
+    Open {
+        /// Which server.
+        server: usize,
+    },
     /// Send one binary frame on the open socket.
     Send(Vec<u8>),
     /// Drop the socket without waiting for it to close; no [`Link::closed`] is expected for it.
@@ -215,13 +223,24 @@ pub struct Link {
     /// automerge-repo server may never answer; its sockets are then only judged by the browser.
     probes_answered: bool,
     last_synced_at: Option<f64>,
+    /// How many servers the link may use (at least 1).
+    servers: usize,
+    /// The server of the current or next attempt.
+    server: usize,
 }
 
 impl Link {
-    /// A link for cart `id` that will announce itself as `peer_id`; `seed` feeds the backoff
-    /// jitter. Returns the link and [`Effect::Open`]: it connects at once (and gives the socket
-    /// until `now` + [`JOIN_TIMEOUT_MS`] to join).
-    pub fn new(id: &CartId, peer_id: String, seed: u64, now: f64) -> (Link, Vec<Effect>) {
+    /// A link for cart `id` with `servers` servers to choose from (0 counts as 1), that will
+    /// announce itself as `peer_id`; `seed` feeds the backoff jitter. Returns the link and
+    /// [`Effect::Open`] for the first server: it connects at once (and gives the socket until
+    /// `now` + [`JOIN_TIMEOUT_MS`] to join).
+    pub fn new(
+        id: &CartId,
+        peer_id: String,
+        servers: usize,
+        seed: u64,
+        now: f64,
+    ) -> (Link, Vec<Effect>) {
         let link = Link {
             session: ClientSession::new(id, peer_id, None),
             phase: Phase::Connecting {
@@ -232,8 +251,10 @@ impl Link {
             blocked: None,
             probes_answered: false,
             last_synced_at: None,
+            servers: servers.max(1),
+            server: 0,
         };
-        (link, vec![Effect::Open])
+        (link, vec![Effect::Open { server: 0 }])
     }
 
     /// The connection state.
@@ -461,12 +482,15 @@ impl Link {
         self.phase = Phase::Connecting {
             deadline: now + JOIN_TIMEOUT_MS,
         };
-        vec![Effect::Open]
+        vec![Effect::Open {
+            server: self.server,
+        }]
     }
 
-    /// Forgets the socket and schedules the next attempt.
+    /// Forgets the socket and schedules the next attempt, on the next server.
     fn wait(&mut self, now: f64) {
         self.session.disconnected();
+        self.server = (self.server + 1) % self.servers;
         self.phase = Phase::Waiting {
             retry_at: now + self.backoff.next_delay_ms(),
         };

@@ -125,7 +125,7 @@ impl World {
     fn new(mode: Mode) -> World {
         let id = CartId::random().unwrap();
         let now = 1_000.0;
-        let (link, effects) = Link::new(&id, "client".into(), 42, now);
+        let (link, effects) = Link::new(&id, "client".into(), 1, 42, now);
         let mut world = World {
             link,
             cart: Cart::new(id),
@@ -146,7 +146,7 @@ impl World {
         let mut queue: std::collections::VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
             match effect {
-                Effect::Open => {
+                Effect::Open { .. } => {
                     self.connected = true;
                     let opened = self.link.opened(self.now);
                     queue.extend(opened);
@@ -310,13 +310,34 @@ fn a_join_that_never_comes_is_given_up_and_retried() {
 #[test]
 fn a_first_socket_that_never_opens_is_given_up_after_the_join_timeout() {
     let id = CartId::random().unwrap();
-    let (mut link, effects) = Link::new(&id, "client".into(), 1, 0.0);
-    assert_eq!(effects, [Effect::Open]);
+    let (mut link, effects) = Link::new(&id, "client".into(), 1, 1, 0.0);
+    assert_eq!(effects, [Effect::Open { server: 0 }]);
     // The socket neither opens nor fails (a black-holed network).
     assert_eq!(link.next_deadline(), Some(JOIN_TIMEOUT_MS));
     let mut cart = Cart::new(id);
     assert_eq!(link.tick(&mut cart, JOIN_TIMEOUT_MS), [Effect::Close]);
     assert_eq!(link.connection(), Connection::Offline);
+}
+
+#[test]
+fn with_several_servers_each_attempt_after_a_failure_goes_to_the_next_round_robin() {
+    let id = CartId::random().unwrap();
+    let mut cart = Cart::new(id);
+    let (mut link, effects) = Link::new(&id, "client".into(), 3, 1, 0.0);
+    assert_eq!(effects, [Effect::Open { server: 0 }]);
+    // Server 0 refuses the connection: the retry goes to server 1.
+    assert!(link.closed(10.0).is_empty());
+    let retry = link.next_deadline().expect("a retry is scheduled");
+    assert_eq!(link.tick(&mut cart, retry), [Effect::Open { server: 1 }]);
+    // Server 1 accepts the socket but never answers `join`: given up, then server 2.
+    assert!(!link.opened(retry).is_empty(), "join is sent");
+    let given_up = link.next_deadline().expect("a join deadline");
+    assert_eq!(link.tick(&mut cart, given_up), [Effect::Close]);
+    let retry = link.next_deadline().expect("a retry is scheduled");
+    assert_eq!(link.tick(&mut cart, retry), [Effect::Open { server: 2 }]);
+    // And round again to the first, also when a `sync()` hurries the retry.
+    assert!(link.closed(retry + 1.0).is_empty());
+    assert_eq!(link.hurry(retry + 2.0), [Effect::Open { server: 0 }]);
 }
 
 #[test]
@@ -355,7 +376,7 @@ fn the_offline_event_drops_the_socket_and_online_reconnects_at_once() {
     assert_eq!(world.pending(), 1, "nothing goes out while offline");
 
     let effects = world.link.network(true, world.now);
-    assert_eq!(effects, [Effect::Open]);
+    assert_eq!(effects, [Effect::Open { server: 0 }]);
     world.perform(effects);
     assert_eq!(world.link.connection(), Connection::Online);
     assert_eq!(world.pending(), 0);
