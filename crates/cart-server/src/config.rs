@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::limits::Limits;
+use crate::origins::AllowedOrigins;
 
 /// `cart-server`: syncs offline-cart carts over automerge-repo's WebSocket protocol and serves
 /// the storefront.
@@ -85,6 +86,11 @@ pub struct Config {
     /// pipelines. Any other value stops the server at start-up, naming these two.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Storefront origins on other hosts that may use the API and `/sync`, comma-separated
+    /// (see [`crate::origins`]); empty: the API sends no CORS headers and `/sync` takes every
+    /// origin. An entry that is not an origin stops the server at start-up, naming it.
+    #[arg(long, env = "CART_SERVER_ALLOWED_ORIGINS", default_value = "", value_parser = AllowedOrigins::parse)]
+    pub allowed_origins: AllowedOrigins,
 }
 
 /// The shape of log lines (`LOG_FORMAT`).
@@ -226,6 +232,24 @@ mod tests {
         assert_eq!(config.limits(), Limits::default());
         assert_eq!(config.static_dir, PathBuf::from("dist"));
         assert_eq!(config.log_format, LogFormat::Text);
+        assert!(config.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn allowed_origins_are_read_and_a_bad_one_stops_the_start() {
+        let config = Config::try_parse_from([
+            "cart-server",
+            "--allowed-origins",
+            "https://shop.example,https://www.shop.example",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.allowed_origins,
+            AllowedOrigins::parse("https://shop.example,https://www.shop.example").unwrap()
+        );
+        let refused = Config::try_parse_from(["cart-server", "--allowed-origins", "shop.example"])
+            .unwrap_err();
+        assert!(refused.to_string().contains("shop.example"), "{refused}");
     }
 
     #[test]

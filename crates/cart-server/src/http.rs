@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -29,6 +29,8 @@ pub enum HttpError {
     ShuttingDown,
     /// The client's address has as many `/sync` connections open as one address may.
     TooManyConnections,
+    /// A browser page of an origin that is not allowed opened `/sync` ([`crate::origins`]).
+    OriginNotAllowed,
 }
 
 impl IntoResponse for HttpError {
@@ -46,6 +48,11 @@ impl IntoResponse for HttpError {
                 "too many sync connections from your address; close some (one per tab is enough) and connect again later\n",
             )
                 .into_response(),
+            HttpError::OriginNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed: pages of this origin may not sync with this server; its operator lists storefront origins in CART_SERVER_ALLOWED_ORIGINS\n",
+            )
+                .into_response(),
         }
     }
 }
@@ -59,7 +66,10 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/sync", get(sync_socket))
-        .merge(crate::api::routes());
+        .merge(match state.allowed_origins() {
+            none if none.is_empty() => crate::api::routes(),
+            origins => crate::api::routes().layer(origins.cors()),
+        });
     let router = match state.static_dir() {
         // ServeDir picks the MIME type from the extension: .wasm is application/wasm, also when
         // it sends the `.br` or `.gz` file scripts/compress.mjs wrote next to it (with
@@ -167,10 +177,14 @@ async fn sync_socket(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, HttpError> {
     if state.is_shutting_down() {
         return Err(HttpError::ShuttingDown);
+    }
+    if !state.allowed_origins().allows_socket(&headers) {
+        return Err(HttpError::OriginNotAllowed);
     }
     // Served without connect info (a router in a test), there is no address to count.
     let slot = match client {

@@ -43,6 +43,7 @@ pub mod link;
 pub mod mailbox;
 pub mod metrics;
 pub mod open_carts;
+pub mod origins;
 pub mod secret;
 pub mod store;
 pub mod sync;
@@ -64,6 +65,7 @@ pub use http::app;
 use crate::hub::Hubs;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::origins::AllowedOrigins;
 use crate::store::{ChangeFeed, ShopStore, Store, StoreError};
 
 /// How a server is set up, apart from its store.
@@ -73,6 +75,8 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// The directory served at `/` (the built storefront); `None` serves no files.
     pub static_dir: Option<PathBuf>,
+    /// Storefront origins on other hosts that may use the API and `/sync`.
+    pub allowed_origins: AllowedOrigins,
 }
 
 struct Shared {
@@ -83,6 +87,7 @@ struct Shared {
     server_peer_id: String,
     storage_id: String,
     static_dir: Option<PathBuf>,
+    allowed_origins: AllowedOrigins,
     shutdown: CancellationToken,
     connections: TaskTracker,
     next_connection: AtomicU64,
@@ -191,6 +196,7 @@ impl AppState {
             server_peer_id,
             storage_id,
             static_dir: options.static_dir,
+            allowed_origins: options.allowed_origins,
             shutdown,
             connections: TaskTracker::new(),
             next_connection: AtomicU64::new(1),
@@ -242,6 +248,11 @@ impl AppState {
     /// The directory served at `/`.
     pub fn static_dir(&self) -> Option<&PathBuf> {
         self.0.static_dir.as_ref()
+    }
+
+    /// Storefront origins on other hosts that may use the API and `/sync`.
+    pub fn allowed_origins(&self) -> &AllowedOrigins {
+        &self.0.allowed_origins
     }
 
     /// Open `/sync` connections per client address.

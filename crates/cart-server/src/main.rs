@@ -69,6 +69,7 @@ async fn serve_store<S: Store>(config: Config, store: S) -> Result<(), String> {
     let options = ServerOptions {
         limits: config.limits(),
         static_dir: Some(config.static_dir.clone()),
+        allowed_origins: config.allowed_origins.clone(),
     };
     let state = AppState::new(Arc::new(store), options)
         .await

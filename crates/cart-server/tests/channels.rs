@@ -33,7 +33,7 @@ async fn app(limits: Limits) -> (TempDir, AppState) {
         .expect("store");
     let options = ServerOptions {
         limits,
-        static_dir: None,
+        ..ServerOptions::default()
     };
     let app = AppState::new(Arc::new(store), options)
         .await

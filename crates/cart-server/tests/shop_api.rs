@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use cart_core::fixtures::priced;
 use cart_core::CartId;
 use cart_server::limits::Limits;
+use cart_server::origins::AllowedOrigins;
 use cart_server::store::SqliteStore;
+use cart_server::ServerOptions;
 use serde_json::{json, Value};
 use support::{http_request, Client, Replica, TestServer, KEY, OTHER_KEY};
 use tempfile::TempDir;
@@ -758,5 +760,102 @@ async fn bad_requests_get_clear_json_errors() {
         );
     }
     assert_eq!(order_count(&server, &replica.cart).await, 0);
+    server.stop().await;
+}
+
+/// A server that lets `https://shop.example` (a storefront on another host) use it.
+async fn server_for_shop() -> (TempDir, TestServer) {
+    let dir = TempDir::new().unwrap();
+    let options = ServerOptions {
+        allowed_origins: AllowedOrigins::parse("https://shop.example").unwrap(),
+        ..ServerOptions::default()
+    };
+    let server = TestServer::start_with(&db(&dir), options).await;
+    (dir, server)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn a_listed_storefront_origin_may_call_the_api_from_its_pages_and_others_may_not() {
+    let (_dir, server) = server_for_shop().await;
+    // The browser's preflight before a JSON POST from the shop's pages.
+    let (status, headers, _) = http_request(
+        &server,
+        "OPTIONS",
+        "/api/signin",
+        &[
+            ("Origin", "https://shop.example"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    assert!(header(&headers, "access-control-allow-methods").is_some_and(|m| m.contains("POST")));
+
+    let (status, headers, _) = http_request(
+        &server,
+        "GET",
+        "/api/catalog",
+        &[("Origin", "https://shop.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+
+    let (status, headers, _) = http_request(
+        &server,
+        "GET",
+        "/api/catalog",
+        &[("Origin", "https://evil.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "answered, but the browser may not show it to the page"
+    );
+    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_list_of_origins_sync_sockets_from_other_origins_are_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Error as WsError;
+
+    let (_dir, server) = server_for_shop().await;
+    let from = |origin: Option<&str>| {
+        let mut request = server.url(KEY).into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
+        }
+        request
+    };
+    for origin in [None, Some("https://shop.example")] {
+        let connected = tokio_tungstenite::connect_async(from(origin)).await;
+        assert!(connected.is_ok(), "{origin:?} may sync: {connected:?}");
+    }
+    match tokio_tungstenite::connect_async(from(Some("https://evil.example"))).await {
+        Err(WsError::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("a page of another origin is refused, got {other:?}"),
+    }
     server.stop().await;
 }

@@ -40,8 +40,18 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on 127.0.0.1:0 over the SQLite file `db`.
     pub async fn start(db: &Path, limits: Limits, static_dir: Option<PathBuf>) -> TestServer {
+        let options = ServerOptions {
+            limits,
+            static_dir,
+            ..ServerOptions::default()
+        };
+        TestServer::start_with(db, options).await
+    }
+
+    /// [`TestServer::start`] with every option given.
+    pub async fn start_with(db: &Path, options: ServerOptions) -> TestServer {
         let store = SqliteStore::open(db).await.expect("open the sqlite store");
-        let state = AppState::new(Arc::new(store), ServerOptions { limits, static_dir })
+        let state = AppState::new(Arc::new(store), options)
             .await
             .expect("start the server");
         let listener = TcpListener::bind("127.0.0.1:0")
