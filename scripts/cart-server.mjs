@@ -37,8 +37,9 @@ export function serverBinary() {
 }
 
 /**
- * Starts cart-server (`binary`, default: serverBinary()) serving `staticDir` (default: none),
- * with `env` added to its environment (for example a lower `CART_SERVER_MAX_LINES`, or a
+ * Starts cart-server (`binary`, default: serverBinary()) as the demo shop (`CART_SERVER_DEMO`:
+ * the seeded catalog and the name-only sign-in) serving `staticDir` (default: none), with `env`
+ * added to its environment (for example a lower `CART_SERVER_MAX_LINES`, or a
  * postgres:// `DATABASE_URL` instead of its own SQLite file). Resolves to `{ base, http, ws,
  * log, pid, stop, down, kill, up }`: `base` is host:port, `http` its origin, `ws(key)` the
  * /sync URL with `key`, `log()` what it printed, `pid()` its process id, `stop()` shuts it down
@@ -55,6 +56,7 @@ export async function startCartServer({ staticDir, env: extraEnv = {}, binary = 
     DATABASE_URL: `sqlite://${path.join(dataDir, "carts.sqlite3")}`,
     CART_SERVER_STATIC_DIR: staticDir ?? path.join(dataDir, "no-storefront"),
     RUST_LOG: process.env.RUST_LOG ?? "info",
+    CART_SERVER_DEMO: "true",
     ...extraEnv,
   });
   let child;

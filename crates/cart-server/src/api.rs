@@ -1,8 +1,10 @@
-//! The HTTP JSON API beside `/sync`: the catalog, checkout, orders and the demo sign-in.
+//! The HTTP JSON API beside `/sync`: the catalog (read by anyone, replaced by the shop's admin),
+//! checkout, orders and, on the demo shop, the name-only sign-in.
 //!
 //! Every error is a JSON body `{ code, message }` (plus `lines` for `lines_refused`) with a
 //! stable `code` and a lowercase message that says what to do; internals go to the log only.
-//! Bodies are limited to [`MAX_BODY_BYTES`]. See the crate README for each endpoint.
+//! Bodies are limited to [`MAX_BODY_BYTES`], a catalog to [`MAX_CATALOG_BYTES`]. See the crate
+//! README for each endpoint.
 
 use std::str::FromStr;
 
@@ -12,7 +14,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use cart_core::CartId;
 use serde::de::DeserializeOwned;
@@ -28,6 +30,9 @@ use crate::AppState;
 
 /// The largest request body the API reads, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The largest catalog `PUT /api/catalog` reads, in bytes.
+pub const MAX_CATALOG_BYTES: usize = 8 * 1024 * 1024;
 
 /// The longest sign-in name, in characters (after trimming).
 pub const MAX_NAME_CHARS: usize = 64;
@@ -107,6 +112,24 @@ impl ApiError {
         error
     }
 
+    /// 401 `unauthorized`: no admin token, or not the configured one.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the admin token as Authorization: Bearer <CART_SERVER_ADMIN_TOKEN>",
+        )
+    }
+
+    /// 403 `admin_api_off`: the server has no admin token, so nobody may use the admin API.
+    pub fn admin_api_off() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_api_off",
+            "the admin API is off on this server; start it with CART_SERVER_ADMIN_TOKEN set to use it",
+        )
+    }
+
     /// 503 `storage`: the store failed; nothing is said about why.
     pub fn storage() -> ApiError {
         ApiError::new(
@@ -160,6 +183,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }
@@ -187,10 +215,12 @@ fn storage(e: StoreError) -> ApiError {
     ApiError::storage()
 }
 
-/// Parses a JSON request body; bad JSON, a wrong field or an oversized body get clear errors.
+/// Parses a JSON request body of at most `limit` bytes (the route's body limit); bad JSON, a
+/// wrong field or an oversized body get clear errors.
 fn parse_body<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
     shape: &str,
+    limit: usize,
 ) -> Result<T, ApiError> {
     let bytes = match body {
         Ok(bytes) => bytes,
@@ -198,7 +228,7 @@ fn parse_body<T: DeserializeOwned>(
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("the request body is larger than {MAX_BODY_BYTES} bytes; send {shape}"),
+                format!("the request body is larger than {limit} bytes; send {shape}"),
             ))
         }
         Err(_) => {
@@ -213,14 +243,70 @@ fn parse_body<T: DeserializeOwned>(
     })
 }
 
-/// The API routes, each under `/api`, with the body limit.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/catalog", get(catalog))
+/// The API routes, each under `/api`, with the body limits; `POST /api/signin` only on the demo
+/// shop (`demo`).
+pub fn routes(demo: bool) -> Router<AppState> {
+    let replace = put(replace_catalog).layer(DefaultBodyLimit::max(MAX_CATALOG_BYTES));
+    let router = Router::new()
+        .route("/api/catalog", get(catalog).merge(replace))
         .route("/api/carts/{cart_id}/checkout", post(checkout_cart))
-        .route("/api/orders/{order_id}", get(order))
-        .route("/api/signin", post(signin))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route("/api/orders/{order_id}", get(order));
+    let router = if demo {
+        router.route("/api/signin", post(signin))
+    } else {
+        router
+    };
+    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogRequest {
+    products: Vec<crate::store::shop::Product>,
+}
+
+#[derive(Serialize)]
+struct CatalogReplaced {
+    products: usize,
+}
+
+/// `PUT /api/catalog` `{ products: [...] }` with `Authorization: Bearer <admin token>`: the
+/// shop's whole catalog, in listing order, replaces the stored one in one transaction (see
+/// [`crate::catalog::check`] for what a product must be). Answers `{ products: n }`.
+async fn replace_catalog(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let token = state.admin_token().ok_or_else(ApiError::admin_api_off)?;
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if !presented.is_some_and(|presented| token.accepts(presented)) {
+        return Err(ApiError::unauthorized());
+    }
+    let request: CatalogRequest = parse_body(
+        body,
+        "a JSON object {\"products\": [{\"sku\", \"name\", \"description\", \"unitPrice\", \"currency\", \"available\", \"art\"}, ...]}",
+        MAX_CATALOG_BYTES,
+    )?;
+    crate::catalog::check(&request.products).map_err(ApiError::invalid)?;
+    state
+        .shop()
+        .replace_catalog(&request.products)
+        .await
+        .map_err(storage)?;
+    tracing::info!(
+        products = request.products.len(),
+        "the catalog was replaced"
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        &CatalogReplaced {
+            products: request.products.len(),
+        },
+    ))
 }
 
 #[derive(Serialize)]
@@ -339,7 +425,7 @@ async fn checkout_cart(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let result = async {
-        let request: CheckoutRequest = parse_body(body, CHECKOUT_SHAPE)?;
+        let request: CheckoutRequest = parse_body(body, CHECKOUT_SHAPE, MAX_BODY_BYTES)?;
         let cart = parse_cart_id(&cart_id)?;
         let key = request_key(request.key, &headers, None)?;
         let heads = parse_heads(&request.heads)?;
@@ -437,8 +523,11 @@ async fn signin(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let request: SigninRequest =
-        parse_body(body, "a JSON object {\"name\": \"<1 to 64 characters>\"}")?;
+    let request: SigninRequest = parse_body(
+        body,
+        "a JSON object {\"name\": \"<1 to 64 characters>\"}",
+        MAX_BODY_BYTES,
+    )?;
     let name = sign_in_name(&request.name)?;
     let random = |e: cart_core::CartError| {
         tracing::error!(error = %e, "no randomness for a new account");

@@ -1,10 +1,93 @@
-//! The demo catalog the server seeds into its store on start ([`seed_products`]).
+//! The catalog: what a catalog must be to be stored ([`check`], for the admin API's
+//! `PUT /api/catalog`), and the demo catalog a `--demo` server seeds into its store on start
+//! ([`seed_products`]).
 //!
-//! The skus are those the storefront's cart lines use (one per variant). Seeding inserts only
-//! skus the store does not have, so a restart never duplicates a product and never undoes a
-//! change made to a stored one (a new price, a product marked unavailable).
+//! The demo's skus are those the storefront's cart lines use (one per variant). Seeding inserts
+//! only skus the store does not have, so a restart never duplicates a product and never undoes
+//! a change made to a stored one (a new price, a product marked unavailable).
+
+use std::collections::HashSet;
 
 use crate::store::shop::{Art, Product};
+
+/// The most products a catalog may hold.
+pub const MAX_PRODUCTS: usize = 10_000;
+/// The longest description, group or variant label, in characters.
+pub const MAX_TEXT_CHARS: usize = 1000;
+
+/// Checks a whole catalog before it replaces the stored one: at most [`MAX_PRODUCTS`], no sku
+/// twice, and every product valid as a cart line would be (sku, name, price, currency, variant:
+/// the rules of [`cart_core::validate`]) with plain-text descriptions and `#rrggbb` colours.
+///
+/// Errs with a message naming the first bad product (position and sku) and what to change.
+pub fn check(products: &[Product]) -> Result<(), String> {
+    if products.len() > MAX_PRODUCTS {
+        return Err(format!(
+            "a catalog holds at most {MAX_PRODUCTS} products, got {}",
+            products.len()
+        ));
+    }
+    let mut skus = HashSet::new();
+    for (n, product) in products.iter().enumerate() {
+        let at = |why: String| format!("product {n} (sku {:?}): {why}", product.sku);
+        check_product(product).map_err(at)?;
+        if !skus.insert(product.sku.as_str()) {
+            return Err(at(
+                "this sku is already in the catalog; each sku is one product".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_product(product: &Product) -> Result<(), String> {
+    let core = |e: cart_core::CartError| e.message().to_string();
+    cart_core::validate::sku(&product.sku).map_err(core)?;
+    cart_core::validate::name(&product.name).map_err(core)?;
+    cart_core::validate::unit_price(product.unit_price).map_err(core)?;
+    cart_core::validate::currency(&product.currency).map_err(core)?;
+    if let Some(variant) = &product.variant {
+        cart_core::validate::variant(variant).map_err(core)?;
+    }
+    plain_text("description", &product.description)?;
+    for (field, value) in [
+        ("group", &product.group),
+        ("variantLabel", &product.variant_label),
+    ] {
+        if let Some(value) = value {
+            plain_text(field, value)?;
+        }
+    }
+    let Art { shape, bg, fg } = &product.art;
+    if shape.is_empty()
+        || shape.len() > 32
+        || !shape.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+    {
+        return Err(format!(
+            "art.shape must be 1 to 32 lowercase letters or dashes, got {shape:?}"
+        ));
+    }
+    for (field, colour) in [("art.bg", bg), ("art.fg", fg)] {
+        let hex = colour
+            .strip_prefix('#')
+            .filter(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if hex.is_none() {
+            return Err(format!(
+                "{field} must be a colour such as \"#1d4ed8\", got {colour:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn plain_text(field: &str, value: &str) -> Result<(), String> {
+    if value.chars().count() > MAX_TEXT_CHARS || value.chars().any(char::is_control) {
+        return Err(format!(
+            "{field} must be at most {MAX_TEXT_CHARS} characters without control characters"
+        ));
+    }
+    Ok(())
+}
 
 fn art(shape: &str, bg: &str, fg: &str) -> Art {
     Art {
@@ -159,20 +242,41 @@ mod tests {
     fn the_demo_catalog_is_valid_for_carts() {
         let products = seed_products();
         assert!(products.len() >= 12);
-        let mut skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();
-        skus.sort_unstable();
-        skus.dedup();
-        assert_eq!(skus.len(), products.len(), "skus are unique");
-        for p in &products {
-            cart_core::validate::sku(&p.sku).unwrap();
-            cart_core::validate::name(&p.name).unwrap();
-            cart_core::validate::unit_price(p.unit_price).unwrap();
-            cart_core::validate::currency(&p.currency).unwrap();
-            if let Some(v) = &p.variant {
-                cart_core::validate::variant(v).unwrap();
-            }
-        }
+        check(&products).expect("the demo catalog is a valid catalog");
         assert!(products.iter().any(|p| !p.available));
         assert!(products.iter().any(|p| p.name.contains("<b>&amp;")));
+    }
+
+    #[test]
+    fn a_catalog_with_a_bad_product_is_refused_naming_it() {
+        let good = seed_products();
+        let refused = |change: &dyn Fn(&mut Product)| {
+            let mut products = good.clone();
+            change(&mut products[2]);
+            check(&products).expect_err("refused")
+        };
+        let sku = good[2].sku.clone();
+        for (change, says) in [
+            (
+                &(|p: &mut Product| p.unit_price = -1) as &dyn Fn(&mut Product),
+                "price",
+            ),
+            (&|p: &mut Product| p.currency = "euro".into(), "currency"),
+            (&|p: &mut Product| p.art.bg = "blue".into(), "art.bg"),
+            (
+                &|p: &mut Product| p.description = "a\u{7}b".into(),
+                "description",
+            ),
+            (
+                &|p: &mut Product| p.sku = good[0].sku.clone(),
+                "already in the catalog",
+            ),
+        ] {
+            let message = refused(change);
+            assert!(message.starts_with("product 2 (sku "), "{message}");
+            assert!(message.contains(says), "{message}");
+        }
+        assert!(refused(&|p| p.unit_price = -1).contains(&sku));
+        assert!(check(&[]).is_ok(), "an empty catalog is a catalog");
     }
 }

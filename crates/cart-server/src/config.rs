@@ -8,6 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::limits::Limits;
 use crate::origins::AllowedOrigins;
+use crate::secret::AdminToken;
 
 /// `cart-server`: syncs offline-cart carts over automerge-repo's WebSocket protocol and serves
 /// the storefront.
@@ -91,6 +92,15 @@ pub struct Config {
     /// origin. An entry that is not an origin stops the server at start-up, naming it.
     #[arg(long, env = "CART_SERVER_ALLOWED_ORIGINS", default_value = "", value_parser = AllowedOrigins::parse)]
     pub allowed_origins: AllowedOrigins,
+    /// Runs the demo shop: seeds the demo catalog and answers the name-only `POST /api/signin`,
+    /// which authenticates nobody. `npm start` and the end-to-end tests run it; a real shop
+    /// does not.
+    #[arg(long, env = "CART_SERVER_DEMO")]
+    pub demo: bool,
+    /// The bearer token of the admin API (`PUT /api/catalog`); unset, the admin API is off. A
+    /// token shorter than 32 characters stops the server at start-up.
+    #[arg(long, env = "CART_SERVER_ADMIN_TOKEN", value_parser = AdminToken::parse, hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
 }
 
 /// The shape of log lines (`LOG_FORMAT`).
@@ -233,6 +243,11 @@ mod tests {
         assert_eq!(config.static_dir, PathBuf::from("dist"));
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(config.allowed_origins.is_empty());
+        assert!(!config.demo, "a real shop unless asked");
+        assert!(
+            config.admin_token.is_none(),
+            "no admin API unless a token is set"
+        );
     }
 
     #[test]

@@ -67,8 +67,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/sync", get(sync_socket))
         .merge(match state.allowed_origins() {
-            none if none.is_empty() => crate::api::routes(),
-            origins => crate::api::routes().layer(origins.cors()),
+            none if none.is_empty() => crate::api::routes(state.is_demo()),
+            origins => crate::api::routes(state.is_demo()).layer(origins.cors()),
         });
     let router = match state.static_dir() {
         // ServeDir picks the MIME type from the extension: .wasm is application/wasm, also when

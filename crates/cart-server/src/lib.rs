@@ -66,6 +66,7 @@ use crate::hub::Hubs;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::origins::AllowedOrigins;
+use crate::secret::AdminToken;
 use crate::store::{ChangeFeed, ShopStore, Store, StoreError};
 
 /// How a server is set up, apart from its store.
@@ -77,6 +78,11 @@ pub struct ServerOptions {
     pub static_dir: Option<PathBuf>,
     /// Storefront origins on other hosts that may use the API and `/sync`.
     pub allowed_origins: AllowedOrigins,
+    /// The demo shop: the demo catalog is seeded and the name-only `POST /api/signin` (no
+    /// authentication) answers. Off for a real shop, whose catalog comes from the admin API.
+    pub demo: bool,
+    /// The admin API's bearer token; `None` turns the admin API off.
+    pub admin_token: Option<AdminToken>,
 }
 
 struct Shared {
@@ -88,6 +94,8 @@ struct Shared {
     storage_id: String,
     static_dir: Option<PathBuf>,
     allowed_origins: AllowedOrigins,
+    admin_token: Option<AdminToken>,
+    demo: bool,
     shutdown: CancellationToken,
     connections: TaskTracker,
     next_connection: AtomicU64,
@@ -162,7 +170,8 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// A server over `store`: reads (or creates) the store's storage id, seeds the demo catalog
-    /// ([`catalog::seed_products`]; skus already stored are left as they are), picks a random
+    /// for a demo server ([`catalog::seed_products`]; skus already stored are left as they
+    /// are), picks a random
     /// peer id for this process, and follows the store's change feed (when it has one, see
     /// [`store::DocStore::change_feed`]) until shutdown, so changes other instances store reach
     /// this instance's peers.
@@ -173,9 +182,11 @@ impl AppState {
         options: ServerOptions,
     ) -> Result<AppState, StoreError> {
         let storage_id = store.storage_id().await?;
-        let seeded = store.seed_catalog(&catalog::seed_products()).await?;
-        if seeded > 0 {
-            tracing::info!(products = seeded, "seeded the demo catalog");
+        if options.demo {
+            let seeded = store.seed_catalog(&catalog::seed_products()).await?;
+            if seeded > 0 {
+                tracing::info!(products = seeded, "seeded the demo catalog");
+            }
         }
         let shop: Arc<dyn ShopStore> = store.clone();
         let server_peer_id = format!("cart-server-{}", &store::random_uuid()?[..8]);
@@ -197,6 +208,8 @@ impl AppState {
             storage_id,
             static_dir: options.static_dir,
             allowed_origins: options.allowed_origins,
+            admin_token: options.admin_token,
+            demo: options.demo,
             shutdown,
             connections: TaskTracker::new(),
             next_connection: AtomicU64::new(1),
@@ -253,6 +266,16 @@ impl AppState {
     /// Storefront origins on other hosts that may use the API and `/sync`.
     pub fn allowed_origins(&self) -> &AllowedOrigins {
         &self.0.allowed_origins
+    }
+
+    /// Whether this is the demo shop (see [`ServerOptions::demo`]).
+    pub fn is_demo(&self) -> bool {
+        self.0.demo
+    }
+
+    /// The admin API's bearer token, when the admin API is on.
+    pub fn admin_token(&self) -> Option<&AdminToken> {
+        self.0.admin_token.as_ref()
     }
 
     /// Open `/sync` connections per client address.

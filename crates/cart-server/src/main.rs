@@ -70,6 +70,8 @@ async fn serve_store<S: Store>(config: Config, store: S) -> Result<(), String> {
         limits: config.limits(),
         static_dir: Some(config.static_dir.clone()),
         allowed_origins: config.allowed_origins.clone(),
+        demo: config.demo,
+        admin_token: config.admin_token.clone(),
     };
     let state = AppState::new(Arc::new(store), options)
         .await

@@ -1,5 +1,5 @@
-//! Cart access secrets: the `key` a client puts on the WebSocket URL, and the hash the server
-//! keeps of it.
+//! Secrets: the cart `key` a client puts on the WebSocket URL and the hash the server keeps of
+//! it, and the admin API's bearer token.
 //!
 //! A cart is bound to the key presented the first time changes of it are stored. The store keeps
 //! only `SHA-256("offline-cart key v1" || 0 || cart id bytes || key)`: binding the hash to the
@@ -96,6 +96,47 @@ impl PartialEq for SecretHash {
     }
 }
 
+/// The shortest admin token, in characters: a token is a long random secret, not a password.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// The bearer token of the admin API (`CART_SERVER_ADMIN_TOKEN`). Its text is never logged or
+/// shown; only its SHA-256 is kept, and presented tokens are compared with it in constant time.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(SecretHash);
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+impl AdminToken {
+    /// Checks a configured token: [`MIN_ADMIN_TOKEN_CHARS`]..=[`MAX_KEY_CHARS`] characters
+    /// without whitespace or control characters.
+    ///
+    /// Errs with a message for the operator that says how to make one.
+    pub fn parse(token: &str) -> Result<AdminToken, String> {
+        let chars = token.chars().count();
+        if !(MIN_ADMIN_TOKEN_CHARS..=MAX_KEY_CHARS).contains(&chars)
+            || token.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!(
+                "the admin token must be {MIN_ADMIN_TOKEN_CHARS} to {MAX_KEY_CHARS} characters without whitespace (it has {chars}); make one with `openssl rand -base64 32`"
+            ));
+        }
+        Ok(AdminToken(Self::hash(token)))
+    }
+
+    /// Whether `presented` (the `Authorization: Bearer` value) is this token.
+    pub fn accepts(&self, presented: &str) -> bool {
+        self.0 == Self::hash(presented)
+    }
+
+    fn hash(token: &str) -> SecretHash {
+        SecretHash(Sha256::digest(token.as_bytes()).into())
+    }
+}
+
 impl fmt::Debug for SecretHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretHash(..)")
@@ -105,6 +146,18 @@ impl fmt::Debug for SecretHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_admin_token_must_be_long_and_accepts_only_itself() {
+        let token = "0123456789abcdef0123456789abcdef";
+        let admin = AdminToken::parse(token).expect("32 characters");
+        assert!(admin.accepts(token));
+        assert!(!admin.accepts("0123456789abcdef0123456789abcdeX"));
+        assert!(!admin.accepts(""));
+        assert!(AdminToken::parse(&token[1..]).is_err());
+        assert!(AdminToken::parse(&format!("{token} x")).is_err());
+        assert!(!format!("{admin:?}").contains("0123"));
+    }
 
     #[test]
     fn keys_must_be_long_enough_and_printable() {

@@ -11,6 +11,7 @@ use cart_core::fixtures::priced;
 use cart_core::CartId;
 use cart_server::limits::Limits;
 use cart_server::origins::AllowedOrigins;
+use cart_server::secret::AdminToken;
 use cart_server::store::SqliteStore;
 use cart_server::ServerOptions;
 use serde_json::{json, Value};
@@ -857,5 +858,117 @@ async fn with_a_list_of_origins_sync_sockets_from_other_origins_are_refused() {
         Err(WsError::Http(response)) => assert_eq!(response.status(), 403),
         other => panic!("a page of another origin is refused, got {other:?}"),
     }
+    server.stop().await;
+}
+
+const ADMIN_TOKEN: &str = "admin-token-0123456789-abcdefghij";
+
+/// A real shop's server: no demo catalog, no name-only sign-in, the admin API on when `admin`.
+async fn shop_server(admin: bool) -> (TempDir, TestServer) {
+    let dir = TempDir::new().unwrap();
+    let options = ServerOptions {
+        admin_token: admin.then(|| AdminToken::parse(ADMIN_TOKEN).unwrap()),
+        ..ServerOptions::default()
+    };
+    let server = TestServer::start_with(&db(&dir), options).await;
+    (dir, server)
+}
+
+/// `PUT /api/catalog` with `products`, authorized as `token`.
+async fn put_catalog(server: &TestServer, token: Option<&str>, products: &Value) -> (u16, Value) {
+    let bytes = serde_json::to_vec(&json!({ "products": products })).unwrap();
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(authorization) = &authorization {
+        headers.push(("Authorization", authorization));
+    }
+    let (status, _, body) = http_request(server, "PUT", "/api/catalog", &headers, &bytes).await;
+    (status, serde_json::from_slice(&body).expect("a JSON body"))
+}
+
+async fn catalog_skus(server: &TestServer) -> Vec<String> {
+    let (status, _, body) = http_request(server, "GET", "/api/catalog", &[], b"").await;
+    assert_eq!(status, 200);
+    let catalog: Value = serde_json::from_slice(&body).unwrap();
+    catalog["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn shop_product(sku: &str, unit_price: i64) -> Value {
+    json!({
+        "sku": sku, "name": format!("Product {sku}"), "description": "From the shop's own catalog.",
+        "unitPrice": unit_price, "currency": "EUR", "available": true,
+        "art": { "shape": "star", "bg": "#ffffff", "fg": "#000000" }
+    })
+}
+
+#[tokio::test]
+async fn a_real_shop_starts_with_no_catalog_and_no_name_only_sign_in() {
+    let (_dir, server) = shop_server(false).await;
+    assert!(catalog_skus(&server).await.is_empty());
+    let (status, _, _) = http_request(
+        &server,
+        "POST",
+        "/api/signin",
+        &[("Content-Type", "application/json")],
+        br#"{"name":"alice"}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "the demo sign-in is not there");
+    let (status, body) = put_catalog(&server, Some(ADMIN_TOKEN), &json!([])).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("admin_api_off"))
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_shops_admin_replaces_the_catalog_with_its_token_and_checkout_prices_from_it() {
+    let (_dir, server) = shop_server(true).await;
+    let products = json!([shop_product("MUG", 1200), shop_product("TEE-M", 2000)]);
+    for token in [None, Some("admin-token-0123456789-abcdefghiX")] {
+        let (status, body) = put_catalog(&server, token, &products).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{token:?}"
+        );
+    }
+    let (status, body) = put_catalog(&server, Some(ADMIN_TOKEN), &products).await;
+    assert_eq!((status, &body), (200, &json!({ "products": 2 })));
+    assert_eq!(catalog_skus(&server).await, ["MUG", "TEE-M"]);
+
+    // A bad product refuses the whole catalog, naming it; the stored one stays.
+    let mut bad = products.clone();
+    bad[1]["currency"] = json!("euro");
+    let (status, body) = put_catalog(&server, Some(ADMIN_TOKEN), &bad).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("product 1 (sku \"TEE-M\")"),
+        "{body}"
+    );
+    assert_eq!(catalog_skus(&server).await, ["MUG", "TEE-M"]);
+
+    // Checkout prices from the shop's catalog: the cart recorded 1999, the shop says 1200.
+    let (_client, replica) = synced_cart(&server, &[("MUG", 1, 1999)]).await;
+    let (status, body) = checkout(&server, &replica, KEY).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["order"]["lines"][0]["unitPrice"], 1200);
+
+    // A catalog larger than the API's other bodies (16 KiB) is taken whole.
+    let many: Vec<Value> = (0..400)
+        .map(|n| shop_product(&format!("SKU-{n}"), 100 + n))
+        .collect();
+    let (status, body) = put_catalog(&server, Some(ADMIN_TOKEN), &json!(many)).await;
+    assert_eq!((status, &body), (200, &json!({ "products": 400 })));
+    assert_eq!(catalog_skus(&server).await.len(), 400);
     server.stop().await;
 }

@@ -588,6 +588,30 @@ pub async fn seeding_the_catalog_is_idempotent_and_keeps_changes<H: Harness>(h: 
     assert_eq!(catalog[0], seed[0], "products read back as written");
 }
 
+/// Replacing the catalog leaves exactly the given products, in the given order, for every
+/// handle; seeding afterwards adds only skus the new catalog lacks.
+pub async fn replacing_the_catalog_keeps_exactly_the_new_products_in_order<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let seed = vec![product("B", 200), product("A", 100), product("C", 300)];
+    store.seed_catalog(&seed).await.expect("seed");
+    let mut repriced = product("C", 350);
+    repriced.available = false;
+    let new = vec![repriced, product("D", 400), product("A", 100)];
+    store.replace_catalog(&new).await.expect("replace");
+    let other = h.another_handle(&store).await;
+    assert_eq!(other.catalog().await.expect("catalog"), new);
+    assert_eq!(
+        other.seed_catalog(&seed).await.expect("seed again"),
+        1,
+        "only B was missing"
+    );
+    store
+        .replace_catalog(&[])
+        .await
+        .expect("replace with nothing");
+    assert!(store.catalog().await.expect("catalog").is_empty());
+}
+
 fn order(id: &str, cart: &str, sku: &str) -> Order {
     let line = OrderLine {
         sku: sku.to_string(),
@@ -819,6 +843,7 @@ macro_rules! store_conformance_tests {
             two_handles_storing_one_chunk_at_once_store_it_once,
             racing_compactions_keep_a_concurrent_append,
             seeding_the_catalog_is_idempotent_and_keeps_changes,
+            replacing_the_catalog_keeps_exactly_the_new_products_in_order,
             orders_are_placed_once_and_only_with_their_clear,
             no_order_is_stored_when_its_clear_cannot_be,
             accounts_are_created_once_per_name

@@ -601,6 +601,30 @@ impl ShopStore for PostgresStore {
         Ok(usize::try_from(inserted).unwrap_or(usize::MAX))
     }
 
+    async fn replace_catalog(&self, products: &[Product]) -> Result<(), StoreError> {
+        let rows: Vec<(String, String)> = products
+            .iter()
+            .map(|p| Ok((p.sku.clone(), to_json(p)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        lock_catalog(&tx).await?;
+        tx.execute("DELETE FROM products", &[])
+            .await
+            .map_err(backend)?;
+        let insert = tx
+            .prepare("INSERT INTO products (sku, position, body) VALUES ($1, $2, $3)")
+            .await
+            .map_err(backend)?;
+        for (position, (sku, body)) in (1_i64..).zip(&rows) {
+            tx.execute(&insert, &[sku, &position, body])
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn put_product(&self, product: &Product) -> Result<(), StoreError> {
         let body = to_json(product)?;
         let mut client = self.client().await?;

@@ -143,6 +143,11 @@ pub trait ShopStore: Send + Sync + 'static {
     /// Inserts `product` or replaces the stored product of its sku (keeping its position).
     async fn put_product(&self, product: &Product) -> Result<(), StoreError>;
 
+    /// Replaces the whole catalog with `products`, in their order, in one transaction: a
+    /// product not in `products` is gone, and a concurrent reader sees the old catalog or the
+    /// new one, never a mix. `products` must not repeat a sku (the caller checks).
+    async fn replace_catalog(&self, products: &[Product]) -> Result<(), StoreError>;
+
     /// Every product, in catalog order.
     async fn catalog(&self) -> Result<Vec<Product>, StoreError>;
 

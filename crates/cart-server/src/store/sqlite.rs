@@ -461,6 +461,27 @@ impl ShopStore for SqliteStore {
         .await
     }
 
+    async fn replace_catalog(&self, products: &[Product]) -> Result<(), StoreError> {
+        let rows: Vec<(String, String)> = products
+            .iter()
+            .map(|p| Ok((p.sku.clone(), to_json(p)?)))
+            .collect::<Result<_, StoreError>>()?;
+        // One job of the writer: its own savepoint, so all of it or nothing.
+        self.with_conn(move |conn| {
+            conn.execute("DELETE FROM products", []).map_err(backend)?;
+            let mut insert = conn
+                .prepare_cached("INSERT INTO products (sku, position, body) VALUES (?1, ?2, ?3)")
+                .map_err(backend)?;
+            for (position, (sku, body)) in (1_i64..).zip(&rows) {
+                insert
+                    .execute(params![sku, position, body])
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn catalog(&self) -> Result<Vec<Product>, StoreError> {
         self.with_conn(|conn| {
             let mut stmt = conn

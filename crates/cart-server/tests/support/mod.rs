@@ -38,11 +38,13 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server on 127.0.0.1:0 over the SQLite file `db`.
+    /// Starts the demo shop (seeded catalog, name-only sign-in) on 127.0.0.1:0 over the SQLite
+    /// file `db`.
     pub async fn start(db: &Path, limits: Limits, static_dir: Option<PathBuf>) -> TestServer {
         let options = ServerOptions {
             limits,
             static_dir,
+            demo: true,
             ..ServerOptions::default()
         };
         TestServer::start_with(db, options).await
