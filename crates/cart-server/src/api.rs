@@ -7,6 +7,7 @@
 //! README for each endpoint.
 
 use std::str::FromStr;
+use std::time::Instant;
 
 use automerge::ChangeHash;
 use axum::body::Bytes;
@@ -424,6 +425,7 @@ async fn checkout_cart(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let result = async {
         let request: CheckoutRequest = parse_body(body, CHECKOUT_SHAPE, MAX_BODY_BYTES)?;
         let cart = parse_cart_id(&cart_id)?;
@@ -432,18 +434,14 @@ async fn checkout_cart(
         checkout::checkout(&state, cart, &key, &heads).await
     }
     .await;
-    match result {
-        Ok(done) => Ok(json_response(StatusCode::OK, &done)),
-        Err(e) => {
-            let code = if e.code == "body_too_large" {
-                "invalid_request"
-            } else {
-                e.code
-            };
-            state.metrics().checkout_refused(code);
-            Err(e)
-        }
-    }
+    let refused = result.as_ref().err().map(|e| match e.code {
+        "body_too_large" => "invalid_request",
+        code => code,
+    });
+    state
+        .metrics()
+        .checkout_answered(started.elapsed(), refused);
+    result.map(|done| json_response(StatusCode::OK, &done))
 }
 
 #[derive(Deserialize)]

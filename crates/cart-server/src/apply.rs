@@ -33,6 +33,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
@@ -174,8 +175,9 @@ impl Applier<'_> {
             snapshot = Some(whole);
         }
         let size = admitted.bytes.len();
+        let started = Instant::now();
         match self.store.append_chunk(&cart, secret, admitted.bytes).await {
-            Ok(key) => self.keep(state, key, size, admitted.lines),
+            Ok(key) => self.keep(state, key, size, admitted.lines, started.elapsed()),
             Err(StoreError::SecretMismatch) => {
                 // Another instance created the cart with another key first.
                 self.undo(cart, state).await;
@@ -223,8 +225,11 @@ impl Applier<'_> {
             }
         };
         let size = admitted.bytes.len();
+        let started = Instant::now();
         match self.store.place_order(order, secret, admitted.bytes).await {
-            Ok(Placed::Created(key)) => self.keep(state, key, size, admitted.lines),
+            Ok(Placed::Created(key)) => {
+                self.keep(state, key, size, admitted.lines, started.elapsed())
+            }
             Ok(Placed::Existing(order)) => {
                 self.undo(cart, state).await;
                 return Ok(Cleared::Existing(order));
@@ -242,9 +247,17 @@ impl Applier<'_> {
         Ok(Cleared::Stored)
     }
 
-    /// Records a stored chunk of `size` bytes and the lines after it.
-    fn keep(&self, state: &mut CartState, key: ChunkKey, size: usize, lines: LineUpdate) {
-        self.metrics.change_stored();
+    /// Records a stored chunk of `size` bytes, which the store took `took` to write, and the
+    /// lines after it.
+    fn keep(
+        &self,
+        state: &mut CartState,
+        key: ChunkKey,
+        size: usize,
+        lines: LineUpdate,
+        took: Duration,
+    ) {
+        self.metrics.change_stored(took);
         state.note_stored(key, size);
         state.keep_lines(lines);
     }

@@ -21,6 +21,7 @@
 use std::collections::hash_map;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use automerge::sync::Message as AutomergeSync;
 use cart_core::wire::{self as protocol, Message};
@@ -179,10 +180,13 @@ impl Hubs {
             return Ok(());
         };
         let mut sync = link.sync.clone();
+        let started = Instant::now();
         let applied = self
             .applier()
             .sync_message(cart, &mut state.cart, &secret, &mut sync, message)
-            .await?;
+            .await;
+        self.metrics.sync_applied(started.elapsed());
+        let applied = applied?;
         if applied == Applied::BoundElsewhere {
             self.unavailable(cart, state, peer);
             return Ok(());

@@ -743,7 +743,7 @@ async fn health_metrics_and_static_files_are_served() {
     assert_eq!(status, 200);
     assert!(headers
         .iter()
-        .any(|(k, v)| k == "content-type" && v.starts_with("text/plain")));
+        .any(|(k, v)| k == "content-type" && v.starts_with("application/openmetrics-text")));
     let text = String::from_utf8(body).expect("utf-8");
     for line in [
         "cart_server_carts_stored 1",
@@ -758,6 +758,12 @@ async fn health_metrics_and_static_files_are_served() {
     }
     assert!(text.contains("cart_server_sync_messages_in_total"));
     assert!(text.contains("cart_server_bytes_out_total"));
+    assert!(text.contains("cart_server_sync_apply_seconds_count "));
+    assert!(text.contains("process_resident_memory_bytes "));
+    assert!(
+        text.ends_with("# EOF\n"),
+        "a complete OpenMetrics exposition"
+    );
     let (status, headers, _) = http_get(&server, "/cart_bg.wasm").await;
     assert_eq!(status, 200);
     assert!(headers.contains(&("content-type".to_string(), "application/wasm".to_string())));
