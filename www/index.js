@@ -6,6 +6,8 @@ import { artwork } from './art.js';
 import { checkoutController } from './checkout.js';
 import { cartLinesView, chosenCart, formatMoney, h, openCart, pageLocale, plural, renderStatus, syncUrl } from 'offline-cart/element';
 import { signIn } from './signin.js';
+// The cart lines' styles from the package, then the shop's own (which come after, so they win).
+import 'offline-cart/view.css';
 import './style.css';
 
 const MAX_NOTICES = 4;
