@@ -73,7 +73,8 @@ export function connectionOf(status: CartStatus): CartStatus["connection"];
 /**
  * Shows `status` in `badge`: the state in words in a live region (`.status-text`,
  * `role="status"`), written only when the words change, so it is announced once per change of
- * state and not on every sync; what is on its way (`.status-detail`), shown, not announced.
+ * state and not on every sync or reconnection attempt; what is on its way (`.status-detail`),
+ * shown, not announced.
  * Both are made in `badge` on the first call unless it holds them; `badge` itself must not be a
  * live region. Sets data-state / data-connection / data-pending / data-blocked when they change.
  */

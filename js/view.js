@@ -210,15 +210,18 @@ const BLOCKED_TEXT = {
  * - `words`: the state in words, what the badge's live region announces: "Saved to your
  *   account", "Connecting · saved on this device", "Offline · saved on this device", why the
  *   server refuses the cart, or that it is kept in memory only. They change with the
- *   connection, the storage or a refusal, never with an edit or a sync.
- * - `detail`: what is on its way, shown after the words and not announced: changes being saved
- *   on this device, changes the server does not have yet.
+ *   connection, the storage or a refusal, never with an edit or a sync. `shown` is the words
+ *   the badge shows now: while the server cannot be reached the cart tries again and again
+ *   (offline, connecting, offline, …), so a badge that says "Offline" keeps saying it while
+ *   connecting, and says "Saved to your account" once the cart is back.
+ * - `detail`: what is on its way, shown after the words and not announced: a connection being
+ *   tried, changes being saved on this device, changes the server does not have yet.
  * - `state`, for styles and tests: "account" (online, everything on the server), "syncing"
  *   (online or connecting with changes on their way), "device" (offline, everything on this
  *   device), "offline" (offline and still saving, or kept in memory only) or "blocked" (the
  *   server refuses the cart's changes; they stay on this device).
  */
-function describeStatus(status) {
+function describeStatus(status, shown) {
   const connection = connectionOf(status);
   const waiting = status.pending > 0 ? ` · ${plural(status.pending, 'change')} not yet on the server` : '';
   if (status.storage === 'memory') {
@@ -233,13 +236,14 @@ function describeStatus(status) {
     const detail = status.pending > 0 ? ` · syncing ${plural(status.pending, 'change')}` : '';
     return { state: busy ? 'syncing' : 'account', words: 'Saved to your account', detail };
   }
-  const detail = `${status.unsaved > 0 ? ' · saving' : ''}${waiting}`;
-  if (status.unsaved > 0) return { state: 'offline', words: offlineWords(connection), detail };
-  return { state: connection === 'connecting' ? 'syncing' : 'device', words: offlineWords(connection), detail };
+  const retrying = connection === 'connecting' && shown === OFFLINE;
+  const words = connection === 'connecting' && !retrying ? 'Connecting · saved on this device' : OFFLINE;
+  const detail = `${retrying ? ' · connecting' : ''}${status.unsaved > 0 ? ' · saving' : ''}${waiting}`;
+  if (status.unsaved > 0) return { state: 'offline', words, detail };
+  return { state: connection === 'connecting' ? 'syncing' : 'device', words, detail };
 }
 
-const offlineWords = (connection) =>
-  connection === 'connecting' ? 'Connecting · saved on this device' : 'Offline · saved on this device';
+const OFFLINE = 'Offline · saved on this device';
 
 /** Sets `element`'s text only when it differs: a live region announces every rewrite. */
 function setText(element, text) {
@@ -251,14 +255,14 @@ function setText(element, text) {
  * (`role="status"`, class `status-text`), then what is on its way (class `status-detail`),
  * shown but not announced. A screen reader announces a live region again whenever it is
  * rewritten, so the words are written only when they change: the badge announces "Offline ·
- * saved on this device", "Connecting · saved on this device" and "Saved to your account" once
- * each, not every sync or edit. The two parts are made inside `badge` on the first call unless it
+ * saved on this device", "Connecting · saved on this device" (when it did not say "Offline"
+ * before: attempts to reconnect are not announced) and "Saved to your account" once each, not
+ * every sync, edit or retry. The two parts are made inside `badge` on the first call unless it
  * holds them already (write them in the page, so the live region exists before its first
  * change); `badge` itself must not be a live region. Its data attributes (data-state,
  * data-connection, data-pending, data-blocked), for styles and tests, are set when they change.
  */
 export function renderStatus(badge, status) {
-  const { state, words, detail } = describeStatus(status);
   let live = badge.querySelector(':scope > .status-text');
   let more = badge.querySelector(':scope > .status-detail');
   if (!live || !more) {
@@ -266,6 +270,7 @@ export function renderStatus(badge, status) {
     more = h('span', { className: 'status-detail' });
     badge.replaceChildren(live, more);
   }
+  const { state, words, detail } = describeStatus(status, live.textContent);
   setText(live, words);
   setText(more, detail);
   const data = { state, connection: connectionOf(status), pending: String(status.pending), blocked: status.blocked ?? '' };
