@@ -59,7 +59,8 @@ export function itemFromLine(line: CartLine, quantity: number): NewItem;
 /**
  * A cart panel: `render(cart, locale?)` brings `list`, `totals` and `empty` up to date with the
  * cart, amounts in `locale` (omitted: the browser's language). `run(action)` performs a cart
- * action and returns false when it threw.
+ * action and returns false when it threw. When a line holding the focus goes, the focus moves
+ * to the line in its place, else to `empty`.
  */
 export function cartLinesView(parts: {
   list: HTMLElement;

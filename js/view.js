@@ -146,7 +146,9 @@ const rowKey = (line) => JSON.stringify([line.sku, line.name, line.variant]);
  * A cart panel's lines and totals: `render(cart, locale)` brings `list` (a <ul>), `totals` (a
  * <dl>) and `empty` (shown for an empty cart) up to date with the cart, amounts formatted for
  * `locale` (omitted: the browser's default). `pictureOf(line)` draws a line's picture (default:
- * `letterTile`); `run(action)` performs a cart action, reporting what it throws.
+ * `letterTile`); `run(action)` performs a cart action, reporting what it throws. Rows are
+ * updated in place, so the focus stays where it was; when the row holding it goes, the focus
+ * moves to the same control of the line in its place, else to `empty`.
  */
 export function cartLinesView({ list, totals, empty, pictureOf = (line) => letterTile(line.name), run }) {
   const rows = new Map();
@@ -159,6 +161,7 @@ export function cartLinesView({ list, totals, empty, pictureOf = (line) => lette
       shownCart = cart;
     }
     const lines = cart.items();
+    const held = heldFocus(list, rows);
     const seen = new Set();
     lines.forEach((line, index) => {
       const key = rowKey(line);
@@ -176,6 +179,7 @@ export function cartLinesView({ list, totals, empty, pictureOf = (line) => lette
       }
     }
     empty.hidden = lines.length > 0;
+    if (held && !held.row.isConnected) keepFocus(held, list, empty);
     const sums = cart.totals();
     totals.replaceChildren(
       ...sums.flatMap(({ currency, amount }) => [
@@ -184,6 +188,38 @@ export function cartLinesView({ list, totals, empty, pictureOf = (line) => lette
       ]),
     );
   };
+}
+
+/** The controls of a cart line a keyboard reaches, in order. */
+const controlsOf = (row) => [...row.querySelectorAll('button, input')];
+
+/**
+ * Which row of `rows` holds the focus (in `list`'s document or shadow root), where it is in the
+ * list and which of its controls has it; `undefined` when no row has the focus.
+ */
+function heldFocus(list, rows) {
+  const focused = list.getRootNode().activeElement;
+  if (!focused) return undefined;
+  for (const { row } of rows.values()) {
+    if (row.contains(focused)) return { row, index: [...list.children].indexOf(row), control: controlsOf(row).indexOf(focused) };
+  }
+  return undefined;
+}
+
+/**
+ * The row that held the focus is gone (its Remove was pressed, or the line left with a change
+ * from elsewhere): the focus moves to the same control of the line now in its place (or of the
+ * last line), else to `empty`, so that it is not lost to the top of the page.
+ */
+function keepFocus(held, list, empty) {
+  const next = list.children[Math.min(held.index, list.children.length - 1)];
+  if (next) {
+    const controls = controlsOf(next);
+    controls[Math.max(held.control, 0)]?.focus();
+  } else {
+    empty.tabIndex = -1;
+    empty.focus();
+  }
 }
 
 /**

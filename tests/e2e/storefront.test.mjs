@@ -449,6 +449,31 @@ test("Escape closes the element's open drawer and gives the focus back to its to
   assert.deepEqual(page.errors, []);
 });
 
+test("removing a line with the keyboard keeps the focus in the drawer: the next line, then the empty cart", { timeout: TEST_MS }, async () => {
+  const device = await newDevice();
+  const page = await openEmbed(device);
+  await page.locator("#add-mug").click();
+  await page.locator("#add-tote").click();
+  const element = page.locator("offline-cart");
+  await element.getByRole("button", { name: /^Cart/ }).click();
+  await expectLines(element, { MUG: 1, TOTE: 2 }, "the open drawer");
+  const focusedLabel = () => page.evaluate(() => {
+    const focused = document.querySelector("offline-cart").shadowRoot.activeElement;
+    return focused?.getAttribute("aria-label") ?? focused?.className ?? null;
+  });
+
+  await element.getByRole("button", { name: "Remove Stoneware mug" }).focus();
+  await page.keyboard.press("Enter");
+  await expectLines(element, { TOTE: 2 }, "after removing the mug");
+  assert.equal(await focusedLabel(), "Remove Heavy tote bag");
+
+  await page.keyboard.press("Enter");
+  await expectLines(element, {}, "after removing the totes");
+  assert.equal(await focusedLabel(), "empty");
+  assert.equal(await element.locator(".empty").textContent(), "Your cart is empty.");
+  assert.deepEqual(page.errors, []);
+});
+
 test("the element's status badge announces each change of state once, not every sync", { timeout: TEST_MS }, async () => {
   const device = await newDevice();
   const page = await openEmbed(device);
