@@ -42,7 +42,7 @@ export class OfflineCartElement extends (globalThis.HTMLElement ?? class {}) {
   /** The Cart while the element is connected and its cart open; `undefined` otherwise. */
   cart = undefined;
 
-  /** The shadow root's parts, drawn on the first connection. */
+  /** The shadow root's parts, drawn afresh on each connection (a move keeps them). */
   #parts;
   /** The current connection: its cart (a promise), and what to undo when it ends. */
   #session;
@@ -83,7 +83,9 @@ export class OfflineCartElement extends (globalThis.HTMLElement ?? class {}) {
       Intl.getCanonicalLocales(tag);
       return tag;
     } catch {
-      this.#parts.notice.textContent = `"${tag}" is not a language tag: amounts use the browser's language.`;
+      // Said once: the notice is a live region, and this runs on every render.
+      const notice = `"${tag}" is not a language tag: amounts use the browser's language.`;
+      if (this.#parts.notice.textContent !== notice) this.#parts.notice.textContent = notice;
       return undefined;
     }
   }

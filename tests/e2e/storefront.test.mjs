@@ -594,7 +594,8 @@ test("removing the element closes its cart; put back, it opens it again; a move 
 });
 
 test("the element formats amounts in its locale attribute, else in the page's language", { timeout: TEST_MS }, async () => {
-  const device = await newDevice();
+  // The browser's own language, the last fallback, is set so the test does not depend on the machine's.
+  const device = await newDevice({ locale: "en-US" });
   const page = await openEmbed(device);
   await page.locator("#add-mug").click();
   const element = page.locator("offline-cart");
@@ -622,6 +623,11 @@ test("the element formats amounts in its locale attribute, else in the page's la
   });
   await total.filter({ hasText: /^29,00\s€$/ }).waitFor();
   assert.match(await unit.textContent(), /^14,50\s€ each$/);
+
+  // A locale that is not a language tag: the browser's language (en-US), and a notice.
+  await page.evaluate(() => document.querySelector("offline-cart").setAttribute("locale", "not a tag"));
+  assert.equal(await total.textContent(), "€29.00");
+  assert.equal(await element.locator(".notice").textContent(), '"not a tag" is not a language tag: amounts use the browser\'s language.');
   assert.deepEqual(page.errors, []);
 });
 
