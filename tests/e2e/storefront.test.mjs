@@ -593,6 +593,30 @@ test("removing the element closes its cart; put back, it opens it again; a move 
   assert.deepEqual(page.errors, []);
 });
 
+test("an element removed before its cart opened rejects ready (AbortError) and opens the cart when put back", { timeout: TEST_MS }, async () => {
+  const device = await newDevice();
+  const page = await openEmbed(device);
+  const outcome = await page.evaluate(async () => {
+    const second = document.createElement("offline-cart");
+    const main = document.querySelector("main");
+    main.append(second);
+    const first = second.ready;
+    second.remove();
+    const rejected = await first.then(() => "resolved", (error) => error.name);
+    main.append(second);
+    const cart = await second.ready;
+    return {
+      rejected,
+      fresh: first !== second.ready,
+      opened: cart === second.cart,
+      sameCart: cart.id === document.querySelector("offline-cart").cart.id,
+      windowCart: window.cart === document.querySelector("offline-cart").cart,
+    };
+  });
+  assert.deepEqual(outcome, { rejected: "AbortError", fresh: true, opened: true, sameCart: true, windowCart: true });
+  assert.deepEqual(page.errors, []);
+});
+
 test("the element formats amounts in its locale attribute, else in the page's language", { timeout: TEST_MS }, async () => {
   // The browser's own language, the last fallback, is set so the test does not depend on the machine's.
   const device = await newDevice({ locale: "en-US" });
