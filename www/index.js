@@ -153,7 +153,9 @@ async function main() {
     renderLines(cart, pageLocale(document.body));
     const count = cart.itemCount();
     $('cart-count').textContent = String(count);
-    $('cart-count-text').textContent = `${plural(count, 'item')} in your cart`;
+    // A live region: rewritten only when the count changes, so it is announced once per change.
+    const countText = `${plural(count, 'item')} in your cart`;
+    if ($('cart-count-text').textContent !== countText) $('cart-count-text').textContent = countText;
     $('clear-cart').hidden = count === 0;
     checkout.update(cart);
   };
