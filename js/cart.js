@@ -166,6 +166,12 @@ export class Cart {
     await this.#rememberListing();
   }
 
+  // An edit once close() was called: refused at once, though the module's cart closes only
+  // after the outbox is flushed.
+  #throwIfClosed() {
+    if (this.#closed) throw cartError('cart_closed', 'this cart was closed; call Cart.open again to keep editing it');
+  }
+
   #emit(event) {
     if (this.#listeners.size === 0 && event.type === 'warning') this.#undelivered.push(event);
     for (const callback of [...this.#listeners]) {
@@ -205,8 +211,8 @@ export class Cart {
 
   /** Adds `item.quantity` (default 1) units; before the module is ready, into the outbox. */
   addItem(input) {
+    this.#throwIfClosed();
     if (this.#real) return this.#real.addItem(input);
-    if (this.#closed) throw cartError('cart_closed', 'this cart was closed; call Cart.open again to keep editing it');
     const { tag = newTag(), ...item } = checkItem(input);
     const lines = this.items();
     const line = lines.find((other) => other.sku === item.sku);
@@ -284,18 +290,21 @@ export class Cart {
 
   /** Sets the quantity of a line (0 removes it). Throws `not_ready` before the module is ready. */
   setQuantity(sku, quantity) {
+    this.#throwIfClosed();
     if (!this.#real) throw notReady('setQuantity');
     return this.#real.setQuantity(sku, quantity);
   }
 
   /** Removes a line; returns whether there was one. Throws `not_ready` before the module is ready. */
   removeItem(sku) {
+    this.#throwIfClosed();
     if (!this.#real) throw notReady('removeItem');
     return this.#real.removeItem(sku);
   }
 
   /** Removes every line; returns how many. Throws `not_ready` before the module is ready. */
   clear() {
+    this.#throwIfClosed();
     if (!this.#real) throw notReady('clear');
     return this.#real.clear();
   }
@@ -314,6 +323,7 @@ export class Cart {
 
   /** Merges Automerge bytes of this cart. Throws `not_ready` before the module is ready. */
   merge(bytes) {
+    this.#throwIfClosed();
     if (!this.#real) throw notReady('merge');
     return this.#real.merge(bytes);
   }

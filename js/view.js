@@ -18,14 +18,33 @@ export function h(tag, props = {}, ...children) {
 }
 
 // Amounts are integers in the currency's minor unit; Intl knows how many digits each
-// currency has (2 for EUR, 0 for JPY).
+// currency has (2 for EUR, 0 for JPY). One formatter per locale and currency.
 const formatters = new Map();
-export function formatMoney(minor, currency) {
-  if (!formatters.has(currency)) {
-    formatters.set(currency, new Intl.NumberFormat('en', { style: 'currency', currency }));
+
+/**
+ * `minor` (an integer amount in the currency's minor unit) formatted for `currency` in `locale`
+ * (a BCP 47 tag such as "de-DE"; omitted: the browser's default): 1450 EUR is "€14.50" in "en"
+ * and "14,50 €" in "de-DE". A tag Intl does not accept throws a RangeError.
+ */
+export function formatMoney(minor, currency, locale) {
+  const cacheKey = `${locale ?? ''}|${currency}`;
+  if (!formatters.has(cacheKey)) {
+    formatters.set(cacheKey, new Intl.NumberFormat(locale, { style: 'currency', currency }));
   }
-  const format = formatters.get(currency);
+  const format = formatters.get(cacheKey);
   return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
+}
+
+/**
+ * The language `node` is in, as HTML inherits it: the `lang` of its closest ancestor that has
+ * one (inside a shadow root, the host's), else the document's; `undefined` (the browser's
+ * default) where none is set or it is empty ("unknown").
+ */
+export function pageLocale(node) {
+  for (let at = node; at; at = at.parentElement ?? at.getRootNode?.().host) {
+    if (at.hasAttribute?.('lang')) return at.getAttribute('lang') || undefined;
+  }
+  return document.documentElement.getAttribute('lang') || undefined;
 }
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -109,11 +128,11 @@ function lineRow(cart, line, picture, run) {
     ),
     total,
   );
-  const update = (next) => {
+  const update = (next, locale) => {
     current = next.quantity;
     details = next;
-    unit.textContent = `${formatMoney(next.unitPrice, next.currency)} each`;
-    total.textContent = formatMoney(next.lineTotal, next.currency);
+    unit.textContent = `${formatMoney(next.unitPrice, next.currency, locale)} each`;
+    total.textContent = formatMoney(next.lineTotal, next.currency, locale);
     if (row.getRootNode().activeElement !== quantity) quantity.value = String(next.quantity);
   };
   return { row, update };
@@ -124,14 +143,17 @@ function lineRow(cart, line, picture, run) {
 const rowKey = (line) => JSON.stringify([line.sku, line.name, line.variant]);
 
 /**
- * A cart panel's lines and totals: `render(cart)` brings `list` (a <ul>), `totals` (a <dl>)
- * and `empty` (shown for an empty cart) up to date with the cart. `pictureOf(line)` draws a line's
- * picture (default: `letterTile`); `run(action)` performs a cart action, reporting what it throws.
+ * A cart panel's lines and totals: `render(cart, locale)` brings `list` (a <ul>), `totals` (a
+ * <dl>) and `empty` (shown for an empty cart) up to date with the cart, amounts formatted for
+ * `locale` (omitted: the browser's default). `pictureOf(line)` draws a line's picture (default:
+ * `letterTile`); `run(action)` performs a cart action, reporting what it throws. Rows are
+ * updated in place, so the focus stays where it was; when the row holding it goes, the focus
+ * moves to the same control of the line in its place, else to `empty`.
  */
 export function cartLinesView({ list, totals, empty, pictureOf = (line) => letterTile(line.name), run }) {
   const rows = new Map();
   let shownCart;
-  return function render(cart) {
+  return function render(cart, locale) {
     if (cart !== shownCart) {
       // Another cart (after sign-in): its rows' buttons must act on it.
       for (const { row } of rows.values()) row.remove();
@@ -139,13 +161,14 @@ export function cartLinesView({ list, totals, empty, pictureOf = (line) => lette
       shownCart = cart;
     }
     const lines = cart.items();
+    const held = heldFocus(list, rows);
     const seen = new Set();
     lines.forEach((line, index) => {
       const key = rowKey(line);
       seen.add(key);
       if (!rows.has(key)) rows.set(key, lineRow(cart, line, pictureOf(line), run));
       const { row, update } = rows.get(key);
-      update(line);
+      update(line, locale);
       // Move a row only when it is out of place: moving a focused element drops its focus.
       if (list.children[index] !== row) list.insertBefore(row, list.children[index] ?? null);
     });
@@ -156,14 +179,47 @@ export function cartLinesView({ list, totals, empty, pictureOf = (line) => lette
       }
     }
     empty.hidden = lines.length > 0;
+    if (held && !held.row.isConnected) keepFocus(held, list, empty);
     const sums = cart.totals();
     totals.replaceChildren(
       ...sums.flatMap(({ currency, amount }) => [
         h('dt', { textContent: sums.length > 1 ? `Total in ${currency}` : 'Total' }),
-        h('dd', { textContent: formatMoney(amount, currency) }),
+        h('dd', { textContent: formatMoney(amount, currency, locale) }),
       ]),
     );
   };
+}
+
+/** The controls of a cart line a keyboard reaches, in order. */
+const controlsOf = (row) => [...row.querySelectorAll('button, input')];
+
+/**
+ * Which row of `rows` holds the focus (in `list`'s document or shadow root), where it is in the
+ * list and which of its controls has it; `undefined` when no row has the focus.
+ */
+function heldFocus(list, rows) {
+  const focused = list.getRootNode().activeElement;
+  if (!focused) return undefined;
+  for (const { row } of rows.values()) {
+    if (row.contains(focused)) return { row, index: [...list.children].indexOf(row), control: controlsOf(row).indexOf(focused) };
+  }
+  return undefined;
+}
+
+/**
+ * The row that held the focus is gone (its Remove was pressed, or the line left with a change
+ * from elsewhere): the focus moves to the same control of the line now in its place (or of the
+ * last line), else to `empty`, so that it is not lost to the top of the page.
+ */
+function keepFocus(held, list, empty) {
+  const next = list.children[Math.min(held.index, list.children.length - 1)];
+  if (next) {
+    const controls = controlsOf(next);
+    controls[Math.max(held.control, 0)]?.focus();
+  } else {
+    empty.tabIndex = -1;
+    empty.focus();
+  }
 }
 
 /**
@@ -186,36 +242,75 @@ const BLOCKED_TEXT = {
 };
 
 /**
- * Where the cart is, as the badge shows it: `state` is one of "offline", "syncing", "device"
- * (saved on this device, not yet on the server), "blocked" (the server refuses the cart's
- * changes; they stay on this device) and "account" (saved to your account); `text` says it in
- * words, with the number of changes the server does not have yet.
+ * Where the cart is, as the badge shows it:
+ * - `words`: the state in words, what the badge's live region announces: "Saved to your
+ *   account", "Connecting · saved on this device", "Offline · saved on this device", why the
+ *   server refuses the cart, or that it is kept in memory only. They change with the
+ *   connection, the storage or a refusal, never with an edit or a sync. `shown` is the words
+ *   the badge shows now: while the server cannot be reached the cart tries again and again
+ *   (offline, connecting, offline, …), so a badge that says "Offline" keeps saying it while
+ *   connecting, and says "Saved to your account" once the cart is back.
+ * - `detail`: what is on its way, shown after the words and not announced: a connection being
+ *   tried, changes being saved on this device, changes the server does not have yet.
+ * - `state`, for styles and tests: "account" (online, everything on the server), "syncing"
+ *   (online or connecting with changes on their way), "device" (offline, everything on this
+ *   device), "offline" (offline and still saving, or kept in memory only) or "blocked" (the
+ *   server refuses the cart's changes; they stay on this device).
  */
-function describeStatus(status) {
+function describeStatus(status, shown) {
   const connection = connectionOf(status);
   const waiting = status.pending > 0 ? ` · ${plural(status.pending, 'change')} not yet on the server` : '';
   if (status.storage === 'memory') {
-    return { state: 'offline', text: `Kept in memory only: lost on reload${waiting}` };
+    return { state: 'offline', words: 'Kept in memory only: lost on reload', detail: waiting };
   }
   if (status.blocked) {
-    const text = BLOCKED_TEXT[status.blocked] ?? `Not synced (${status.blocked}) · it stays on this device`;
-    return { state: 'blocked', text };
+    const words = BLOCKED_TEXT[status.blocked] ?? `Not synced (${status.blocked}) · it stays on this device`;
+    return { state: 'blocked', words, detail: '' };
   }
   if (connection === 'online') {
-    if (status.pending === 0 && status.unsaved === 0) return { state: 'account', text: 'Saved to your account' };
-    return { state: 'syncing', text: `Syncing${waiting}` };
+    const busy = status.pending > 0 || status.unsaved > 0;
+    const detail = status.pending > 0 ? ` · syncing ${plural(status.pending, 'change')}` : '';
+    return { state: busy ? 'syncing' : 'account', words: 'Saved to your account', detail };
   }
-  if (status.unsaved > 0) return { state: 'offline', text: `Offline · saving on this device${waiting}` };
-  if (connection === 'connecting') return { state: 'syncing', text: `Connecting · saved on this device${waiting}` };
-  return { state: 'device', text: `Offline · saved on this device${waiting}` };
+  const retrying = connection === 'connecting' && shown === OFFLINE;
+  const words = connection === 'connecting' && !retrying ? 'Connecting · saved on this device' : OFFLINE;
+  const detail = `${retrying ? ' · connecting' : ''}${status.unsaved > 0 ? ' · saving' : ''}${waiting}`;
+  if (status.unsaved > 0) return { state: 'offline', words, detail };
+  return { state: connection === 'connecting' ? 'syncing' : 'device', words, detail };
 }
 
-/** Shows `status` in the badge element `badge` (its data attributes are for styles and tests). */
+const OFFLINE = 'Offline · saved on this device';
+
+/** Sets `element`'s text only when it differs: a live region announces every rewrite. */
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+/**
+ * Shows `status` in the badge element `badge`: the state in words in a live region
+ * (`role="status"`, class `status-text`), then what is on its way (class `status-detail`),
+ * shown but not announced. A screen reader announces a live region again whenever it is
+ * rewritten, so the words are written only when they change: the badge announces "Offline ·
+ * saved on this device", "Connecting · saved on this device" (when it did not say "Offline"
+ * before: attempts to reconnect are not announced) and "Saved to your account" once each, not
+ * every sync, edit or retry. The two parts are made inside `badge` on the first call unless it
+ * holds them already (write them in the page, so the live region exists before its first
+ * change); `badge` itself must not be a live region. Its data attributes (data-state,
+ * data-connection, data-pending, data-blocked), for styles and tests, are set when they change.
+ */
 export function renderStatus(badge, status) {
-  const { state, text } = describeStatus(status);
-  badge.textContent = text;
-  badge.dataset.state = state;
-  badge.dataset.connection = connectionOf(status);
-  badge.dataset.pending = String(status.pending);
-  badge.dataset.blocked = status.blocked ?? '';
+  let live = badge.querySelector(':scope > .status-text');
+  let more = badge.querySelector(':scope > .status-detail');
+  if (!live || !more) {
+    live = h('span', { className: 'status-text', attrs: { role: 'status' } });
+    more = h('span', { className: 'status-detail' });
+    badge.replaceChildren(live, more);
+  }
+  const { state, words, detail } = describeStatus(status, live.textContent);
+  setText(live, words);
+  setText(more, detail);
+  const data = { state, connection: connectionOf(status), pending: String(status.pending), blocked: status.blocked ?? '' };
+  for (const [name, value] of Object.entries(data)) {
+    if (badge.dataset[name] !== value) badge.dataset[name] = value;
+  }
 }

@@ -3,7 +3,10 @@
 // server creates one order per cart state, so a retry can never order twice; the button is
 // also disabled while a checkout is in flight, so a double click sends one request.
 import { postCheckout } from './api.js';
-import { connectionOf, h, formatMoney, lineLabel, plural } from 'offline-cart/element';
+import { connectionOf, h, formatMoney, lineLabel, pageLocale, plural } from 'offline-cart/element';
+
+/** Amounts are formatted in the page's language. */
+const money = (amount, currency) => formatMoney(amount, currency, pageLocale(document.body));
 
 const NEEDS_CONNECTION = 'Checkout needs a connection';
 const REASONS = { unknown_sku: 'no longer sold', unavailable: 'sold out' };
@@ -85,18 +88,18 @@ export function checkoutController({ button, output, getCart }) {
 // put in the cart says so.
 function orderSummary(order, repeated) {
   const lines = order.lines.map((line) => {
-    const item = h('li', { textContent: `${line.quantity} × ${lineLabel(line)}: ${formatMoney(line.lineTotal, line.currency)}` });
+    const item = h('li', { textContent: `${line.quantity} × ${lineLabel(line)}: ${money(line.lineTotal, line.currency)}` });
     if (line.priceChanged) {
       item.append(
         h('span', {
           className: 'price-change',
-          textContent: ` (price changed from ${formatMoney(line.cartUnitPrice, line.currency)} to ${formatMoney(line.unitPrice, line.currency)} each)`,
+          textContent: ` (price changed from ${money(line.cartUnitPrice, line.currency)} to ${money(line.unitPrice, line.currency)} each)`,
         }),
       );
     }
     return item;
   });
-  const totals = order.totals.map(({ currency, amount }) => formatMoney(amount, currency)).join(' + ');
+  const totals = order.totals.map(({ currency, amount }) => money(amount, currency)).join(' + ');
   return h(
     'div',
     { className: 'order', attrs: { 'data-order-id': order.id } },

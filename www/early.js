@@ -4,7 +4,7 @@
 // visit plus the outbox until the Automerge cart takes over. The page exposes its cart as
 // `window.cart` (tests/e2e/early.test.mjs drives it with the .wasm held back).
 import { Cart } from 'offline-cart';
-import { cartLinesView, renderStatus, syncUrl } from 'offline-cart/element';
+import { cartLinesView, pageLocale, renderStatus, syncUrl } from 'offline-cart/element';
 
 const CART_KEY = 'offline-cart:early';
 const $ = (id) => document.getElementById(id);
@@ -36,8 +36,10 @@ window.cart = cart;
 
 const renderLines = cartLinesView({ list: $('lines'), totals: $('totals'), empty: $('empty'), run });
 const render = () => {
-  renderLines(cart);
-  $('module').textContent = cart.isReady ? 'Cart module ready' : 'Cart module loading · adds are kept on this device';
+  renderLines(cart, pageLocale(document.body));
+  // A live region: written only when it changes, so it is announced once.
+  const moduleText = cart.isReady ? 'Cart module ready' : 'Cart module loading · adds are kept on this device';
+  if ($('module').textContent !== moduleText) $('module').textContent = moduleText;
 };
 cart.subscribe((event) => {
   if (event.type === 'change') render();

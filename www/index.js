@@ -4,8 +4,10 @@
 import { fetchCatalog } from './api.js';
 import { artwork } from './art.js';
 import { checkoutController } from './checkout.js';
-import { cartLinesView, chosenCart, formatMoney, h, openCart, plural, renderStatus, syncUrl } from 'offline-cart/element';
+import { cartLinesView, chosenCart, formatMoney, h, openCart, pageLocale, plural, renderStatus, syncUrl } from 'offline-cart/element';
 import { signIn } from './signin.js';
+// The cart lines' styles from the package, then the shop's own (which come after, so they win).
+import 'offline-cart/view.css';
 import './style.css';
 
 const MAX_NOTICES = 4;
@@ -54,7 +56,7 @@ function productCard(variants, add) {
     artwork(first.art, first.name),
     h('h3', { id: `${id}-name`, textContent: first.name }),
     h('p', { className: 'description', textContent: first.description }),
-    h('p', { className: 'price', textContent: formatMoney(first.unitPrice, first.currency) }),
+    h('p', { className: 'price', textContent: formatMoney(first.unitPrice, first.currency, pageLocale(document.body)) }),
   );
   let select;
   if (first.group) {
@@ -148,10 +150,12 @@ async function main() {
   const checkout = checkoutController({ button: $('checkout'), output: $('checkout-result'), getCart: () => cart });
 
   const render = () => {
-    renderLines(cart);
+    renderLines(cart, pageLocale(document.body));
     const count = cart.itemCount();
     $('cart-count').textContent = String(count);
-    $('cart-count-text').textContent = `${plural(count, 'item')} in your cart`;
+    // A live region: rewritten only when the count changes, so it is announced once per change.
+    const countText = `${plural(count, 'item')} in your cart`;
+    if ($('cart-count-text').textContent !== countText) $('cart-count-text').textContent = countText;
     $('clear-cart').hidden = count === 0;
     checkout.update(cart);
   };

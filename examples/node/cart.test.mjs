@@ -57,6 +57,17 @@ test('an edit after close throws cart_closed', async () => {
   assert.throws(() => cart.addItem(MUG), (error) => isCartError(error) && error.code === 'cart_closed');
 });
 
+test('an edit while close is still flushing throws cart_closed, and what was added before is kept', async () => {
+  const cart = await Cart.open({ storage: 'memory' });
+  cart.addItem(MUG);
+  const closing = cart.close();
+  for (const edit of [() => cart.addItem(MUG), () => cart.setQuantity('MUG', 2), () => cart.removeItem('MUG'), () => cart.clear()]) {
+    assert.throws(edit, (error) => isCartError(error) && error.code === 'cart_closed');
+  }
+  await closing;
+  assert.equal(cart.itemCount(), 1);
+});
+
 test('the element module imports without a DOM, for server renderers', async () => {
   const element = await import('offline-cart/element');
   assert.equal(typeof element.OfflineCartElement, 'function');

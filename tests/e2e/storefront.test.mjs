@@ -375,13 +375,28 @@ test("a product name containing HTML is shown as text, in the shelf and in the c
   assert.equal(await page.locator("#cart b, #cart script").count(), 0);
 });
 
+/**
+ * The plain page with the drop-in element (embed.html, `query` appended), once the element's
+ * cart is open. Page errors are collected in `page.errors`.
+ */
+async function openEmbed(context, query = "") {
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (error) => page.errors.push(error.message));
+  await page.goto(`${server.http}/embed.html${query}`);
+  await page.waitForFunction(() => document.querySelector("offline-cart")?.cart !== undefined, null, { timeout: WAIT_MS });
+  return page;
+}
+
+/** Waits until the element's status badge is in `state` (its data-state). */
+const badgeState = (page, state) => page.locator(`offline-cart .status[data-state="${state}"]`).waitFor({ timeout: WAIT_MS });
+
+/** What the element's shadow root has focused: the class of the focused element, or null. */
+const focusedInElement = (page) => page.evaluate(() => document.querySelector("offline-cart").shadowRoot.activeElement?.className ?? null);
+
 test("the drop-in element works on a plain page", { timeout: TEST_MS }, async () => {
   const device = await newDevice();
-  const page = await device.newPage();
-  const errors = [];
-  page.on("pageerror", (error) => errors.push(error.message));
-  await page.goto(`${server.http}/embed.html`);
-  await page.waitForFunction(() => document.querySelector("offline-cart")?.cart !== undefined, null, { timeout: WAIT_MS });
+  const page = await openEmbed(device);
   await page.locator("#add-mug").click();
   await page.locator("#add-tote").click();
   const element = page.locator("offline-cart");
@@ -391,8 +406,277 @@ test("the drop-in element works on a plain page", { timeout: TEST_MS }, async ()
   assert.equal(await page.evaluate(() => window.cart.itemCount()), 3);
   await element.getByRole("button", { name: "One more Stoneware mug" }).click();
   await expectLines(element, { MUG: 2, TOTE: 2 }, "after a click in the drawer");
-  await element.locator('[role="status"][data-state="account"]').waitFor({ timeout: WAIT_MS });
-  assert.deepEqual(errors, []);
+  await badgeState(page, "account");
+  assert.deepEqual(page.errors, []);
+});
+
+test("Escape closes the element's open drawer and gives the focus back to its toggle", { timeout: TEST_MS }, async () => {
+  const device = await newDevice();
+  const page = await openEmbed(device);
+  await page.locator("#add-mug").click();
+  // Whether the page saw each Escape as still to be handled (the element consumes only the one
+  // that closes its drawer).
+  await page.evaluate(() => {
+    window.escapes = [];
+    document.addEventListener("keydown", (event) => event.key === "Escape" && window.escapes.push(event.defaultPrevented));
+  });
+  const element = page.locator("offline-cart");
+  const toggle = element.getByRole("button", { name: /^Cart/ });
+  const drawer = element.locator(".drawer");
+  await toggle.click();
+  await expectLines(element, { MUG: 1 }, "the open drawer");
+  assert.equal(await toggle.getAttribute("aria-expanded"), "true");
+
+  // From a button inside the drawer: the drawer closes and the toggle has the focus.
+  await element.getByRole("button", { name: "One more Stoneware mug" }).focus();
+  await page.keyboard.press("Escape");
+  await drawer.waitFor({ state: "hidden" });
+  assert.equal(await toggle.getAttribute("aria-expanded"), "false");
+  assert.equal(await focusedInElement(page), "toggle");
+
+  // From the toggle with the drawer closed: nothing to close, the page gets the Escape.
+  await page.keyboard.press("Escape");
+  assert.equal(await drawer.isHidden(), true);
+  assert.equal(await focusedInElement(page), "toggle");
+  assert.deepEqual(await page.evaluate(() => window.escapes), [true, false]);
+
+  // Reopened with the keyboard, Escape from the toggle closes it again.
+  await page.keyboard.press("Enter");
+  await drawer.waitFor({ state: "visible" });
+  await page.keyboard.press("Escape");
+  await drawer.waitFor({ state: "hidden" });
+  assert.equal(await focusedInElement(page), "toggle");
+  assert.deepEqual(page.errors, []);
+});
+
+test("removing a line with the keyboard keeps the focus in the drawer: the next line, then the empty cart", { timeout: TEST_MS }, async () => {
+  const device = await newDevice();
+  const page = await openEmbed(device);
+  await page.locator("#add-mug").click();
+  await page.locator("#add-tote").click();
+  const element = page.locator("offline-cart");
+  await element.getByRole("button", { name: /^Cart/ }).click();
+  await expectLines(element, { MUG: 1, TOTE: 2 }, "the open drawer");
+  const focusedLabel = () => page.evaluate(() => {
+    const focused = document.querySelector("offline-cart").shadowRoot.activeElement;
+    return focused?.getAttribute("aria-label") ?? focused?.className ?? null;
+  });
+
+  await element.getByRole("button", { name: "Remove Stoneware mug" }).focus();
+  await page.keyboard.press("Enter");
+  await expectLines(element, { TOTE: 2 }, "after removing the mug");
+  assert.equal(await focusedLabel(), "Remove Heavy tote bag");
+
+  await page.keyboard.press("Enter");
+  await expectLines(element, {}, "after removing the totes");
+  assert.equal(await focusedLabel(), "empty");
+  assert.equal(await element.locator(".empty").textContent(), "Your cart is empty.");
+  assert.deepEqual(page.errors, []);
+});
+
+test("the element's status badge announces each change of state once, not every sync", { timeout: TEST_MS }, async () => {
+  const device = await newDevice();
+  const page = await openEmbed(device);
+  await badgeState(page, "account");
+  // Every write into the badge's live region (role="status"), as the text it put there, and
+  // every state the badge showed; every status event of the cart.
+  await page.evaluate(() => {
+    const element = document.querySelector("offline-cart");
+    const badge = element.shadowRoot.querySelector(".status");
+    const live = badge.querySelector('[role="status"]');
+    window.writes = [];
+    new MutationObserver((records) => {
+      for (const record of records) {
+        window.writes.push(record.type === "childList" ? [...record.addedNodes].map((node) => node.textContent).join("") : `(${record.type} ${record.attributeName ?? ""})`);
+      }
+    }).observe(live, { subtree: true, childList: true, characterData: true, attributes: true });
+    window.states = [];
+    new MutationObserver(() => window.states.push(badge.dataset.state)).observe(badge, { attributeFilter: ["data-state"] });
+    window.statuses = [];
+    element.cart.subscribe((event) => event.type === "status" && window.statuses.push(event.status));
+  });
+  const writes = () => page.evaluate(() => window.writes);
+
+  // An add while online: the change goes to the server and is confirmed. The badge shows it
+  // syncing, but what it announces stays "Saved to your account".
+  await page.locator("#add-mug").click();
+  await page.waitForFunction(() => window.statuses.some((status) => status.pending > 0) && window.cart.status().pending === 0, null, { timeout: WAIT_MS });
+  await badgeState(page, "account");
+  const states = await page.evaluate(() => window.states);
+  assert.ok(states.includes("syncing") && states.at(-1) === "account", `the badge showed the sync: ${JSON.stringify(states)}`);
+  assert.deepEqual(await writes(), [], "nothing was announced for the sync");
+  const live = page.locator('offline-cart [role="status"]');
+  assert.equal(await live.textContent(), "Saved to your account");
+
+  // Offline (the browser says so): announced once.
+  await device.setOffline(true);
+  await badgeState(page, "device");
+  assert.deepEqual(await writes(), ["Offline · saved on this device"]);
+
+  // An add while offline is saved on this device: status events, nothing new to announce.
+  const seen = await page.evaluate(() => window.statuses.length);
+  await page.locator("#add-tote").click();
+  await page.waitForFunction((before) => window.statuses.length > before && window.cart.status().unsaved === 0, seen, { timeout: WAIT_MS });
+  await badgeState(page, "device");
+  assert.deepEqual(await writes(), ["Offline · saved on this device"], "an offline add is not announced");
+
+  // Back online: announced once more (a reconnection on the way is not announced).
+  await device.setOffline(false);
+  await page.waitForFunction(() => window.writes.at(-1) === "Saved to your account", null, { timeout: WAIT_MS });
+  assert.deepEqual(await writes(), ["Offline · saved on this device", "Saved to your account"]);
+
+  // The server goes away: the cart tries again and again (offline, connecting, offline, …).
+  // "Offline" is announced once, the attempts are only shown; "Saved" once it is back.
+  await serverDown();
+  await page.waitForFunction(
+    (from) => window.statuses.slice(from).filter((status) => status.connection === "connecting").length >= 2,
+    await page.evaluate(() => window.statuses.length),
+    { timeout: WAIT_MS },
+  );
+  assert.deepEqual((await writes()).slice(2), ["Offline · saved on this device"], "retries are not announced");
+  await serverUp();
+  await page.waitForFunction(() => window.writes.at(-1) === "Saved to your account" && window.writes.length > 3, null, { timeout: WAIT_MS });
+  assert.deepEqual((await writes()).slice(2), ["Offline · saved on this device", "Saved to your account"]);
+  assert.deepEqual(page.errors, []);
+});
+
+test("removing the element closes its cart; put back, it opens it again; a move keeps it open", { timeout: TEST_MS }, async () => {
+  const device = await newDevice();
+  const page = await openEmbed(device);
+  await page.locator("#add-mug").click();
+  await badgeState(page, "account");
+
+  // A move within the page (disconnected and connected in one task) keeps the same open cart.
+  const moved = await page.evaluate(() => {
+    const element = document.querySelector("offline-cart");
+    window.firstCart = element.cart;
+    document.querySelector("main").prepend(element);
+    return element.cart === window.firstCart;
+  });
+  assert.equal(moved, true);
+  const count = await page.evaluate(() => {
+    window.firstCart.addItem({ sku: "TOTE", name: "Heavy tote bag", unitPrice: 1200, currency: "EUR" });
+    return window.firstCart.itemCount();
+  });
+  assert.equal(count, 2, "the moved element's cart still takes edits");
+
+  // Removed: the cart is closed, its edits throw cart_closed, and it is no longer window.cart.
+  await page.evaluate(() => {
+    window.element = document.querySelector("offline-cart");
+    window.element.remove();
+  });
+  const after = await page.evaluate(() => {
+    let code = "no error";
+    try {
+      window.firstCart.addItem({ sku: "MUG", name: "Stoneware mug", unitPrice: 1450, currency: "EUR" });
+    } catch (error) {
+      code = error.code;
+    }
+    return { code, elementCart: window.element.cart === undefined, windowCart: window.cart === undefined };
+  });
+  assert.deepEqual(after, { code: "cart_closed", elementCart: true, windowCart: true });
+
+  // Put back: the element opens the same cart again (a new Cart object), with its lines.
+  await page.evaluate(() => document.querySelector("main").append(window.element));
+  await page.waitForFunction(() => window.element.cart !== undefined, null, { timeout: WAIT_MS });
+  const reopened = await page.evaluate(async () => ({
+    same: window.element.cart === window.firstCart,
+    id: window.element.cart.id === window.firstCart.id,
+    ready: (await window.element.ready) === window.element.cart,
+    windowCart: window.cart === window.element.cart,
+  }));
+  assert.deepEqual(reopened, { same: false, id: true, ready: true, windowCart: true });
+  const element = page.locator("offline-cart");
+  await element.getByRole("button", { name: /^Cart/ }).click();
+  await expectLines(element, { MUG: 1, TOTE: 1 }, "the reopened cart");
+  await badgeState(page, "account");
+  assert.deepEqual(page.errors, []);
+});
+
+test("an element removed before its cart opened rejects ready (AbortError) and opens the cart when put back", { timeout: TEST_MS }, async () => {
+  const device = await newDevice();
+  const page = await openEmbed(device);
+  const outcome = await page.evaluate(async () => {
+    const second = document.createElement("offline-cart");
+    const main = document.querySelector("main");
+    main.append(second);
+    const first = second.ready;
+    second.remove();
+    const rejected = await first.then(() => "resolved", (error) => error.name);
+    main.append(second);
+    const cart = await second.ready;
+    return {
+      rejected,
+      fresh: first !== second.ready,
+      opened: cart === second.cart,
+      sameCart: cart.id === document.querySelector("offline-cart").cart.id,
+      windowCart: window.cart === document.querySelector("offline-cart").cart,
+    };
+  });
+  assert.deepEqual(outcome, { rejected: "AbortError", fresh: true, opened: true, sameCart: true, windowCart: true });
+  assert.deepEqual(page.errors, []);
+});
+
+test("the element formats amounts in its locale attribute, else in the page's language", { timeout: TEST_MS }, async () => {
+  // The browser's own language, the last fallback, is set so the test does not depend on the machine's.
+  const device = await newDevice({ locale: "en-US" });
+  const page = await openEmbed(device);
+  await page.locator("#add-mug").click();
+  const element = page.locator("offline-cart");
+  await element.getByRole("button", { name: /^Cart/ }).click();
+  const unit = element.locator('.line[data-sku="MUG"] .unit');
+  const total = element.locator(".totals dd");
+  // The page is lang="en".
+  await unit.filter({ hasText: /^€14\.50 each$/ }).waitFor();
+  assert.equal(await total.textContent(), "€14.50");
+
+  // An observed attribute: setting it formats again at once.
+  await page.evaluate(() => document.querySelector("offline-cart").setAttribute("locale", "de-DE"));
+  assert.match(await unit.textContent(), /^14,50\s€ each$/);
+  assert.match(await total.textContent(), /^14,50\s€$/);
+
+  // Without it, the closest lang: a French section around the element, at the next change.
+  await page.evaluate(() => {
+    const element = document.querySelector("offline-cart");
+    element.removeAttribute("locale");
+    const section = document.createElement("section");
+    section.lang = "fr-FR";
+    element.before(section);
+    section.append(element);
+    window.cart.addItem({ sku: "MUG", name: "Stoneware mug", unitPrice: 1450, currency: "EUR" });
+  });
+  await total.filter({ hasText: /^29,00\s€$/ }).waitFor();
+  assert.match(await unit.textContent(), /^14,50\s€ each$/);
+
+  // A locale that is not a language tag: the browser's language (en-US), and a notice.
+  await page.evaluate(() => document.querySelector("offline-cart").setAttribute("locale", "not a tag"));
+  assert.equal(await total.textContent(), "€29.00");
+  assert.equal(await element.locator(".notice").textContent(), '"not a tag" is not a language tag: amounts use the browser\'s language.');
+  assert.deepEqual(page.errors, []);
+});
+
+test("the element has no accessibility violations (axe-core), with its drawer closed and open", { timeout: TEST_MS }, async () => {
+  const device = await newDevice();
+  const page = await openEmbed(device);
+  await page.locator("#add-mug").click();
+  await badgeState(page, "account");
+  await page.addScriptTag({ path: path.join(ROOT, "node_modules", "axe-core", "axe.min.js") });
+  // Every rule axe runs by default (WCAG 2.x A and AA, and its best practices).
+  const violations = () =>
+    page.evaluate(async () => {
+      const results = await window.axe.run(document);
+      return results.violations.map((violation) => ({
+        id: violation.id,
+        help: violation.help,
+        targets: violation.nodes.map((node) => node.target.join(" ")),
+      }));
+    });
+  assert.deepEqual(await violations(), [], "drawer closed");
+  const element = page.locator("offline-cart");
+  await element.getByRole("button", { name: /^Cart/ }).click();
+  await expectLines(element, { MUG: 1 }, "the open drawer");
+  assert.deepEqual(await violations(), [], "drawer open");
+  assert.deepEqual(page.errors, []);
 });
 
 test("signing in merges the anonymous cart into the account cart: sums per sku", { timeout: TEST_MS }, async () => {

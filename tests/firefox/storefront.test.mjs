@@ -2,7 +2,8 @@
 // geckodriver (from crates.io) driven by selenium-webdriver, against a real cart-server that
 // serves dist/ on loopback. Load, add, reload and the line is still there; stop the server, add
 // another, start it again, and both lines reach it (read back by the stock automerge-repo client
-// in Node). A second profile that refuses storage still gets a working cart.
+// in Node). A second profile that refuses storage still gets a working cart. The drop-in
+// element on embed.html: Escape, its locale attribute, and removal closing its cart.
 //
 // Nothing is downloaded: geckodriver and the Firefox binary are named explicitly, so
 // selenium-webdriver never runs its Selenium Manager (which could fetch drivers and browsers);
@@ -17,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 
-import { Builder, By, until } from "selenium-webdriver";
+import { Builder, By, Key, until } from "selenium-webdriver";
 import firefox from "selenium-webdriver/firefox.js";
 import { Repo } from "@automerge/automerge-repo";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
@@ -218,5 +219,59 @@ test("the other tab's later add comes back live as well", { timeout: 60000 }, as
     async () => (await pageLines(driver)).some(([sku]) => sku === second),
     10000,
     "tab A never saw tab B's add",
+  );
+});
+
+test("the drop-in element in Firefox: Escape gives the focus back, locale formats, removing it closes its cart", { timeout: 120000 }, async () => {
+  const driver = await launchFirefox();
+  drivers.push(driver);
+  await driver.get(`${server.http}/embed.html`);
+  const inElement = (script, ...args) => driver.executeScript(script, ...args);
+  await driver.wait(() => inElement(() => document.querySelector("offline-cart")?.cart !== undefined), 30000, "the element never opened its cart");
+  await driver.findElement(By.id("add-mug")).click();
+  await inElement(() => document.querySelector("offline-cart").shadowRoot.querySelector(".toggle").click());
+  await driver.wait(
+    () => inElement(() => document.querySelector("offline-cart").shadowRoot.querySelector('.line[data-sku="MUG"]') !== null),
+    10000,
+    "the drawer never showed the mug",
+  );
+
+  // Escape from a button in the drawer: closed, and the focus is on the toggle.
+  await inElement(() => document.querySelector("offline-cart").shadowRoot.querySelector('[aria-label="One more Stoneware mug"]').focus());
+  await driver.actions().sendKeys(Key.ESCAPE).perform();
+  const afterEscape = await inElement(() => {
+    const root = document.querySelector("offline-cart").shadowRoot;
+    return { hidden: root.querySelector(".drawer").hidden, focused: root.activeElement?.className ?? null };
+  });
+  assert.deepEqual(afterEscape, { hidden: true, focused: "toggle" });
+
+  // locale="de-DE" formats the amounts again at once.
+  const unit = await inElement(() => {
+    const element = document.querySelector("offline-cart");
+    element.setAttribute("locale", "de-DE");
+    return element.shadowRoot.querySelector('.line[data-sku="MUG"] .unit').textContent;
+  });
+  assert.match(unit, /^14,50\s€ each$/);
+
+  // Removed, the element closes its cart; put back, it opens it again.
+  await inElement(() => {
+    window.element = document.querySelector("offline-cart");
+    window.firstCart = window.element.cart;
+    window.element.remove();
+  });
+  const code = await inElement(() => {
+    try {
+      window.firstCart.addItem({ sku: "MUG", name: "Stoneware mug", unitPrice: 1450, currency: "EUR" });
+      return "no error";
+    } catch (error) {
+      return error.code;
+    }
+  });
+  assert.equal(code, "cart_closed");
+  await inElement(() => document.querySelector("main").append(window.element));
+  await driver.wait(
+    () => inElement(() => window.element.cart !== undefined && window.element.cart !== window.firstCart && window.element.cart.itemCount() === 1),
+    30000,
+    "the element put back never opened its cart again",
   );
 });
