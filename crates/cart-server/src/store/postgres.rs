@@ -44,7 +44,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls};
 use tokio_util::sync::CancellationToken;
 
-use super::shop::{Account, Order, Placed, Product, ShopStore};
+use super::shop::{from_json, product_rows, to_json, Account, Order, Placed, Product, ShopStore};
 use super::{postgres_feed, random_uuid, ChangeFeed, DocStore, StoreError};
 use crate::secret::SecretHash;
 
@@ -360,15 +360,6 @@ async fn stored_order(client: &impl GenericClient, id: &str) -> Result<Option<Or
     row.map(|row| from_json(row.get(0), "order")).transpose()
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(backend)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::Backend(format!("a stored {what} does not parse: {e}")))
-}
-
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or_default()
 }
@@ -582,10 +573,7 @@ async fn lock_catalog(tx: &impl GenericClient) -> Result<(), StoreError> {
 #[async_trait]
 impl ShopStore for PostgresStore {
     async fn seed_catalog(&self, products: &[Product]) -> Result<usize, StoreError> {
-        let rows: Vec<(String, String)> = products
-            .iter()
-            .map(|p| Ok((p.sku.clone(), to_json(p)?)))
-            .collect::<Result<_, StoreError>>()?;
+        let rows = product_rows(products)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         lock_catalog(&tx).await?;
@@ -602,10 +590,7 @@ impl ShopStore for PostgresStore {
     }
 
     async fn replace_catalog(&self, products: &[Product]) -> Result<(), StoreError> {
-        let rows: Vec<(String, String)> = products
-            .iter()
-            .map(|p| Ok((p.sku.clone(), to_json(p)?)))
-            .collect::<Result<_, StoreError>>()?;
+        let rows = product_rows(products)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         lock_catalog(&tx).await?;

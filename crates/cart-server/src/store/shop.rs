@@ -129,6 +129,28 @@ pub struct Account {
     pub key: String,
 }
 
+/// A record as the stores keep it: JSON text.
+pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// A record read back from its JSON text; `what` names it in the error.
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Backend(format!("a stored {what} does not parse: {e}")))
+}
+
+/// The `(sku, body)` rows of `products`, in their order.
+pub(super) fn product_rows(products: &[Product]) -> Result<Vec<(String, String)>, StoreError> {
+    products
+        .iter()
+        .map(|p| Ok((p.sku.clone(), to_json(p)?)))
+        .collect()
+}
+
 /// Durable storage of the catalog, orders and demo accounts.
 ///
 /// Same guarantees as [`super::DocStore`]: a write is durable when the call returns `Ok`, several

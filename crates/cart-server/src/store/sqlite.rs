@@ -25,7 +25,7 @@ use cart_core::CartId;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::group_commit::GroupCommit;
-use super::shop::{Account, Order, Placed, Product, ShopStore};
+use super::shop::{from_json, product_rows, to_json, Account, Order, Placed, Product, ShopStore};
 use super::{random_uuid, DocStore, StoreError};
 use crate::secret::SecretHash;
 
@@ -413,21 +413,10 @@ impl DocStore for SqliteStore {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(backend)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| backend(format!("a stored {what} does not parse: {e}")))
-}
-
 #[async_trait]
 impl ShopStore for SqliteStore {
     async fn seed_catalog(&self, products: &[Product]) -> Result<usize, StoreError> {
-        let rows: Vec<(String, String)> = products
-            .iter()
-            .map(|p| Ok((p.sku.clone(), to_json(p)?)))
-            .collect::<Result<_, StoreError>>()?;
+        let rows = product_rows(products)?;
         self.with_conn(move |conn| {
             let mut inserted = 0;
             for (sku, body) in &rows {
@@ -462,10 +451,7 @@ impl ShopStore for SqliteStore {
     }
 
     async fn replace_catalog(&self, products: &[Product]) -> Result<(), StoreError> {
-        let rows: Vec<(String, String)> = products
-            .iter()
-            .map(|p| Ok((p.sku.clone(), to_json(p)?)))
-            .collect::<Result<_, StoreError>>()?;
+        let rows = product_rows(products)?;
         // One job of the writer: its own savepoint, so all of it or nothing.
         self.with_conn(move |conn| {
             conn.execute("DELETE FROM products", []).map_err(backend)?;
