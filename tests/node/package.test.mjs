@@ -41,6 +41,17 @@ test('Node and server renderers get the node entry: its condition comes before m
   assert.equal(manifest.exports['.'].import, './index.js');
 });
 
+test('the framework bindings import React, Vue and Svelte as optional peer dependencies, never bundled', () => {
+  for (const [binding, framework] of [['react', 'react'], ['vue', 'vue'], ['svelte', 'svelte/store']]) {
+    assert.deepEqual(manifest.exports[`./${binding}`], { types: `./${binding}.d.ts`, default: `./${binding}.js` });
+    const name = framework.split('/')[0];
+    assert.ok(manifest.peerDependencies[name], `${name} is a peer dependency`);
+    assert.deepEqual(manifest.peerDependenciesMeta[name], { optional: true });
+    assert.match(readFileSync(path.join(PKG, `${binding}.js`), 'utf8'), new RegExp(`from '${framework}';`), `${binding}.js imports the app's ${framework}`);
+  }
+  assert.equal(manifest.dependencies, undefined, 'the package depends on nothing at run time');
+});
+
 test('the package ships one .wasm, shared by the bundler, web and node entries', () => {
   const wasm = manifest.files.filter((file) => file.endsWith('.wasm'));
   assert.deepEqual(wasm, ['offline_cart_bg.wasm']);
