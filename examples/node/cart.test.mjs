@@ -26,6 +26,19 @@ test('a memory cart adds, sets and totals in Node', async () => {
   }
 });
 
+test('a closed cart on the default storage leaves no timer behind in Node (the process can exit)', async () => {
+  const source = `
+    import { Cart } from 'offline-cart';
+    const cart = Cart.start();
+    await cart.ready;
+    await cart.close();
+    setImmediate(() => console.log(JSON.stringify(process.getActiveResourcesInfo())));
+  `;
+  const cwd = fileURLToPath(new URL('.', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', source], { cwd, timeout: 20_000 });
+  assert.ok(!JSON.parse(stdout).includes('Timeout'), `still active: ${stdout}`);
+});
+
 test('the default storage falls back to memory in Node with a storage_fallback warning', async () => {
   const warnings = [];
   const cart = Cart.start();
