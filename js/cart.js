@@ -277,16 +277,17 @@ export class Cart {
    */
   snapshot() {
     if (this.#real) return this.#real.snapshot();
-    const status = this.#status();
-    const cached = this.#snapshot;
-    if (cached?.revision === this.#revision && sameStatus(cached.value.status, status)) return cached.value;
-    const lines = cached?.revision === this.#revision ? cached.value : null;
-    const items = lines?.items ?? freezeAll(this.items());
+    const cached = this.#snapshot?.value;
+    const sameLines = this.#snapshot?.revision === this.#revision;
+    const now = this.#status();
+    const status = cached && sameStatus(cached.status, now) ? cached.status : Object.freeze(now);
+    if (sameLines && status === cached.status) return cached;
+    const items = sameLines ? cached.items : freezeAll(this.items());
     const value = Object.freeze({
       items,
-      totals: lines?.totals ?? freezeAll(this.totals()),
+      totals: sameLines ? cached.totals : freezeAll(this.totals()),
       itemCount: items.reduce((sum, line) => sum + line.quantity, 0),
-      status: cached && sameStatus(cached.value.status, status) ? cached.value.status : Object.freeze(status),
+      status,
     });
     this.#snapshot = { revision: this.#revision, value };
     return value;
