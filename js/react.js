@@ -1,6 +1,6 @@
 // `offline-cart/react`: React hooks over a cart, built on React's `useSyncExternalStore` and
 // the cart's cached `snapshot()` (the same frozen object until the cart or its status changes,
-// so React re-renders once per change and never loops). React is a peer dependency of the
+// so React re-renders only when it is another object, and never loops). React is a peer dependency of the
 // package, imported from the app's own copy.
 import { useCallback, useSyncExternalStore } from 'react';
 

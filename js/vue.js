@@ -1,6 +1,7 @@
 // `offline-cart/vue`: a Vue 3 composable over a cart. It keeps the cart's cached `snapshot()`
 // (the same frozen object until the cart or its status changes) in a shallow ref, so Vue
-// re-renders once per change; the snapshot is frozen, so deep reactivity would add nothing.
+// re-renders only when it is another object; the snapshot is frozen, so deep reactivity would
+// add nothing.
 // Vue is a peer dependency of the package, imported from the app's own copy.
 import { computed, getCurrentScope, onScopeDispose, shallowRef } from 'vue';
 
