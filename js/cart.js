@@ -45,6 +45,12 @@ function earlyLines(listing, entries) {
   return lines;
 }
 
+/** `array` with the array and every element frozen, as the wasm cart's snapshot parts are. */
+const freezeAll = (array) => Object.freeze(array.map((element) => Object.freeze(element)));
+
+/** Whether two statuses hold the same values (they are flat objects). */
+const sameStatus = (a, b) => Object.keys(a).every((key) => a[key] === b[key]);
+
 const notReady = (what) =>
   cartError('not_ready', `${what} needs the cart module, which is still loading; await cart.ready first (addItem, items, totals, itemCount, status, subscribe and flush work at once)`);
 
@@ -63,6 +69,10 @@ export class Cart {
   #listeners = new Set();
   #undelivered = [];
   #listingTimer;
+  /** Bumped by every change of the lines before the module is ready (see `snapshot`). */
+  #revision = 0;
+  /** `snapshot()` as last returned before the module is ready, with its revision. */
+  #snapshot = null;
 
   /**
    * A cart that takes adds now. `options` as for `Cart.open`. Throws `invalid_options` or
@@ -94,7 +104,7 @@ export class Cart {
         if (this.#real) return;
         this.#listing = listing;
         this.#entries = sortEntries([...entries, ...this.#entries]);
-        if (entries.length || listing.length) this.#emit({ type: 'change', origin: 'remote' });
+        if (entries.length || listing.length) this.#changed('remote');
       },
       () => {},
     );
@@ -183,6 +193,12 @@ export class Cart {
     }
   }
 
+  /** The lines changed before the module is ready: a new revision, and a `change` event. */
+  #changed(origin) {
+    this.#revision++;
+    this.#emit({ type: 'change', origin });
+  }
+
   #rememberListing() {
     clearTimeout(this.#listingTimer);
     return this.#outbox.saveListing(this.#real.items()).catch(() => {});
@@ -233,7 +249,7 @@ export class Cart {
         this.#unsaved--;
         if (!this.#real) this.#emit({ type: 'status', status: this.#status() });
       });
-    this.#emit({ type: 'change', origin: 'local' });
+    this.#changed('local');
     this.#emit({ type: 'status', status: this.#status() });
   }
 
@@ -258,6 +274,29 @@ export class Cart {
   /** Where the cart is saved; before the module is ready, `pending` counts the outbox's adds. */
   status() {
     return this.#real ? this.#real.status() : this.#status();
+  }
+
+  /**
+   * `{ items, totals, itemCount, status }`, frozen: the same object until the lines or the
+   * status change (compare by identity). Before the module is ready it is built from the early
+   * lines; the module's cart keeps the same promise once it has taken over.
+   */
+  snapshot() {
+    if (this.#real) return this.#real.snapshot();
+    const cached = this.#snapshot?.value;
+    const sameLines = this.#snapshot?.revision === this.#revision;
+    const now = this.#status();
+    const status = cached && sameStatus(cached.status, now) ? cached.status : Object.freeze(now);
+    if (sameLines && status === cached.status) return cached;
+    const items = sameLines ? cached.items : freezeAll(this.items());
+    const value = Object.freeze({
+      items,
+      totals: sameLines ? cached.totals : freezeAll(this.totals()),
+      itemCount: items.reduce((sum, line) => sum + line.quantity, 0),
+      status,
+    });
+    this.#snapshot = { revision: this.#revision, value };
+    return value;
   }
 
   /** Calls `callback` with every event; returns the unsubscribe function. */

@@ -6,6 +6,7 @@ import type {
   CartEvent as ModuleEvent,
   WarningCode,
   CartLine,
+  CartSnapshot,
   CartStatus,
   CurrencyTotal,
   NewItem,
@@ -15,6 +16,7 @@ import type {
 export type {
   BlockedCode,
   CartLine,
+  CartSnapshot,
   CartStatus,
   CurrencyTotal,
   NewItem,
@@ -135,6 +137,13 @@ export class Cart {
   itemCount(): number;
   /** Before the module is ready, `pending` counts the outbox's adds. */
   status(): CartStatus;
+  /**
+   * `{ items, totals, itemCount, status }`, frozen: the same object until the lines or the
+   * status change, so a UI compares snapshots by identity (`offline-cart/react`, `/vue` and
+   * `/svelte` are built on it). `items` and `totals` keep their identity while the lines are
+   * unchanged, `status` while the status is.
+   */
+  snapshot(): CartSnapshot;
   subscribe(callback: (event: CartEvent) => void): () => void;
   /** Resolves once every edit so far is durable (in the outbox, before the module is ready). */
   flush(): Promise<void>;

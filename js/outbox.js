@@ -24,8 +24,9 @@ const done = (tx) =>
 
 function openDb() {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`IndexedDB did not open within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
+    // Throws where there is no IndexedDB (Node), rejecting before any timer is left running.
     const r = indexedDB.open(DB, 1);
+    const timer = setTimeout(() => reject(new Error(`IndexedDB did not open within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
     r.onupgradeneeded = () => {
       r.result.createObjectStore('adds');
       r.result.createObjectStore('listings');
@@ -38,7 +39,10 @@ function openDb() {
       clearTimeout(timer);
       reject(r.error);
     };
-    r.onblocked = () => reject(new Error('IndexedDB is blocked by another tab'));
+    r.onblocked = () => {
+      clearTimeout(timer);
+      reject(new Error('IndexedDB is blocked by another tab'));
+    };
   });
 }
 

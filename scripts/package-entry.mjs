@@ -17,6 +17,8 @@
 //               offline_cart_bg.wasm read from disk
 //   element.js  `offline-cart/element`: <offline-cart> (with view.js, session.js, element-style.js)
 //   view.css    `offline-cart/view.css`: the styles of what view.js draws, for a page drawing its own panel
+//   react.js, vue.js, svelte.js  `offline-cart/react`, `/vue`, `/svelte`: the framework bindings
+//               over `cart.snapshot()`; each imports its framework, an optional peer dependency
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +27,21 @@ import { gzipSync } from 'node:zlib';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** What `Cart.start` needs before the .wasm arrives, measured below (the bundler entry first). */
 const ENTRY = ['index.js', 'cart.js', 'outbox.js', 'validate.js'];
+/** The framework bindings: `offline-cart/<name>` is js/<name>.js with js/<name>.d.ts. */
+const BINDINGS = ['react', 'vue', 'svelte'];
 /** Every module and type file copied from js/. */
-const SOURCES = [...ENTRY, 'web.js', 'node.js', 'element.js', 'view.js', 'session.js', 'view.css', 'index.d.ts', 'web.d.ts', 'element.d.ts'];
+const SOURCES = [
+  ...ENTRY,
+  ...['web.js', 'node.js', 'element.js', 'view.js', 'session.js', 'view.css', 'index.d.ts', 'web.d.ts', 'element.d.ts'],
+  ...BINDINGS.flatMap((name) => [`${name}.js`, `${name}.d.ts`]),
+];
+/**
+ * The frameworks the bindings import, as peer dependencies: the app's own copy is used, never
+ * one of the package's, and an app that uses none of the bindings installs none of them.
+ * React >= 18 for `useSyncExternalStore`, Vue >= 3.2 for `onScopeDispose`, Svelte >= 3 for
+ * `svelte/store`.
+ */
+const PEERS = { react: '>=18', vue: '>=3.2', svelte: '>=3' };
 /** The wasm-bindgen output of the two targets (the web glue serves `web` and `node`; one .wasm for both). */
 const GLUE = ['offline_cart.js', 'offline_cart_bg.js', 'offline_cart_bg.wasm', 'offline_cart.d.ts'];
 const WEB_GLUE = ['web/offline_cart.js', 'web/offline_cart.d.ts'];
@@ -42,7 +57,8 @@ const SIDE_EFFECTS = ['./index.js', './web.js', './node.js', './element.js', './
  * `module` and `browser`, so Node, Vite's SSR build and Vitest (which also set `module`) get the
  * entry that needs no bundler and no `window`; `browser`, `module` and `import` (webpack 5,
  * Vite, Rollup, esbuild) the bundler build; `default` (other server renderers and runtimes) the
- * Node entry. Framework bindings (`./react`, `./vue`, `./svelte`) are added here the same way.
+ * Node entry. The framework bindings (`./react`, `./vue`, `./svelte`) are the same under every
+ * condition.
  */
 const EXPORTS = {
   '.': {
@@ -56,6 +72,7 @@ const EXPORTS = {
   './web': { types: './web.d.ts', default: './web.js' },
   './element': { types: './element.d.ts', default: './element.js' },
   './view.css': './view.css',
+  ...Object.fromEntries(BINDINGS.map((name) => [`./${name}`, { types: `./${name}.d.ts`, default: `./${name}.js` }])),
   './package.json': './package.json',
 };
 
@@ -98,6 +115,8 @@ const written = {
   types: './index.d.ts',
   files: [...SOURCES, 'element-style.js', ...GLUE, ...WEB_GLUE, 'README.md', 'LICENSE'],
   sideEffects: SIDE_EFFECTS,
+  peerDependencies: PEERS,
+  peerDependenciesMeta: Object.fromEntries(Object.keys(PEERS).map((name) => [name, { optional: true }])),
   engines: { node: '>=20' },
 };
 for (const key of Object.keys(written)) if (written[key] === undefined) delete written[key];

@@ -36,11 +36,16 @@ step "build" bash scripts/build.sh
 step "bench (smoke run)" bash scripts/bench.sh --smoke
 step "node tests" node --test tests/node/
 # The package's examples, each loading pkg/ by name as an installed copy (the build links
-# examples/node_modules/offline-cart): a Node script with memory carts, then a Vite 8 app
-# (vite-plugin-wasm) and a page without a bundler (offline-cart/web), each adding an item in
-# Chromium.
+# examples/node_modules/offline-cart): a Node script with memory carts and the Vue and Svelte
+# bindings' unit tests, then a Vite 8 app (vite-plugin-wasm) and a page without a bundler
+# (offline-cart/web), each adding an item in Chromium, and a React, a Vue and a Svelte app
+# (Vite 8 with each framework's plugin), each showing an add merged from another device
+# through offline-cart/react, /vue or /svelte.
 step "example: Node" node --test examples/node/
 step "example: Vite build" npx --no-install vite build examples/vite --logLevel warn
+step "example: React build" npx --no-install vite build examples/react --logLevel warn
+step "example: Vue build" npx --no-install vite build examples/vue --logLevel warn
+step "example: Svelte build" npx --no-install vite build examples/svelte --logLevel warn
 step "examples in Chromium" node --test tests/examples/
 # The built storefront end to end: in Debian's Chromium through playwright-core, then in
 # headless Firefox through geckodriver and selenium-webdriver.

@@ -47,9 +47,62 @@ pub(crate) struct State {
     /// `items()` as last returned, frozen, with the revision it was built at: a listing is
     /// converted to JS once per change, not once per read.
     listing: Option<(u64, JsValue)>,
+    /// `snapshot()` as last returned, with its parts and what it was built at.
+    snapshot: Option<SnapshotCache>,
+}
+
+/// A built `snapshot()`: reused while the revision and the status stay the same; its totals
+/// are reused while the revision does, its status while the status does.
+struct SnapshotCache {
+    revision: u64,
+    status: Status,
+    totals: JsValue,
+    status_value: JsValue,
+    value: JsValue,
 }
 
 impl State {
+    /// The frozen `items()` array, converted once per revision.
+    fn listing(&mut self) -> JsValue {
+        match &self.listing {
+            Some((revision, items)) if *revision == self.revision => items.clone(),
+            _ => {
+                let items = convert::frozen_lines(&self.cart.lines());
+                self.listing = Some((self.revision, items.clone()));
+                items
+            }
+        }
+    }
+
+    /// The frozen `CartSnapshot`: the cached one while neither the revision nor the status
+    /// changed, else a new one that keeps each unchanged part of the old.
+    fn snapshot(&mut self) -> JsValue {
+        let status = self.status();
+        let cached = self.snapshot.as_ref();
+        if let Some(c) = cached.filter(|c| c.revision == self.revision && c.status == status) {
+            return c.value.clone();
+        }
+        let totals = match cached {
+            Some(c) if c.revision == self.revision => c.totals.clone(),
+            _ => convert::frozen_totals(&self.cart.totals()),
+        };
+        let status_value = match cached {
+            Some(c) if c.status == status => c.status_value.clone(),
+            _ => convert::frozen_status(&status),
+        };
+        let items = self.listing();
+        let item_count = self.cart.item_count() as f64;
+        let value = convert::snapshot(&items, &totals, item_count, &status_value);
+        self.snapshot = Some(SnapshotCache {
+            revision: self.revision,
+            status,
+            totals,
+            status_value,
+            value: value.clone(),
+        });
+        value
+    }
+
     fn status(&mut self) -> Status {
         let (connection, pending, blocked, last_synced_at) = match &self.link {
             Some(link) => (
@@ -342,6 +395,7 @@ impl Cart {
             closed: false,
             revision: 0,
             listing: None,
+            snapshot: None,
         };
         let shared = Rc::new(RefCell::new(state));
         let weak = Rc::downgrade(&shared);
@@ -451,15 +505,17 @@ impl Cart {
     /// returned until the cart changes, so reading it on every render costs nothing.
     #[wasm_bindgen(unchecked_return_type = "readonly Readonly<CartLine>[]")]
     pub fn items(&self) -> JsValue {
-        let mut s = self.shared.borrow_mut();
-        match &s.listing {
-            Some((revision, items)) if *revision == s.revision => items.clone(),
-            _ => {
-                let items = convert::frozen_lines(&s.cart.lines());
-                s.listing = Some((s.revision, items.clone()));
-                items
-            }
-        }
+        self.shared.borrow_mut().listing()
+    }
+
+    /// `{ items, totals, itemCount, status }`, frozen: the same object until the cart changes
+    /// (its revision: an edit, a merge, a change from another tab or the server) or its status
+    /// does, so a UI can compare snapshots by identity (React's `useSyncExternalStore`).
+    /// `items` and `totals` keep their identity while the lines are unchanged, `status` while
+    /// the status is.
+    #[wasm_bindgen(unchecked_return_type = "CartSnapshot")]
+    pub fn snapshot(&self) -> JsValue {
+        self.shared.borrow_mut().snapshot()
     }
 
     /// The totals per currency, ordered by currency code.

@@ -6,6 +6,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::error::{from_core, js_error, INVALID_OPTIONS};
+use crate::events::Status;
 use crate::storage::StorageKind;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -98,6 +99,21 @@ export type BlockedCode =
   | "schema_violation"
   | "change_too_large"
   | "wrong_key";
+
+/**
+ * The cart at one moment, for a UI that renders from one value (React's
+ * `useSyncExternalStore`, a Vue ref, a Svelte store): `snapshot()` returns the same frozen
+ * object until the cart changes (an edit, a merge, a change from another tab or the server) or
+ * its status does. `items` and `totals` keep their identity while the lines are unchanged, and
+ * `status` while the status is.
+ */
+export interface CartSnapshot {
+  readonly items: readonly Readonly<CartLine>[];
+  readonly totals: readonly Readonly<CurrencyTotal>[];
+  /** Units in the cart, as `itemCount()`. */
+  readonly itemCount: number;
+  readonly status: Readonly<CartStatus>;
+}
 
 /** Codes of `warning` events. */
 export type WarningCode =
@@ -397,9 +413,13 @@ pub fn frozen_lines(lines: &[Line]) -> JsValue {
             variant: l.variant.as_deref(),
         })
         .collect();
-    let array = to_js(&out);
-    for line in array.unchecked_ref::<js_sys::Array>().iter() {
-        js_sys::Object::freeze(line.unchecked_ref::<js_sys::Object>());
+    frozen_array(to_js(&out))
+}
+
+/// `array` (a JS array of objects) with the array and every element frozen (`Object.freeze`).
+fn frozen_array(array: JsValue) -> JsValue {
+    for element in array.unchecked_ref::<js_sys::Array>().iter() {
+        js_sys::Object::freeze(element.unchecked_ref::<js_sys::Object>());
     }
     js_sys::Object::freeze(array.unchecked_ref::<js_sys::Object>()).into()
 }
@@ -420,4 +440,30 @@ pub fn totals(totals: &[CurrencyTotal]) -> JsValue {
         })
         .collect();
     to_js(&out)
+}
+
+/// The totals as `totals` gives them, with the array and every total frozen, for a snapshot.
+pub fn frozen_totals(totals: &[CurrencyTotal]) -> JsValue {
+    frozen_array(self::totals(totals))
+}
+
+/// `status` as a frozen `CartStatus`, for a snapshot.
+pub fn frozen_status(status: &Status) -> JsValue {
+    js_sys::Object::freeze(to_js(status).unchecked_ref::<js_sys::Object>()).into()
+}
+
+/// A frozen `CartSnapshot` of the given parts (each already frozen).
+pub fn snapshot(items: &JsValue, totals: &JsValue, item_count: f64, status: &JsValue) -> JsValue {
+    let object = js_sys::Object::new();
+    let fields = [
+        ("items", items.clone()),
+        ("totals", totals.clone()),
+        ("itemCount", JsValue::from_f64(item_count)),
+        ("status", status.clone()),
+    ];
+    for (key, value) in fields {
+        // Setting a data property on a fresh, extensible plain object cannot fail.
+        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), &value);
+    }
+    js_sys::Object::freeze(&object).into()
 }

@@ -474,6 +474,68 @@ async fn items_is_one_frozen_array_until_the_cart_changes() {
     assert_eq!(lines(&cart), vec![("TEE".into(), 3), ("MUG".into(), 1)]);
 }
 
+/// Whether `a` and `b` are the same JS value (`Object.is`).
+fn same(a: &JsValue, b: &JsValue) -> bool {
+    js_sys::Object::is(a, b)
+}
+
+/// Whether `value` is a frozen object.
+fn frozen(value: &JsValue) -> bool {
+    js_sys::Object::is_frozen(value.unchecked_ref::<js_sys::Object>())
+}
+
+#[wasm_bindgen_test]
+async fn snapshot_is_one_frozen_object_until_the_cart_or_its_status_changes() {
+    let cart = open(r#"{"storage":"memory"}"#).await;
+    cart.add_item(item("TEE", 1)).unwrap();
+    wait(cart.flush()).await;
+    let first = cart.snapshot();
+    assert!(frozen(&first), "frozen");
+    assert!(same(&first, &cart.snapshot()), "no change, same object");
+    assert!(
+        same(&prop(&first, "items"), &cart.items()),
+        "items() inside"
+    );
+    assert_eq!(prop(&first, "itemCount").as_f64(), Some(1.0));
+    assert_eq!(prop(&prop(&first, "status"), "unsaved").as_f64(), Some(0.0));
+    for part in ["totals", "status"] {
+        assert!(frozen(&prop(&first, part)), "{part} frozen");
+    }
+
+    cart.add_item(item("TEE", 2)).unwrap();
+    let edited = cart.snapshot();
+    assert!(!same(&first, &edited), "an edit makes a new one");
+    assert_eq!(prop(&edited, "itemCount").as_f64(), Some(3.0));
+    assert_eq!(
+        prop(&prop(&edited, "status"), "unsaved").as_f64(),
+        Some(1.0)
+    );
+    assert!(!same(&prop(&first, "totals"), &prop(&edited, "totals")));
+
+    wait(cart.flush()).await;
+    let saved = cart.snapshot();
+    assert!(!same(&edited, &saved), "a status change makes a new one");
+    assert!(same(&prop(&edited, "items"), &prop(&saved, "items")));
+    assert!(same(&prop(&edited, "totals"), &prop(&saved, "totals")));
+    assert_eq!(prop(&prop(&saved, "status"), "unsaved").as_f64(), Some(0.0));
+
+    let other = open(&format!(
+        r#"{{"cartId":"{}","storage":"memory"}}"#,
+        cart.id()
+    ))
+    .await;
+    other.add_item(item("MUG", 1)).unwrap();
+    assert!(cart.merge(&other.save()).unwrap());
+    let merged = cart.snapshot();
+    assert!(!same(&saved, &merged), "a merge makes a new one");
+    assert_eq!(prop(&merged, "itemCount").as_f64(), Some(4.0));
+    assert!(!cart.merge(&other.save()).unwrap());
+    assert!(
+        same(&merged, &cart.snapshot()),
+        "a merge that changes nothing keeps it"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn open_refuses_options_it_does_not_understand() {
     for (options, expected) in [

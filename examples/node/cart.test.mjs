@@ -26,6 +26,19 @@ test('a memory cart adds, sets and totals in Node', async () => {
   }
 });
 
+test('a closed cart on the default storage leaves no timer behind in Node (the process can exit)', async () => {
+  const source = `
+    import { Cart } from 'offline-cart';
+    const cart = Cart.start();
+    await cart.ready;
+    await cart.close();
+    setImmediate(() => console.log(JSON.stringify(process.getActiveResourcesInfo())));
+  `;
+  const cwd = fileURLToPath(new URL('.', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', source], { cwd, timeout: 20_000 });
+  assert.ok(!JSON.parse(stdout).includes('Timeout'), `still active: ${stdout}`);
+});
+
 test('the default storage falls back to memory in Node with a storage_fallback warning', async () => {
   const warnings = [];
   const cart = Cart.start();
@@ -86,4 +99,45 @@ test('the example script merges two devices, keeping both adds, and exits once i
   assert.deepEqual(result.totals, [{ currency: 'EUR', amount: 5300 }]);
   assert.equal(result.same, true);
   assert.equal(result.refused, 'invalid_currency');
+});
+
+test('snapshot() is the same frozen object until the cart changes', async () => {
+  const cart = await Cart.open({ storage: 'memory' });
+  try {
+    const first = cart.snapshot();
+    assert.equal(cart.snapshot(), first);
+    assert.ok(Object.isFrozen(first));
+    assert.deepEqual({ ...first, status: undefined }, { items: [], totals: [], itemCount: 0, status: undefined });
+    cart.addItem({ ...MUG, quantity: 2 });
+    const second = cart.snapshot();
+    assert.notEqual(second, first);
+    assert.equal(second.itemCount, 2);
+    assert.equal(second.items, cart.items());
+    assert.deepEqual(second.totals, [{ currency: 'EUR', amount: 2900 }]);
+  } finally {
+    await cart.close();
+  }
+});
+
+test('before the module is ready, snapshot() is built from the early lines and kept the same way', async () => {
+  const cart = Cart.start({ storage: 'memory' });
+  try {
+    assert.equal(cart.isReady, false);
+    const first = cart.snapshot();
+    assert.equal(cart.snapshot(), first);
+    cart.addItem(MUG);
+    const early = cart.snapshot();
+    assert.notEqual(early, first);
+    assert.ok(Object.isFrozen(early) && Object.isFrozen(early.items) && Object.isFrozen(early.items[0]));
+    assert.equal(cart.snapshot(), early, 'no change, same object');
+    assert.equal(early.itemCount, 1);
+    assert.equal(early.status.pending, 1, 'the add waits in the outbox');
+    await cart.ready;
+    const ready = cart.snapshot();
+    assert.notEqual(ready, early, 'the Automerge cart took over');
+    assert.equal(ready.itemCount, 1);
+    assert.equal(cart.snapshot(), ready);
+  } finally {
+    await cart.close();
+  }
 });

@@ -1,5 +1,6 @@
 // The npm package as built into pkg/ (scripts/package.sh): what `npm pack` would publish, its
-// exports map, and its TypeScript error codes against the codes the sources throw.
+// exports map, its types as a TypeScript user compiles them, and its TypeScript error codes
+// against the codes the sources throw.
 //
 //   node --test tests/node/package.test.mjs   (after npm run build)
 import { test } from 'node:test';
@@ -39,6 +40,22 @@ test('Node and server renderers get the node entry: its condition comes before m
   assert.equal(manifest.exports['.'].node, './node.js');
   assert.equal(manifest.exports['.'].default, './node.js');
   assert.equal(manifest.exports['.'].import, './index.js');
+});
+
+test('the framework bindings import React, Vue and Svelte as optional peer dependencies, never bundled', () => {
+  for (const [binding, framework] of [['react', 'react'], ['vue', 'vue'], ['svelte', 'svelte/store']]) {
+    assert.deepEqual(manifest.exports[`./${binding}`], { types: `./${binding}.d.ts`, default: `./${binding}.js` });
+    const name = framework.split('/')[0];
+    assert.ok(manifest.peerDependencies[name], `${name} is a peer dependency`);
+    assert.deepEqual(manifest.peerDependenciesMeta[name], { optional: true });
+    assert.match(readFileSync(path.join(PKG, `${binding}.js`), 'utf8'), new RegExp(`from '${framework}';`), `${binding}.js imports the app's ${framework}`);
+  }
+  assert.equal(manifest.dependencies, undefined, 'the package depends on nothing at run time');
+});
+
+test('the types of every entry, the bindings too, compile for a TypeScript user (examples/typescript, strict)', () => {
+  const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
+  execFileSync(tsc, ['-p', path.join(ROOT, 'examples', 'typescript')], { cwd: ROOT, encoding: 'utf8' });
 });
 
 test('the package ships one .wasm, shared by the bundler, web and node entries', () => {
