@@ -144,6 +144,11 @@ export class Cart {
    * unchanged, `status` while the status is.
    */
   snapshot(): CartSnapshot;
+  /**
+   * Calls `callback` with every event; returns the unsubscribe function. Warnings raised before
+   * anyone subscribed (while opening) reach the first subscriber during this call, before it
+   * returns.
+   */
   subscribe(callback: (event: CartEvent) => void): () => void;
   /** Resolves once every edit so far is durable (in the outbox, before the module is ready). */
   flush(): Promise<void>;

@@ -544,7 +544,8 @@ impl Cart {
 
     /// Calls `callback` with every `CartEvent`; returns a function that unsubscribes.
     /// Warnings raised before anyone subscribed (for example while opening) go to the first
-    /// subscriber right away.
+    /// subscriber during this call, before it returns: a callback that unsubscribes must not
+    /// count on the returned function being assigned yet.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn subscribe(
         &self,
