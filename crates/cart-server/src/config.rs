@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::claim::token::ClaimSecret;
 use crate::limits::Limits;
 use crate::origins::AllowedOrigins;
 use crate::secret::AdminToken;
@@ -101,6 +102,11 @@ pub struct Config {
     /// token shorter than 32 characters stops the server at start-up.
     #[arg(long, env = "CART_SERVER_ADMIN_TOKEN", value_parser = AdminToken::parse, hide_env_values = true)]
     pub admin_token: Option<AdminToken>,
+    /// The secret the shop's backend signs sign-in tokens with (HS256 JWTs, see
+    /// `POST /api/carts/claim`); unset, the claim is off. A secret shorter than 32 characters
+    /// stops the server at start-up.
+    #[arg(long, env = "CART_SERVER_CLAIM_SECRET", value_parser = ClaimSecret::parse, hide_env_values = true)]
+    pub claim_secret: Option<ClaimSecret>,
 }
 
 /// The shape of log lines (`LOG_FORMAT`).
@@ -247,6 +253,10 @@ mod tests {
         assert!(
             config.admin_token.is_none(),
             "no admin API unless a token is set"
+        );
+        assert!(
+            config.claim_secret.is_none(),
+            "no claim unless a secret is set"
         );
     }
 
