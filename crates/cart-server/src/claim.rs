@@ -9,9 +9,12 @@
 //!    every line of the anonymous cart as the server has it is added to the customer's cart as
 //!    new add entries: quantities sum with what the customer's cart has (add-wins, the demo's
 //!    rule), each line capped at 999 as far as the server's copy of the customer cart knows
-//!    ([`merge_change`]). Each add's tag is derived from the anonymous cart id, its heads and the
-//!    sku ([`claim_tag`]), and an add whose tag the cart shows changes nothing, so a retried
-//!    claim adds nothing twice. The change is checked (schema, line and size limits), stored
+//!    ([`merge_change`]). A line's quantity is made of parts: its `set:` register and each of
+//!    its `add:` entries (see [`cart_core::schema`]). Each part becomes one add whose tag is
+//!    derived from the anonymous cart id, the sku and what names the part for good (the
+//!    register's operation id, the entry's key; [`claim_tag`]), and an add whose tag the cart
+//!    shows changes nothing: a retried claim adds nothing twice, even when the anonymous cart
+//!    gained lines or units in between (only those are added then). The change is checked (schema, line and size limits), stored
 //!    and sent to every device linked to the customer's cart. A customer cart the server does
 //!    not have yet is created by this change (its first change carries the schema and the cart
 //!    id, as [`cart_core::Cart::new`] makes them) and bound to the customer key.
@@ -20,21 +23,22 @@
 //!    It is stored and sent to every device linked to the anonymous cart.
 //!
 //! The customer's cart is stored first: a crash between the two steps leaves the lines in both
-//! carts, and a retry (same anonymous heads) adds nothing twice, then clears. A retry after the
-//! anonymous cart changed meanwhile counts as a new claim of what the anonymous cart then holds.
+//! carts, and a retry adds nothing twice, then clears. (One case still counts twice: a device
+//! that sets a line's quantity on the anonymous cart between the crash and the retry writes a
+//! new `set:` register, a part the retry adds again.)
 
 pub mod token;
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc, ROOT};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use cart_core::{Cart, CartId, NewItem};
+use cart_core::{schema, Cart, CartId, NewItem};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -211,41 +215,51 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// `heads` sorted, hashed after `domain` and the cart id: what tags and actors are derived
-/// from.
-fn derived(domain: &[u8], cart: &CartId, heads: &[ChangeHash]) -> Sha256 {
-    let mut heads = heads.to_vec();
-    heads.sort();
-    heads.dedup();
+/// The tag of the add that moves `part` of line `sku` of the anonymous cart `from` into a
+/// customer's cart: `c` and the first 32 hex digits of `SHA-256("offline-cart claim v1\0" ||
+/// cart id bytes || sku || 0 || part)`. `part` names a part of the line's quantity for good
+/// ([`quantity_parts`]), so claiming it again makes the same tag and adds nothing.
+pub fn claim_tag(from: &CartId, sku: &str, part: &str) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(domain);
-    hasher.update(cart.as_bytes());
-    hasher.update(u32::try_from(heads.len()).unwrap_or(u32::MAX).to_be_bytes());
-    for head in heads {
-        hasher.update(head.0);
-    }
-    hasher
-}
-
-/// The tag of the add that moves line `sku` of the anonymous cart `from`, read at `heads`, into
-/// a customer's cart: `c` and the first 32 hex digits of `SHA-256("offline-cart claim v1\0" ||
-/// cart id bytes || number of heads (u32, big-endian) || sorted heads || sku)`. The same claim
-/// always makes the same tags, so it adds nothing the second time.
-pub fn claim_tag(from: &CartId, heads: &[ChangeHash], sku: &str) -> String {
-    let mut hasher = derived(b"offline-cart claim v1\0", from, heads);
+    hasher.update(b"offline-cart claim v1\0");
+    hasher.update(from.as_bytes());
     hasher.update(sku.as_bytes());
+    hasher.update([0]);
+    hasher.update(part.as_bytes());
     let digest = hasher.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("c{hex}")
 }
 
-/// The actor of the change that clears anonymous cart `from` after a claim read it at `heads`:
-/// the first 16 bytes of `SHA-256("offline-cart claim clear v1\0" || cart id bytes || number
-/// of heads || sorted heads)`. Used for that change only, so making it again gives the same
+/// The actor of the change that clears anonymous cart `from` after a claim read it at `heads`
+/// (in any order): the first 16 bytes of `SHA-256("offline-cart claim clear v1\0" || cart id
+/// bytes || sorted heads)`. Used for that change only, so making it again gives the same
 /// change.
 pub fn claim_clear_actor(from: &CartId, heads: &[ChangeHash]) -> ActorId {
-    let digest = derived(b"offline-cart claim clear v1\0", from, heads).finalize();
-    ActorId::from(&digest[..16])
+    let mut hasher = Sha256::new();
+    hasher.update(b"offline-cart claim clear v1\0");
+    hasher.update(from.as_bytes());
+    for head in crate::checkout::normalize_heads(heads) {
+        hasher.update(head.0);
+    }
+    ActorId::from(&hasher.finalize()[..16])
+}
+
+/// What the quantity of line `sku` of `doc` is made of, each part named for good: the value of
+/// `set:<sku>` (named `set <operation id>`) and every `add:<sku>#<tag>` entry (named by its
+/// key). Parts of 0 are left out; the parts sum to the line's quantity.
+pub fn quantity_parts(doc: &Automerge, sku: &str) -> Vec<(String, i64)> {
+    let set = doc
+        .get(ROOT, schema::set_key(sku))
+        .ok()
+        .flatten()
+        .and_then(|(value, id)| Some((format!("set {id}"), schema::as_int(&value)?)));
+    let adds = schema::add_entries(doc, sku)
+        .filter_map(|entry| Some((entry.key.to_string(), schema::as_int(&entry.value.into())?)));
+    set.into_iter()
+        .chain(adds)
+        .filter(|(_, q)| *q > 0)
+        .collect()
 }
 
 /// Reads the server's copy `doc` of cart `id` as a cart (a cart the server does not have yet
@@ -274,18 +288,14 @@ pub fn merge_change(
     into: CartId,
     into_doc: &Automerge,
 ) -> Result<Option<(Vec<u8>, usize)>, ApiError> {
-    let heads = from_doc.get_heads();
     let lines = as_cart(from, from_doc)?.lines();
     let mut cart = as_cart(into, into_doc)?;
     let before = cart.heads();
     let mut added = 0;
     for line in lines {
-        let quantity = line.quantity.min(MAX_QUANTITY - cart.quantity(&line.sku));
-        if quantity <= 0 {
-            continue;
-        }
-        let item = NewItem {
-            quantity,
+        let parts = quantity_parts(from_doc, &line.sku);
+        let mut item = NewItem {
+            quantity: 0,
             sku: line.sku,
             name: line.name,
             unit_price: line.unit_price,
@@ -293,18 +303,24 @@ pub fn merge_change(
             image_url: line.image_url,
             variant: line.variant,
         };
-        let tag = claim_tag(&from, &heads, &item.sku);
-        match cart.add_item_tagged(&item, &tag) {
-            Ok(true) => added += 1,
-            Ok(false) => {}
-            Err(e) if e.code() == cart_core::ErrorCode::TooManyLines => {
-                return Err(ApiError::cart_full(e.message()))
+        let mut line_added = false;
+        for (part, quantity) in parts {
+            item.quantity = quantity.min(MAX_QUANTITY - cart.quantity(&item.sku));
+            if item.quantity <= 0 {
+                break;
             }
-            Err(e) => {
-                tracing::error!(cart = %from, error = %e, "a stored line does not make an add");
-                return Err(ApiError::storage());
+            match cart.add_item_tagged(&item, &claim_tag(&from, &item.sku, &part)) {
+                Ok(made) => line_added |= made,
+                Err(e) if e.code() == cart_core::ErrorCode::TooManyLines => {
+                    return Err(ApiError::cart_full(e.message()))
+                }
+                Err(e) => {
+                    tracing::error!(cart = %from, error = %e, "a stored line does not make an add");
+                    return Err(ApiError::storage());
+                }
             }
         }
+        added += usize::from(line_added);
     }
     Ok((added > 0).then(|| (cart.save_after(&before), added)))
 }
@@ -378,18 +394,44 @@ mod tests {
     }
 
     #[test]
-    fn tags_and_clear_actors_depend_on_cart_heads_and_sku_only() {
+    fn a_line_is_claimed_by_parts_so_a_retry_adds_only_what_is_new() {
+        let mut anonymous = Cart::new(id(1));
+        anonymous.add_item(&item("TEE", 2)).unwrap();
+        anonymous.add_item(&item("TEE", 1)).unwrap();
+        let once = merged(&mut anonymous, &Automerge::new());
+        assert_eq!(quantities(&once), [("TEE".to_string(), 3)]);
+        assert_eq!(
+            quantity_parts(&doc(&mut anonymous), "TEE").len(),
+            2,
+            "two add entries"
+        );
+        // The anonymous cart gains a unit (and its heads change) before the retry.
+        anonymous.add_item(&item("TEE", 4)).unwrap();
+        let retried = merged(&mut anonymous, &once);
+        assert_eq!(quantities(&retried), [("TEE".to_string(), 7)]);
+        // A set register is one part, named by its operation.
+        anonymous.set_quantity("TEE", 5).unwrap();
+        let parts = quantity_parts(&doc(&mut anonymous), "TEE");
+        assert_eq!(parts.len(), 1);
+        assert!(
+            parts[0].0.starts_with("set ") && parts[0].1 == 5,
+            "{parts:?}"
+        );
+    }
+
+    #[test]
+    fn tags_and_clear_actors_are_derived_from_what_they_name_only() {
         let h = |n: u8| ChangeHash([n; 32]);
-        let tag = claim_tag(&id(1), &[h(1), h(2)], "TEE");
+        let tag = claim_tag(&id(1), "TEE", "add:TEE#x");
         assert_eq!(tag.len(), 33);
         assert!(cart_core::validate::add_tag(&tag).is_ok());
-        assert_eq!(tag, claim_tag(&id(1), &[h(2), h(1)], "TEE"));
-        assert_ne!(tag, claim_tag(&id(1), &[h(1)], "TEE"));
-        assert_ne!(tag, claim_tag(&id(3), &[h(1), h(2)], "TEE"));
-        assert_ne!(tag, claim_tag(&id(1), &[h(1), h(2)], "MUG"));
+        assert_eq!(tag, claim_tag(&id(1), "TEE", "add:TEE#x"));
+        assert_ne!(tag, claim_tag(&id(3), "TEE", "add:TEE#x"));
+        assert_ne!(tag, claim_tag(&id(1), "TEE", "add:TEE#y"));
+        assert_ne!(tag, claim_tag(&id(1), "MUG", "add:TEE#x"));
         assert_eq!(
-            claim_clear_actor(&id(1), &[h(1)]),
-            claim_clear_actor(&id(1), &[h(1)])
+            claim_clear_actor(&id(1), &[h(1), h(2)]),
+            claim_clear_actor(&id(1), &[h(2), h(1)])
         );
         assert_ne!(
             claim_clear_actor(&id(1), &[h(1)]),

@@ -167,7 +167,7 @@ async fn a_claim_sums_anonymous_carts_of_two_devices_into_one_new_customer_cart(
 #[tokio::test]
 async fn a_claim_retried_after_the_clear_failed_adds_nothing_twice() {
     let (_dir, server) = server().await;
-    let (_phone, phone) = anonymous_cart(&server, &[("TEE-M", 2)]).await;
+    let (mut phone_client, mut phone) = anonymous_cart(&server, &[("TEE-M", 2)]).await;
     // The server stores the customer's cart, then fails to store the anonymous cart's clear,
     // as if it crashed in between.
     let refuse_clear = format!(
@@ -205,12 +205,16 @@ async fn a_claim_retried_after_the_clear_failed_adds_nothing_twice() {
 
     db.execute_batch("DROP TRIGGER no_clear;")
         .expect("drop the trigger");
+    // The shopper, still on the anonymous cart, adds a cap and a tee before retrying.
+    phone.add("CAP", 1);
+    phone.add("TEE-M", 1);
+    phone_client.sync(&mut phone, false).await.expect("sync");
     let (status, body) = claim(&server, &token, &phone, KEY).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         server_lines(&server, &customer_cart).await,
-        [line("TEE-M", 2)],
-        "the retry added nothing twice"
+        [line("CAP", 1), line("TEE-M", 3)],
+        "the retry added only what was new"
     );
     assert!(server_lines(&server, &phone.cart).await.is_empty());
 
