@@ -14,10 +14,11 @@
 //!    derived from the anonymous cart id, the sku and what names the part for good (the
 //!    register's operation id, the entry's key; [`claim_tag`]), and an add whose tag the cart
 //!    shows changes nothing: a retried claim adds nothing twice, even when the anonymous cart
-//!    gained lines or units in between (only those are added then). The change is checked (schema, line and size limits), stored
-//!    and sent to every device linked to the customer's cart. A customer cart the server does
-//!    not have yet is created by this change (its first change carries the schema and the cart
-//!    id, as [`cart_core::Cart::new`] makes them) and bound to the customer key.
+//!    gained lines or units in between (only those are added then). The change is checked
+//!    (schema, line and size limits), stored and sent to every device linked to the customer's
+//!    cart. A customer cart the server does not have yet is created by this change (its first
+//!    change carries the schema and the cart id, as [`cart_core::Cart::new`] makes them) and
+//!    bound to the customer key.
 //! 4. Then the anonymous cart's lines are cleared by a merge-safe clear made at the heads that
 //!    were merged ([`clear_change`], as checkout clears): adds a device makes later survive.
 //!    It is stored and sent to every device linked to the anonymous cart.
@@ -185,10 +186,7 @@ async fn claim(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<
         ApiError::storage()
     })?;
     if anonymous == customer_cart {
-        // The shopper is signed in already: the cart is the customer's own, nothing to move.
-        if anonymous_key != customer_key {
-            return Err(ApiError::cart_not_found());
-        }
+        // The shopper is signed in already (the key was checked above): nothing to move.
         return Ok(claimed);
     }
     let merged = state
