@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use cart_core::CartId;
 use cart_server::claim::token::ClaimSecret;
+use cart_server::limits::Limits;
 use cart_server::ServerOptions;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
@@ -60,11 +61,12 @@ fn line(sku: &str, quantity: i64) -> (String, i64) {
     (sku.to_string(), quantity)
 }
 
-async fn server_with(secret: Option<&str>) -> (TempDir, TestServer) {
+async fn server_with(secret: Option<&str>, limits: Limits) -> (TempDir, TestServer) {
     let dir = TempDir::new().expect("a temporary directory");
     let db: PathBuf = dir.path().join("carts.sqlite3");
     let options = ServerOptions {
         claim_secret: secret.map(|s| ClaimSecret::parse(s).expect("a valid secret")),
+        limits,
         ..ServerOptions::default()
     };
     let server = TestServer::start_with(&db, options).await;
@@ -72,7 +74,7 @@ async fn server_with(secret: Option<&str>) -> (TempDir, TestServer) {
 }
 
 async fn server() -> (TempDir, TestServer) {
-    server_with(Some(SECRET)).await
+    server_with(Some(SECRET), Limits::default()).await
 }
 
 /// A device's new anonymous cart with `lines`, synced to the server with [`KEY`].
@@ -161,6 +163,54 @@ async fn a_claim_sums_anonymous_carts_of_two_devices_into_one_new_customer_cart(
     assert_eq!(status, 200, "{alone}");
     assert_eq!(claimed_cart(&alone), (customer_cart, customer_key));
     assert_eq!(server.state.metrics().claims("claimed"), 3);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_devices_claiming_at_once_for_a_new_customer_share_one_cart_and_both_lines() {
+    let (_dir, server) = server().await;
+    let (_phone, phone) = anonymous_cart(&server, &[("TEE-M", 1)]).await;
+    let (_laptop, laptop) = anonymous_cart(&server, &[("TEE-M", 2), ("MUG", 1)]).await;
+    let token = token("cust_new");
+    let (a, b) = tokio::join!(
+        claim(&server, &token, &phone, KEY),
+        claim(&server, &token, &laptop, KEY)
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+    let (customer_cart, _) = claimed_cart(&a.1);
+    assert_eq!(claimed_cart(&b.1), claimed_cart(&a.1), "one cart");
+    assert_eq!(
+        server_lines(&server, &customer_cart).await,
+        [line("MUG", 1), line("TEE-M", 3)]
+    );
+    assert!(server_lines(&server, &phone.cart).await.is_empty());
+    assert!(server_lines(&server, &laptop.cart).await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_claim_the_customer_cart_cannot_take_changes_nothing() {
+    let limits = Limits {
+        max_lines: 2,
+        ..Limits::default()
+    };
+    let (_dir, server) = server_with(Some(SECRET), limits).await;
+    let (_first, first) = anonymous_cart(&server, &[("TEE-M", 1), ("MUG", 1)]).await;
+    let (status, body) = claim(&server, &token("cust_full"), &first, KEY).await;
+    assert_eq!(status, 200, "{body}");
+    let (customer_cart, _) = claimed_cart(&body);
+    let (_second, second) = anonymous_cart(&server, &[("CAP", 1), ("MUG", 1)]).await;
+    let before = support::stored(&server.db, &customer_cart).await;
+    let (status, body) = claim(&server, &token("cust_full"), &second, KEY).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "cart_full");
+    assert_eq!(support::stored(&server.db, &customer_cart).await, before);
+    assert_eq!(
+        server_lines(&server, &second.cart).await,
+        [line("CAP", 1), line("MUG", 1)],
+        "the anonymous cart keeps its lines"
+    );
+    assert_eq!(server.state.metrics().claims("cart_full"), 1);
     server.stop().await;
 }
 
@@ -337,7 +387,7 @@ async fn a_wrong_anonymous_key_gets_404_and_changes_nothing() {
 
 #[tokio::test]
 async fn without_a_claim_secret_the_claim_is_off_and_bad_requests_get_400() {
-    let (_dir, off) = server_with(None).await;
+    let (_dir, off) = server_with(None, Limits::default()).await;
     let (status, body) = post_json(&off, CLAIM, &json!({ "token": token("c") })).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("claim_off")));
     off.stop().await;
