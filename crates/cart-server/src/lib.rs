@@ -14,8 +14,7 @@
 //! - [`mailbox`]: a connection's outbound queue, bounded in messages and bytes.
 //! - [`open_carts`]: the registry of open carts, released by guards.
 //! - `apply`: a sync message, a checkout's clear or a claim's change applied to an open cart in
-//!   place, checked
-//!   for the keys it touched, then stored or undone.
+//!   place, checked for the keys it touched, then stored or undone.
 //! - `cart_state`: the server's copy of one cart, loaded from the store, its chunks and lines.
 //! - [`admission`]: the schema and line checks a changed cart must pass.
 //! - [`limits`]: the limits and the per-connection token bucket.
