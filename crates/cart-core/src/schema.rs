@@ -120,7 +120,7 @@ pub fn add_entries<'a, D: ReadDoc>(
 
 /// Reads an integer that any Automerge implementation may have written: int, uint, or a float
 /// with no fraction (JavaScript numbers).
-pub(crate) fn as_int(value: &Value<'_>) -> Option<i64> {
+pub fn as_int(value: &Value<'_>) -> Option<i64> {
     match value {
         Value::Scalar(s) => match s.as_ref() {
             ScalarValue::Int(i) => Some(*i),

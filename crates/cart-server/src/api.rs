@@ -1,5 +1,6 @@
 //! The HTTP JSON API beside `/sync`: the catalog (read by anyone, replaced by the shop's admin),
-//! checkout, orders and, on the demo shop, the name-only sign-in.
+//! checkout, orders, the claim of a cart with the shop's sign-in token ([`crate::claim`]) and,
+//! on the demo shop, the name-only sign-in.
 //!
 //! Every error is a JSON body `{ code, message }` (plus `lines` for `lines_refused`) with a
 //! stable `code` and a lowercase message that says what to do; internals go to the log only.
@@ -56,7 +57,11 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -193,7 +198,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (
             status,
@@ -211,14 +216,14 @@ fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
-fn storage(e: StoreError) -> ApiError {
+pub(crate) fn storage(e: StoreError) -> ApiError {
     tracing::error!(error = %e, "an api request's storage failed");
     ApiError::storage()
 }
 
 /// Parses a JSON request body of at most `limit` bytes (the route's body limit); bad JSON, a
 /// wrong field or an oversized body get clear errors.
-fn parse_body<T: DeserializeOwned>(
+pub(crate) fn parse_body<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
     shape: &str,
     limit: usize,
@@ -251,6 +256,7 @@ pub fn routes(demo: bool) -> Router<AppState> {
     let router = Router::new()
         .route("/api/catalog", get(catalog).merge(replace))
         .route("/api/carts/{cart_id}/checkout", post(checkout_cart))
+        .route("/api/carts/claim", post(crate::claim::claim_cart))
         .route("/api/orders/{order_id}", get(order));
     let router = if demo {
         router.route("/api/signin", post(signin))
@@ -383,14 +389,19 @@ fn request_key(
             "the request has no key; send the cart's secret as \"key\" in the body or as Authorization: Bearer <key>",
         )
     })?;
-    CartKey::parse(Some(&key)).map_err(|_| {
+    cart_key(&key)
+}
+
+/// A cart key sent in a request body or header; errs with `invalid_request`.
+pub(crate) fn cart_key(key: &str) -> Result<CartKey, ApiError> {
+    CartKey::parse(Some(key)).map_err(|_| {
         ApiError::invalid(
             "the key must be the cart's secret: 16 to 512 characters without whitespace",
         )
     })
 }
 
-fn parse_cart_id(text: &str) -> Result<CartId, ApiError> {
+pub(crate) fn parse_cart_id(text: &str) -> Result<CartId, ApiError> {
     CartId::from_str(text).map_err(|_| {
         ApiError::invalid(format!(
             "cart id {text:?} is not a cart id; use the id of the cart (bs58check of 16 bytes), as cart.id gives it"

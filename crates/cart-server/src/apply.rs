@@ -1,6 +1,6 @@
-//! Applying a change to an open cart: a peer's sync message or a checkout's clear goes into the
-//! cart's document in place, the root keys it touched are checked, and the change is stored, or
-//! undone.
+//! Applying a change to an open cart: a peer's sync message, a checkout's clear or a change the
+//! server made itself (a claim's merge and clear) goes into the cart's document in place, the
+//! root keys it touched are checked, and the change is stored, or undone.
 //!
 //! # In place, checked by what it touched
 //!
@@ -73,6 +73,16 @@ pub(crate) enum Cleared {
     Existing(Order),
 }
 
+/// What a change is checked against before it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checks {
+    /// The schema, the line limit and the size limit: for changes that may add.
+    Limits,
+    /// The schema only: for a change that only removes lines, which a cart at a limit must
+    /// still take.
+    SchemaOnly,
+}
+
 /// A change applied to the cart and admitted, not stored yet.
 struct Admitted {
     /// The new changes, as [`Automerge::save_after`] writes them.
@@ -142,27 +152,32 @@ impl Applier<'_> {
         if state.doc.get_heads() == before {
             return Ok(Applied::Unchanged);
         }
-        match self.admit_and_store(cart, state, secret, &before).await {
+        match self
+            .admit_and_store(cart, state, secret, &before, Checks::Limits)
+            .await
+        {
             Ok(applied) => Ok(applied),
             Err(refusal) => Err(refusal.undone(self.undo(cart, state).await)),
         }
     }
 
-    /// Admits the changes applied to `state` since `before` and stores them.
+    /// Admits the changes applied to `state` since `before` (with `checks`) and stores them.
     async fn admit_and_store(
         &self,
         cart: CartId,
         state: &mut CartState,
         secret: &SecretHash,
         before: &[ChangeHash],
+        checks: Checks,
     ) -> Result<Applied, Refusal> {
-        let admitted = admit_applied(state, &cart, before, Some(self.limits))?;
+        let limits = (checks == Checks::Limits).then_some(self.limits);
+        let admitted = admit_applied(state, &cart, before, limits)?;
         let max = self.limits.max_document_bytes;
         let mut snapshot = None;
         if state.stored_bytes().saturating_add(admitted.bytes.len()) > max {
             // The stored chunks overestimate the saved size; measure exactly before refusing.
             let whole = state.doc.save();
-            if whole.len() > max {
+            if limits.is_some() && whole.len() > max {
                 return Err(Refusal::new(
                     ErrorKind::DocumentTooLarge,
                     format!(
@@ -193,6 +208,44 @@ impl Applier<'_> {
             state.compact(cart, self.store, snapshot).await;
         }
         Ok(Applied::Stored)
+    }
+
+    /// Applies `change`, a change the server made itself (a claim's merge into the customer's
+    /// cart, or the clear of the anonymous cart after it), to `state`, checks it with `checks`
+    /// and stores it as [`Applier::sync_message`] stores a peer's: when the cart is not stored
+    /// yet, the store binds it to `secret`. Returns [`Applied::Unchanged`] when the cart has the
+    /// change already.
+    ///
+    /// Errs with a [`Refusal`] when the change does not apply, breaks the schema or (with
+    /// [`Checks::Limits`]) a limit, or the store fails; the cart is then as the store has it
+    /// and nothing was stored.
+    pub(crate) async fn server_change(
+        &self,
+        cart: CartId,
+        state: &mut CartState,
+        secret: &SecretHash,
+        change: &[u8],
+        checks: Checks,
+    ) -> Result<Applied, Refusal> {
+        let before = state.doc.get_heads();
+        if let Err(e) = state.doc.load_incremental(change) {
+            tracing::error!(%cart, error = %e, "a change the server made does not apply");
+            self.undo(cart, state).await;
+            return Err(Refusal::storage(cart));
+        }
+        if state.doc.get_heads() == before {
+            return Ok(Applied::Unchanged);
+        }
+        match self
+            .admit_and_store(cart, state, secret, &before, checks)
+            .await
+        {
+            Ok(applied) => Ok(applied),
+            Err(refusal) => {
+                self.undo(cart, state).await;
+                Err(refusal)
+            }
+        }
     }
 
     /// Applies `clear`, the change a checkout made to clear the lines of `order`, to `state`,

@@ -4,8 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::ffi::OsStr;
+
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
 use clap::{Parser, ValueEnum};
 
+use crate::claim::token::ClaimSecret;
 use crate::limits::Limits;
 use crate::origins::AllowedOrigins;
 use crate::secret::AdminToken;
@@ -101,6 +106,35 @@ pub struct Config {
     /// token shorter than 32 characters stops the server at start-up.
     #[arg(long, env = "CART_SERVER_ADMIN_TOKEN", value_parser = AdminToken::parse, hide_env_values = true)]
     pub admin_token: Option<AdminToken>,
+    /// The secret the shop's backend signs sign-in tokens with (HS256 JWTs, see
+    /// `POST /api/carts/claim`); unset, the claim is off. A secret shorter than 32 characters
+    /// stops the server at start-up (the error does not repeat it).
+    #[arg(long, env = "CART_SERVER_CLAIM_SECRET", value_parser = ClaimSecretParser, hide_env_values = true)]
+    pub claim_secret: Option<ClaimSecret>,
+}
+
+/// Parses `--claim-secret` ([`ClaimSecret::parse`]) with an error that never repeats the value:
+/// clap's own errors quote it, and a secret refused for a trailing newline is still a secret.
+#[derive(Debug, Clone, Copy)]
+struct ClaimSecretParser;
+
+impl TypedValueParser for ClaimSecretParser {
+    type Value = ClaimSecret;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<ClaimSecret, clap::Error> {
+        let refused =
+            |why: String| clap::Error::raw(ErrorKind::ValueValidation, format!("{why}\n"));
+        value
+            .to_str()
+            .ok_or_else(|| refused("the claim secret is not UTF-8".to_string()))
+            .and_then(|text| ClaimSecret::parse(text).map_err(refused))
+            .map_err(|e| e.with_cmd(cmd))
+    }
 }
 
 /// The shape of log lines (`LOG_FORMAT`).
@@ -248,6 +282,10 @@ mod tests {
             config.admin_token.is_none(),
             "no admin API unless a token is set"
         );
+        assert!(
+            config.claim_secret.is_none(),
+            "no claim unless a secret is set"
+        );
     }
 
     #[test]
@@ -265,6 +303,20 @@ mod tests {
         let refused = Config::try_parse_from(["cart-server", "--allowed-origins", "shop.example"])
             .unwrap_err();
         assert!(refused.to_string().contains("shop.example"), "{refused}");
+    }
+
+    #[test]
+    fn a_claim_secret_is_read_and_a_bad_one_stops_the_start_without_being_shown() {
+        let secret = "a-claim-secret-of-at-least-32-characters";
+        let config = Config::try_parse_from(["cart-server", "--claim-secret", secret]).unwrap();
+        assert!(config.claim_secret.is_some());
+        assert!(!format!("{config:?}").contains(secret));
+        let near_miss = format!("{secret}\n");
+        let refused = Config::try_parse_from(["cart-server", "--claim-secret", &near_miss])
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("32 to 512 characters"), "{refused}");
+        assert!(!refused.contains(secret), "{refused}");
     }
 
     #[test]

@@ -14,9 +14,10 @@
 //! link a [`crate::open_carts::Hold`]; the last one dropped drops the hub, and the next load
 //! reads the store again.
 //!
-//! Two more jobs run under the same lock, each in a module of its own: following what other
-//! server instances store ([`follow`]) and placing an order with the clear of its lines
-//! ([`order`]).
+//! Three more jobs run under the same lock, each in a module of its own: following what other
+//! server instances store ([`follow`]), placing an order with the clear of its lines
+//! ([`order`]), and a sign-in's claim, which moves an anonymous cart's lines into a customer's
+//! cart under both carts' locks ([`claim`]).
 
 use std::collections::hash_map;
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use crate::open_carts::{OpenCart, OpenCarts};
 use crate::secret::SecretHash;
 use crate::store::Store;
 
+mod claim;
 mod follow;
 mod order;
 #[cfg(test)]

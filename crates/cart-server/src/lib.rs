@@ -13,8 +13,8 @@
 //!   message due for it, the saved sync state of a peer with a storage id.
 //! - [`mailbox`]: a connection's outbound queue, bounded in messages and bytes.
 //! - [`open_carts`]: the registry of open carts, released by guards.
-//! - `apply`: a sync message or a checkout's clear applied to an open cart in place, checked
-//!   for the keys it touched, then stored or undone.
+//! - `apply`: a sync message, a checkout's clear or a claim's change applied to an open cart in
+//!   place, checked for the keys it touched, then stored or undone.
 //! - `cart_state`: the server's copy of one cart, loaded from the store, its chunks and lines.
 //! - [`admission`]: the schema and line checks a changed cart must pass.
 //! - [`limits`]: the limits and the per-connection token bucket.
@@ -24,7 +24,10 @@
 //! - [`metrics`]: Prometheus counters.
 //! - [`http`]: the router: `/healthz`, `/metrics`, `/sync`, `/api/...` and the storefront's
 //!   static files.
-//! - [`api`]: the HTTP JSON API: catalog, checkout, orders, demo sign-in; its error bodies.
+//! - [`api`]: the HTTP JSON API: catalog, checkout, orders, claim, demo sign-in; its error
+//!   bodies.
+//! - [`claim`]: sign-in with the shop's token: the anonymous cart merged into the customer's
+//!   cart; [`claim::token`] reads the shop's HS256 JWT.
 //! - [`checkout`]: an order from a cart at given heads, and the merge-safe clear after it.
 //! - [`catalog`]: the demo products seeded on start.
 
@@ -34,6 +37,7 @@ mod apply;
 mod cart_state;
 pub mod catalog;
 pub mod checkout;
+pub mod claim;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -62,6 +66,7 @@ use tokio_util::task::TaskTracker;
 
 pub use http::app;
 
+use crate::claim::token::ClaimSecret;
 use crate::hub::Hubs;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -83,6 +88,8 @@ pub struct ServerOptions {
     pub demo: bool,
     /// The admin API's bearer token; `None` turns the admin API off.
     pub admin_token: Option<AdminToken>,
+    /// The secret the shop signs sign-in tokens with; `None` turns `POST /api/carts/claim` off.
+    pub claim_secret: Option<ClaimSecret>,
 }
 
 struct Shared {
@@ -95,6 +102,7 @@ struct Shared {
     static_dir: Option<PathBuf>,
     allowed_origins: AllowedOrigins,
     admin_token: Option<AdminToken>,
+    claim_secret: Option<ClaimSecret>,
     demo: bool,
     shutdown: CancellationToken,
     connections: TaskTracker,
@@ -209,6 +217,7 @@ impl AppState {
             static_dir: options.static_dir,
             allowed_origins: options.allowed_origins,
             admin_token: options.admin_token,
+            claim_secret: options.claim_secret,
             demo: options.demo,
             shutdown,
             connections: TaskTracker::new(),
@@ -276,6 +285,11 @@ impl AppState {
     /// The admin API's bearer token, when the admin API is on.
     pub fn admin_token(&self) -> Option<&AdminToken> {
         self.0.admin_token.as_ref()
+    }
+
+    /// The secret of the shop's sign-in tokens, when `POST /api/carts/claim` is on.
+    pub fn claim_secret(&self) -> Option<&ClaimSecret> {
+        self.0.claim_secret.as_ref()
     }
 
     /// Open `/sync` connections per client address.

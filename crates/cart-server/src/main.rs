@@ -72,6 +72,7 @@ async fn serve_store<S: Store>(config: Config, store: S) -> Result<(), String> {
         allowed_origins: config.allowed_origins.clone(),
         demo: config.demo,
         admin_token: config.admin_token.clone(),
+        claim_secret: config.claim_secret.clone(),
     };
     let state = AppState::new(Arc::new(store), options)
         .await

@@ -1,7 +1,7 @@
 //! The server's metrics, served in the Prometheus text format at `GET /metrics`.
 //!
 //! Built on `prometheus-client` (the Prometheus project's Rust client) with one registry per
-//! server: counters and gauges of the sync endpoint, refusals by kind, checkouts, latency
+//! server: counters and gauges of the sync endpoint, refusals by kind, checkouts, claims, latency
 //! histograms of the three operations a shopper waits for (applying a sync message, storing a
 //! change, a checkout), and the process's CPU, memory and file descriptors. Recording never
 //! blocks and never fails. The number of stored carts is asked from the store at each scrape.
@@ -30,6 +30,23 @@ pub const CHECKOUT_REFUSALS: [&str; 6] = [
     "lines_refused",
     "storage",
 ];
+
+/// The outcomes of `POST /api/carts/claim`, as the `outcome` label of
+/// `cart_server_claims_total`: `claimed`, or the `code` of the HTTP error body.
+pub const CLAIM_OUTCOMES: [&str; 7] = [
+    "claimed",
+    "invalid_request",
+    "invalid_token",
+    "claim_off",
+    "not_found",
+    "cart_full",
+    "storage",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
@@ -68,6 +85,7 @@ pub struct Metrics {
     orders_created: Counter,
     errors: Family<KindLabel, Counter>,
     checkouts_refused: Family<ReasonLabel, Counter>,
+    claims: Family<OutcomeLabel, Counter>,
     sync_apply_seconds: Histogram,
     store_append_seconds: Histogram,
     checkout_seconds: Histogram,
@@ -101,6 +119,7 @@ impl Default for Metrics {
             orders_created: Counter::default(),
             errors: Family::default(),
             checkouts_refused: Family::default(),
+            claims: Family::default(),
             sync_apply_seconds: histogram(),
             store_append_seconds: histogram(),
             checkout_seconds: histogram(),
@@ -115,6 +134,9 @@ impl Default for Metrics {
             let _ = metrics
                 .checkouts_refused
                 .get_or_create(&ReasonLabel { reason });
+        }
+        for outcome in CLAIM_OUTCOMES {
+            let _ = metrics.claims.get_or_create(&OutcomeLabel { outcome });
         }
         metrics.register();
         metrics
@@ -199,6 +221,11 @@ impl Metrics {
             "cart_server_checkouts_refused",
             "Checkouts refused, by reason",
             self.checkouts_refused.clone(),
+        );
+        r.register(
+            "cart_server_claims",
+            "Answers to POST /api/carts/claim, by outcome",
+            self.claims.clone(),
         );
         r.register(
             "cart_server_sync_apply_seconds",
@@ -318,6 +345,22 @@ impl Metrics {
                     .get_or_create(&ReasonLabel { reason })
                     .get()
             })
+            .unwrap_or_default()
+    }
+
+    /// A claim was answered with `outcome` (one of [`CLAIM_OUTCOMES`]; others are not counted).
+    pub fn claim_answered(&self, outcome: &str) {
+        if let Some(outcome) = CLAIM_OUTCOMES.iter().find(|o| **o == outcome) {
+            self.claims.get_or_create(&OutcomeLabel { outcome }).inc();
+        }
+    }
+
+    /// How many claims were answered with `outcome`.
+    pub fn claims(&self, outcome: &str) -> u64 {
+        CLAIM_OUTCOMES
+            .iter()
+            .find(|o| **o == outcome)
+            .map(|outcome| self.claims.get_or_create(&OutcomeLabel { outcome }).get())
             .unwrap_or_default()
     }
 
@@ -454,6 +497,12 @@ mod tests {
         assert!(text.contains("cart_server_orders_created_total 1\n"));
         assert!(text.contains("cart_server_checkouts_refused_total{reason=\"sync_first\"} 1\n"));
         assert!(text.contains("cart_server_checkouts_refused_total{reason=\"empty_cart\"} 0\n"));
+        m.claim_answered("invalid_token");
+        m.claim_answered("no_such_outcome");
+        let text = m.render(None);
+        assert!(text.contains("cart_server_claims_total{outcome=\"invalid_token\"} 1\n"));
+        assert!(text.contains("cart_server_claims_total{outcome=\"claimed\"} 0\n"));
+        assert_eq!(m.claims("no_such_outcome"), 0);
         m.connection_closed();
         m.connection_closed();
         assert!(m.render(None).contains("cart_server_connections_open 0\n"));

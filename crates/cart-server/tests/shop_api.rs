@@ -15,7 +15,10 @@ use cart_server::secret::AdminToken;
 use cart_server::store::SqliteStore;
 use cart_server::ServerOptions;
 use serde_json::{json, Value};
-use support::{http_request, Client, Replica, TestServer, KEY, OTHER_KEY};
+use support::{
+    http_request, post_json as post, receive_until, server_lines, Client, Replica, TestServer, KEY,
+    OTHER_KEY,
+};
 use tempfile::TempDir;
 
 async fn server() -> (TempDir, TestServer) {
@@ -44,13 +47,6 @@ fn heads(replica: &Replica) -> Vec<String> {
         .collect()
 }
 
-async fn post(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
-    let bytes = serde_json::to_vec(body).unwrap();
-    let headers = [("Content-Type", "application/json")];
-    let (status, _, body) = http_request(server, "POST", path, &headers, &bytes).await;
-    (status, serde_json::from_slice(&body).expect("a JSON body"))
-}
-
 async fn checkout(server: &TestServer, replica: &Replica, key: &str) -> (u16, Value) {
     let path = format!("/api/carts/{}/checkout", replica.cart);
     post(
@@ -73,23 +69,6 @@ async fn synced_cart(server: &TestServer, lines: &[(&str, i64, i64)]) -> (Client
         .await
         .expect("the cart syncs");
     (client, replica)
-}
-
-/// What the server's store holds for the cart, read as a cart: (sku, quantity), sorted.
-async fn server_lines(server: &TestServer, cart: &CartId) -> Vec<(String, i64)> {
-    let store = SqliteStore::open(&server.db).await.unwrap();
-    let chunks = cart_server::store::DocStore::load_chunks(&store, cart)
-        .await
-        .unwrap();
-    let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.bytes).collect();
-    let mut lines: Vec<(String, i64)> = cart_core::Cart::load(*cart, &bytes)
-        .unwrap()
-        .lines()
-        .into_iter()
-        .map(|l| (l.sku, l.quantity))
-        .collect();
-    lines.sort();
-    lines
 }
 
 fn sorted(mut lines: Vec<(String, i64)>) -> Vec<(String, i64)> {
@@ -428,16 +407,6 @@ async fn checkout_clears_the_ordered_lines_but_a_concurrent_add_survives_and_rea
     assert_eq!(support::stored(&server.db, &phone.cart).await.1, before);
     assert_eq!(server_lines(&server, &phone.cart).await, expected);
     server.stop().await;
-}
-
-/// Applies what the server sends until `replica` shows `expected` (sorted).
-async fn receive_until(client: &mut Client, replica: &mut Replica, expected: &[(String, i64)]) {
-    while sorted(replica.lines()) != expected {
-        client
-            .receive_into(replica)
-            .await
-            .expect("the server sends changes");
-    }
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 //!
 //! Each check panics with a message naming the broken guarantee. The checks cover both traits
 //! a store implements: [`DocStore`] (carts) and [`super::ShopStore`] (catalog, orders,
-//! accounts).
+//! accounts, customers).
 //!
 //! [`SqliteStore`]: super::SqliteStore
 //! [`PostgresStore`]: super::PostgresStore
@@ -22,7 +22,7 @@ use cart_core::chunks::{ChunkKey, ChunkKind};
 use cart_core::CartId;
 use sha2::{Digest, Sha256};
 
-use super::shop::{Account, Art, Order, OrderLine, Placed, Product, Total};
+use super::shop::{Account, Art, Customer, Order, OrderLine, Placed, Product, Total};
 use super::{DocStore, ShopStore, Store, StoreError};
 use crate::secret::{CartKey, SecretHash};
 
@@ -820,6 +820,44 @@ pub async fn accounts_are_created_once_per_name<H: Harness>(h: &H) {
     );
 }
 
+/// The first claim of a customer creates their cart; every later one (through any handle, or
+/// racing) gets that same cart. Customers and demo accounts are kept apart.
+pub async fn customers_get_one_cart_each<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let other = h.another_handle(&store).await;
+    let customer = |id: &str, n: u8| Customer {
+        id: id.to_string(),
+        cart_id: cart_id_text(n),
+        key: format!("key-of-{id}-{n}-0123456789"),
+    };
+    let first = store
+        .customer(&customer("cust_1", 30))
+        .await
+        .expect("customer");
+    assert_eq!(first, customer("cust_1", 30));
+    let again = other
+        .customer(&customer("cust_1", 31))
+        .await
+        .expect("again");
+    assert_eq!(again, first, "a later claim must get the same cart and key");
+    let account = store
+        .account(&Account {
+            name: "cust_1".to_string(),
+            cart_id: cart_id_text(32),
+            key: "a-demo-key-0123456789".to_string(),
+        })
+        .await
+        .expect("account");
+    assert_eq!(
+        account.cart_id,
+        cart_id_text(32),
+        "a demo name is not a customer id"
+    );
+    let (c1, c2) = (customer("cust_2", 33), customer("cust_2", 34));
+    let (x, y) = tokio::join!(store.customer(&c1), other.customer(&c2));
+    assert_eq!(x.expect("x"), y.expect("y"), "racing claims get one cart");
+}
+
 /// Expands to one `#[tokio::test]` per conformance check, for the [`Harness`] built by the given
 /// expression.
 #[macro_export]
@@ -846,7 +884,8 @@ macro_rules! store_conformance_tests {
             replacing_the_catalog_keeps_exactly_the_new_products_in_order,
             orders_are_placed_once_and_only_with_their_clear,
             no_order_is_stored_when_its_clear_cannot_be,
-            accounts_are_created_once_per_name
+            accounts_are_created_once_per_name,
+            customers_get_one_cart_each
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

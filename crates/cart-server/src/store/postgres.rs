@@ -44,7 +44,10 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls};
 use tokio_util::sync::CancellationToken;
 
-use super::shop::{from_json, product_rows, to_json, Account, Order, Placed, Product, ShopStore};
+use super::shop::{
+    from_json, product_rows, to_json, Account, Customer, Order, OwnerTable, Placed, Product,
+    ShopStore,
+};
 use super::{postgres_feed, random_uuid, ChangeFeed, DocStore, StoreError};
 use crate::secret::SecretHash;
 
@@ -69,10 +72,11 @@ struct Migration {
 }
 
 /// Every migration, in order. Append new ones; never edit one that has shipped.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "carts, chunks, sync states, catalog, orders and accounts",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "carts, chunks, sync states, catalog, orders and accounts",
+        sql: "
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -118,7 +122,20 @@ CREATE TABLE accounts (
     created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "customers' carts",
+        sql: "
+CREATE TABLE customers (
+    customer_id TEXT PRIMARY KEY,             -- the shop's customer id (sign-in token's sub)
+    cart_id     TEXT NOT NULL,
+    cart_key    TEXT NOT NULL,                -- handed out again on every claim with a valid token
+    created_at  TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+",
+    },
+];
 
 /// A [`DocStore`] and [`ShopStore`] in a PostgreSQL database, shared by any number of server
 /// instances.
@@ -698,29 +715,66 @@ impl ShopStore for PostgresStore {
     }
 
     async fn account(&self, fresh: &Account) -> Result<Account, StoreError> {
+        let (cart_id, key) = self
+            .first_cart(
+                OwnerTable::Accounts,
+                &fresh.name,
+                &fresh.cart_id,
+                &fresh.key,
+            )
+            .await?;
+        Ok(Account {
+            name: fresh.name.clone(),
+            cart_id,
+            key,
+        })
+    }
+
+    async fn customer(&self, fresh: &Customer) -> Result<Customer, StoreError> {
+        let (cart_id, key) = self
+            .first_cart(OwnerTable::Customers, &fresh.id, &fresh.cart_id, &fresh.key)
+            .await?;
+        Ok(Customer {
+            id: fresh.id.clone(),
+            cart_id,
+            key,
+        })
+    }
+}
+
+impl PostgresStore {
+    /// The cart id and key of `owner` in `table`, stored as `cart_id` and `key` when it has
+    /// none, in one transaction: the first writer wins, every later or racing one (on any
+    /// instance) reads what it stored.
+    async fn first_cart(
+        &self,
+        table: OwnerTable,
+        owner: &str,
+        cart_id: &str,
+        key: &str,
+    ) -> Result<(String, String), StoreError> {
+        let (table, column) = table.names();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         tx.execute(
-            "INSERT INTO accounts (name, cart_id, cart_key) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO NOTHING",
-            &[&fresh.name, &fresh.cart_id, &fresh.key],
+            &format!(
+                "INSERT INTO {table} ({column}, cart_id, cart_key) VALUES ($1, $2, $3)
+                 ON CONFLICT ({column}) DO NOTHING"
+            ),
+            &[&owner, &cart_id, &key],
         )
         .await
         .map_err(backend)?;
         let row = tx
             .query_one(
-                "SELECT cart_id, cart_key FROM accounts WHERE name = $1",
-                &[&fresh.name],
+                &format!("SELECT cart_id, cart_key FROM {table} WHERE {column} = $1"),
+                &[&owner],
             )
             .await
             .map_err(backend)?;
-        let account = Account {
-            name: fresh.name.clone(),
-            cart_id: row.get(0),
-            key: row.get(1),
-        };
+        let found = (row.get(0), row.get(1));
         tx.commit().await.map_err(backend)?;
-        Ok(account)
+        Ok(found)
     }
 }
 

@@ -1,5 +1,5 @@
-//! The shop's records beside the carts: the catalog, orders and demo accounts, and the
-//! [`ShopStore`] trait that keeps them.
+//! The shop's records beside the carts: the catalog, orders, demo accounts and customers' carts,
+//! and the [`ShopStore`] trait that keeps them.
 //!
 //! These are a separate trait from [`super::DocStore`] because they are a different kind of
 //! data: carts are Automerge documents synced with clients, these are plain rows the server
@@ -129,6 +129,40 @@ pub struct Account {
     pub key: String,
 }
 
+/// A customer of a real shop, named by the shop's own id (the `sub` of its sign-in token, see
+/// [`crate::claim`]), and the cart the server keeps for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    /// The shop's customer id.
+    pub id: String,
+    /// The customer's cart id.
+    pub cart_id: String,
+    /// The customer cart's secret (stored as is: every claim hands it out again, to a caller
+    /// holding a token the shop signed).
+    pub key: String,
+}
+
+/// The tables of cart owners: [`Account`]s and [`Customer`]s are kept alike (an owner, a cart
+/// id and its key, the first stored winning), each in its own table so that a demo name never
+/// names a shop's customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OwnerTable {
+    /// `accounts`, by `name`.
+    Accounts,
+    /// `customers`, by `customer_id`.
+    Customers,
+}
+
+impl OwnerTable {
+    /// The table and its owner column, for SQL.
+    pub(super) fn names(self) -> (&'static str, &'static str) {
+        match self {
+            OwnerTable::Accounts => ("accounts", "name"),
+            OwnerTable::Customers => ("customers", "customer_id"),
+        }
+    }
+}
+
 /// A record as the stores keep it: JSON text.
 pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
@@ -198,4 +232,8 @@ pub trait ShopStore: Send + Sync + 'static {
     /// The account named `fresh.name`, created as `fresh` when there is none. Concurrent calls
     /// for one name all get the same account.
     async fn account(&self, fresh: &Account) -> Result<Account, StoreError>;
+
+    /// The customer with id `fresh.id` and their cart, created as `fresh` when there is none.
+    /// Concurrent calls for one customer all get the same cart.
+    async fn customer(&self, fresh: &Customer) -> Result<Customer, StoreError>;
 }

@@ -25,7 +25,10 @@ use cart_core::CartId;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::group_commit::GroupCommit;
-use super::shop::{from_json, product_rows, to_json, Account, Order, Placed, Product, ShopStore};
+use super::shop::{
+    from_json, product_rows, to_json, Account, Customer, Order, OwnerTable, Placed, Product,
+    ShopStore,
+};
 use super::{random_uuid, DocStore, StoreError};
 use crate::secret::SecretHash;
 
@@ -69,6 +72,12 @@ CREATE TABLE IF NOT EXISTS accounts (
     cart_id    TEXT NOT NULL,
     cart_key   TEXT NOT NULL,              -- handed out again on every sign-in (a demo, see README)
     created_at INTEGER NOT NULL DEFAULT (unixepoch())
+);
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id TEXT PRIMARY KEY,          -- the shop's customer id (sign-in token's sub)
+    cart_id     TEXT NOT NULL,
+    cart_key    TEXT NOT NULL,             -- handed out again on every claim with a valid token
+    created_at  INTEGER NOT NULL DEFAULT (unixepoch())
 );
 ";
 
@@ -539,19 +548,13 @@ impl ShopStore for SqliteStore {
     async fn account(&self, fresh: &Account) -> Result<Account, StoreError> {
         let fresh = fresh.clone();
         self.with_conn(move |conn| {
-            conn.execute(
-                "INSERT INTO accounts (name, cart_id, cart_key) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO NOTHING",
-                params![fresh.name, fresh.cart_id, fresh.key],
-            )
-            .map_err(backend)?;
-            let (cart_id, key): (String, String) = conn
-                .query_row(
-                    "SELECT cart_id, cart_key FROM accounts WHERE name = ?1",
-                    params![fresh.name],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .map_err(backend)?;
+            let (cart_id, key) = first_cart(
+                conn,
+                OwnerTable::Accounts,
+                &fresh.name,
+                &fresh.cart_id,
+                &fresh.key,
+            )?;
             Ok(Account {
                 name: fresh.name,
                 cart_id,
@@ -560,6 +563,51 @@ impl ShopStore for SqliteStore {
         })
         .await
     }
+
+    async fn customer(&self, fresh: &Customer) -> Result<Customer, StoreError> {
+        let fresh = fresh.clone();
+        self.with_conn(move |conn| {
+            let (cart_id, key) = first_cart(
+                conn,
+                OwnerTable::Customers,
+                &fresh.id,
+                &fresh.cart_id,
+                &fresh.key,
+            )?;
+            Ok(Customer {
+                id: fresh.id,
+                cart_id,
+                key,
+            })
+        })
+        .await
+    }
+}
+
+/// The cart id and key of `owner` in `table`, stored as `cart_id` and `key` when it has none:
+/// the first writer wins, every later or racing one reads what it stored.
+fn first_cart(
+    conn: &Connection,
+    table: OwnerTable,
+    owner: &str,
+    cart_id: &str,
+    key: &str,
+) -> Result<(String, String), StoreError> {
+    let (table, column) = table.names();
+    conn.execute(
+        &format!(
+            "INSERT INTO {table} ({column}, cart_id, cart_key) VALUES (?1, ?2, ?3)
+             ON CONFLICT ({column}) DO NOTHING"
+        ),
+        params![owner, cart_id, key],
+    )
+    .map_err(backend)?;
+    conn.query_row(
+        &format!("SELECT cart_id, cart_key FROM {table} WHERE {column} = ?1"),
+        params![owner],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .map_err(backend)
 }
 
 #[cfg(test)]

@@ -107,6 +107,27 @@ pub async fn stored(db: &Path, cart: &CartId) -> (usize, Vec<ChangeHash>) {
     (chunks.len(), doc.get_heads())
 }
 
+/// What the server's store holds for `cart`, read as a cart: (sku, quantity), sorted; empty
+/// when the cart is not stored.
+pub async fn server_lines(server: &TestServer, cart: &CartId) -> Vec<(String, i64)> {
+    let store = SqliteStore::open(&server.db)
+        .await
+        .expect("open the store again");
+    let chunks = store.load_chunks(cart).await.expect("load chunks");
+    if chunks.is_empty() {
+        return Vec::new();
+    }
+    let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.bytes).collect();
+    let mut lines: Vec<(String, i64)> = Cart::load(*cart, &bytes)
+        .expect("a stored cart loads")
+        .lines()
+        .into_iter()
+        .map(|l| (l.sku, l.quantity))
+        .collect();
+    lines.sort();
+    lines
+}
+
 /// Makes every later write of a chunk to the SQLite file `db` fail, as a full disk would, until
 /// [`mend_chunk_writes`]; everything else keeps working.
 pub fn break_chunk_writes(db: &Path) {
@@ -330,6 +351,21 @@ impl Client {
     }
 }
 
+/// Applies what the server sends until `replica` shows `expected` (sorted by sku).
+pub async fn receive_until(client: &mut Client, replica: &mut Replica, expected: &[(String, i64)]) {
+    loop {
+        let mut lines = replica.lines();
+        lines.sort();
+        if lines == expected {
+            return;
+        }
+        client
+            .receive_into(replica)
+            .await
+            .expect("the server sends changes");
+    }
+}
+
 /// One device's copy of a cart and its sync state with the server.
 pub struct Replica {
     pub cart: CartId,
@@ -394,6 +430,18 @@ impl Replica {
             state: SyncState::decode(&self.state.encode()).expect("reload the sync state"),
         }
     }
+}
+
+/// POSTs `body` as JSON to `path`: the status and the JSON body of the answer.
+pub async fn post_json(
+    server: &TestServer,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let bytes = serde_json::to_vec(body).expect("JSON");
+    let headers = [("Content-Type", "application/json")];
+    let (status, _, body) = http_request(server, "POST", path, &headers, &bytes).await;
+    (status, serde_json::from_slice(&body).expect("a JSON body"))
 }
 
 /// A plain HTTP/1.1 GET on the server: status, headers (lowercase names) and body.
