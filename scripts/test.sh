@@ -10,6 +10,8 @@ step "setup" bash scripts/setup.sh
 step "cargo fmt" cargo fmt --all --check
 step "clippy (native)" cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (wasm32)" cargo clippy -p offline-cart --target wasm32-unknown-unknown --all-targets -- -D warnings
+# The API docs build without a broken or private link (rustdoc's warnings are errors here).
+step "rustdoc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 # The store suites run against a real PostgreSQL too: postgres.mjs starts a throwaway
 # PostgreSQL 15 cluster and sets TEST_DATABASE_URL (tests/store_postgres.rs fails without it).
 step "cargo test" node scripts/postgres.mjs cargo test --workspace

@@ -125,7 +125,7 @@ fn same_product(details: &Details, item: &NewItem) -> bool {
 /// on error). Merging two carts, in any order and any number of times, keeps every add that no
 /// remove or set-quantity had seen.
 ///
-/// The cart keeps a view of its lines ([`crate::view`]) that each change updates for the skus
+/// The cart keeps a view of its lines (`view.rs`) that each change updates for the skus
 /// it touched, so adding and listing cost the same in a cart of five lines or five hundred.
 pub struct Cart {
     id: CartId,

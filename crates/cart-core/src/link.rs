@@ -2,7 +2,7 @@
 //!
 //! A [`Link`] decides when to open a socket, when to give up on one, when to retry, what to
 //! send, and what a refusal means for the shopper. It owns the [`ClientSession`] (the
-//! automerge-repo protocol and the Automerge sync state) and a [`Phase`] that makes the
+//! automerge-repo protocol and the Automerge sync state) and a `Phase` that makes the
 //! connection's state one value instead of flags that must agree:
 //!
 //! ```text

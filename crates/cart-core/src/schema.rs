@@ -190,7 +190,7 @@ pub(crate) fn sums<D: ReadDoc>(doc: &D) -> BTreeMap<String, i64> {
     sums
 }
 
-/// The quantity of the line `sku` of `doc` by the rule of [`sums`]: `set:<sku>` plus every
+/// The quantity of the line `sku` of `doc` by the rule of `sums`: `set:<sku>` plus every
 /// `add:<sku>#…` entry; 0 when it has none, 0 or below when the line is not shown. Reads only
 /// the keys of `sku`, so it costs the same in a cart of any size.
 pub fn quantity<D: ReadDoc>(doc: &D, sku: &str) -> i64 {

@@ -9,9 +9,9 @@
 //! | target | input | asserts |
 //! |---|---|---|
 //! | [`wire_decode`] | one frame | a decoded message encodes and decodes to itself; `decode` and `decode_any` agree; errors are short |
-//! | [`merge_bytes`] | [parts](parts): a stored cart, then bytes to merge into it, in turn | a refused merge leaves heads and lines as they were; an accepted one is idempotent and survives save and load |
+//! | [`merge_bytes`] | [parts]: a stored cart, then bytes to merge into it, in turn | a refused merge leaves heads and lines as they were; an accepted one is idempotent and survives save and load |
 //! | [`schema_check`] | a saved document | a document that passes [`schema::check_document`] loads as its cart and every line it shows is valid; reading any document does not panic |
-//! | [`server_sync`] | [parts](parts): the sync messages one peer sends about one cart, in turn | a refused message stores nothing; whatever is stored loads and passes admission |
+//! | [`server_sync`] | [parts]: the sync messages one peer sends about one cart, in turn | a refused message stores nothing; whatever is stored loads and passes admission |
 //!
 //! Every target is about one fixed cart, [`fuzz_cart`]; `examples/seed_corpus.rs` writes the
 //! seed corpus for it.

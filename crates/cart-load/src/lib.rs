@@ -5,7 +5,7 @@
 //! - [`ledger`]: one shopper's changes, which the server acknowledged, and the lost-add check;
 //!   sans IO.
 //! - [`report`]: the figures, the printed report and its one-line summary; sans IO.
-//! - [`run`]: the IO: one tokio task and WebSocket per shopper, reconnects to the next server
+//! - [`mod@run`]: the IO: one tokio task and WebSocket per shopper, reconnects to the next server
 //!   ([`shop`]), and the final read of every cart through a fresh client ([`check`]); [`run()`]
 //!   is both on the same servers.
 //!

@@ -15,9 +15,9 @@
 //! reads the store again.
 //!
 //! Three more jobs run under the same lock, each in a module of its own: following what other
-//! server instances store ([`follow`]), placing an order with the clear of its lines
-//! ([`order`]), and a sign-in's claim, which moves an anonymous cart's lines into a customer's
-//! cart under both carts' locks ([`claim`]).
+//! server instances store (`hub/follow.rs`), placing an order with the clear of its lines
+//! (`hub/order.rs`), and a sign-in's claim, which moves an anonymous cart's lines into a
+//! customer's cart under both carts' locks (`hub/claim.rs`).
 
 use std::collections::hash_map;
 use std::collections::HashMap;
@@ -265,7 +265,7 @@ impl Hubs {
 
     /// The sync message due for connection `conn_id` and `cart`, generated now from the cart as
     /// it is and the link's sync state; called by the connection's writer for each
-    /// [`Outbound::SyncDue`]. `None` when the link is gone or there is nothing to say.
+    /// [`crate::mailbox::Outbound::SyncDue`]. `None` when the link is gone or there is nothing to say.
     pub async fn next_sync(&self, conn_id: u64, cart: CartId) -> Option<Message> {
         let hub = self.carts.get(cart)?;
         let mut guard = hub.state.lock().await;

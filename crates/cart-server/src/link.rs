@@ -1,11 +1,11 @@
 //! A peer linked to an open cart: who it is ([`PeerContext`]), its Automerge sync state, and
 //! whether a sync message for it waits in its connection's queue.
 //!
-//! Changes do not generate sync messages: they mark the link due ([`Link::queue`]) and post one
+//! Changes do not generate sync messages: they mark the link due (`Link::queue`) and post one
 //! [`Outbound::SyncDue`] to the connection; the connection's writer asks for the message when
-//! the socket has room ([`Link::due_message`]), so however many changes arrive meanwhile, the
+//! the socket has room (`Link::due_message`), so however many changes arrive meanwhile, the
 //! peer gets one message with all of them. A peer that announced a storage id keeps its sync
-//! state across connections ([`Link::open`], [`Link::save_sync_state`]).
+//! state across connections (`Link::open`, `Link::save_sync_state`).
 
 use automerge::sync::{Message as AutomergeSync, State as SyncState, SyncDoc};
 use automerge::Automerge;

@@ -3,7 +3,7 @@
 //!
 //! Keys are paths (`["<cartId>", "incremental", "<hash>"]`). Backends: [`MemoryStorage`] here;
 //! IndexedDB and localStorage in the browser binding. Every backend passes the same
-//! [`conformance`] suite.
+//! `conformance` suite (behind the `conformance` feature).
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -74,7 +74,7 @@ impl std::error::Error for StorageError {}
 
 /// A byte key/value store with prefix scans.
 ///
-/// Guarantees every backend gives (and the [`conformance`] suite checks):
+/// Guarantees every backend gives (and the `conformance` suite checks):
 /// - [`Storage::apply`] performs its operations in order; when it returns `Ok`, they are durable
 ///   as far as the medium allows. Where the medium has transactions (IndexedDB) the batch is
 ///   atomic; elsewhere each operation is whole (no torn values) but a failed batch may be

@@ -3,8 +3,8 @@
 //! [`FeedEvent::Changed`] with the cart id it carries.
 //!
 //! When the connection drops (PostgreSQL restarted, the backend was terminated, the network
-//! failed) the task connects again after a backoff that doubles from [`FIRST_RETRY`] to
-//! [`LAST_RETRY`], and reports [`FeedEvent::Resumed`] once it listens again, because the notices
+//! failed) the task connects again after a backoff that doubles from `FIRST_RETRY` to
+//! `LAST_RETRY`, and reports [`FeedEvent::Resumed`] once it listens again, because the notices
 //! sent in between are lost. The connection's `application_name` is [`APPLICATION_NAME`], so an
 //! operator (or a test) finds it in `pg_stat_activity`.
 
