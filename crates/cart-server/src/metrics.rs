@@ -37,6 +37,14 @@ struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// The `outcome` labels of `cart_server_webhook_deliveries_total`.
+pub const WEBHOOK_OUTCOMES: [&str; 2] = ["delivered", "failed"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
 }
@@ -68,6 +76,7 @@ pub struct Metrics {
     orders_created: Counter,
     errors: Family<KindLabel, Counter>,
     checkouts_refused: Family<ReasonLabel, Counter>,
+    webhook_deliveries: Family<OutcomeLabel, Counter>,
     sync_apply_seconds: Histogram,
     store_append_seconds: Histogram,
     checkout_seconds: Histogram,
@@ -101,6 +110,7 @@ impl Default for Metrics {
             orders_created: Counter::default(),
             errors: Family::default(),
             checkouts_refused: Family::default(),
+            webhook_deliveries: Family::default(),
             sync_apply_seconds: histogram(),
             store_append_seconds: histogram(),
             checkout_seconds: histogram(),
@@ -115,6 +125,11 @@ impl Default for Metrics {
             let _ = metrics
                 .checkouts_refused
                 .get_or_create(&ReasonLabel { reason });
+        }
+        for outcome in WEBHOOK_OUTCOMES {
+            let _ = metrics
+                .webhook_deliveries
+                .get_or_create(&OutcomeLabel { outcome });
         }
         metrics.register();
         metrics
@@ -199,6 +214,11 @@ impl Metrics {
             "cart_server_checkouts_refused",
             "Checkouts refused, by reason",
             self.checkouts_refused.clone(),
+        );
+        r.register(
+            "cart_server_webhook_deliveries",
+            "Attempts to hand an order to the checkout webhook, by outcome (failed ones are retried)",
+            self.webhook_deliveries.clone(),
         );
         r.register(
             "cart_server_sync_apply_seconds",
@@ -301,6 +321,28 @@ impl Metrics {
                 .get_or_create(&ReasonLabel { reason })
                 .inc();
         }
+    }
+
+    /// An attempt to hand an order to the checkout webhook ended: `delivered` (2xx) or not.
+    pub fn webhook_delivery(&self, delivered: bool) {
+        let outcome = WEBHOOK_OUTCOMES[usize::from(!delivered)];
+        self.webhook_deliveries
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// How many attempts to hand an order to the webhook ended with `outcome` (one of
+    /// [`WEBHOOK_OUTCOMES`]; 0 for any other).
+    pub fn webhook_deliveries(&self, outcome: &str) -> u64 {
+        WEBHOOK_OUTCOMES
+            .iter()
+            .find(|o| **o == outcome)
+            .map(|outcome| {
+                self.webhook_deliveries
+                    .get_or_create(&OutcomeLabel { outcome })
+                    .get()
+            })
+            .unwrap_or_default()
     }
 
     /// How many orders checkouts created.
