@@ -95,9 +95,15 @@ fn serve_receiver(listener: TcpListener, receiver: Arc<Receiver>) -> oneshot::Se
     stop
 }
 
-/// A server options' webhook at `addr`, retrying after 10 ms doubling up to 100 ms.
+/// A server options' webhook at `http://addr/orders`, retrying after 10 ms doubling up to
+/// 100 ms.
 fn options(addr: SocketAddr) -> ServerOptions {
-    let url = WebhookUrl::parse(&format!("http://{addr}/orders")).unwrap();
+    options_at(&format!("http://{addr}/orders"))
+}
+
+/// [`options`] with the webhook at `url`.
+fn options_at(url: &str) -> ServerOptions {
+    let url = WebhookUrl::parse(url).unwrap();
     let retry = RetryPolicy {
         base: Duration::from_millis(10),
         cap: Duration::from_millis(100),
@@ -295,5 +301,37 @@ async fn orders_wait_in_the_outbox_while_no_webhook_is_set() {
         .unwrap()
         .expect("queued");
     assert_eq!((state.attempts, state.delivered_at), (0, None));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_webhook_is_spoken_to_over_tls() {
+    let dir = TempDir::new().unwrap();
+    // A plain TCP listener stands in for the shop: it records the first bytes and hangs up.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let first_bytes = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("the server connects");
+        let mut bytes = [0u8; 3];
+        tokio::io::AsyncReadExt::read_exact(&mut socket, &mut bytes)
+            .await
+            .expect("the server sends something");
+        bytes
+    });
+    let server =
+        TestServer::start_with(&db(&dir), options_at(&format!("https://{addr}/orders"))).await;
+    let order = checked_out(&server, &[("MUG", 1)]).await;
+    let bytes = tokio::time::timeout(WAIT, first_bytes)
+        .await
+        .expect("connected in time")
+        .expect("the listener ends");
+    assert_eq!(
+        (bytes[0], bytes[1]),
+        (0x16, 0x03),
+        "a TLS handshake record, not plain HTTP: {bytes:?}"
+    );
+    let id = order["id"].as_str().unwrap();
+    let failed = delivery_until(&server, id, |d| d.last_error.is_some()).await;
+    assert_eq!(failed.delivered_at, None, "no TLS, no delivery");
     server.stop().await;
 }
