@@ -6,94 +6,18 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use cart_server::store::shop::DeliveryState;
 use cart_server::webhook::{RetryPolicy, Webhook, WebhookSecret, WebhookUrl};
 use cart_server::ServerOptions;
 use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use support::receiver::{receiver_at, Received, SECRET};
 use support::{http_request, Client, Replica, TestServer, KEY, WAIT};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-
-const SECRET: &str = "shop-and-server-share-this-0123456789";
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    idempotency_key: String,
-    timestamp: String,
-    signature: String,
-    content_type: String,
-    body: Bytes,
-}
-
-/// What the receiver got, and how many requests it fails (500) before answering 200.
-#[derive(Default)]
-struct Receiver {
-    got: Mutex<Vec<Received>>,
-    failures_left: Mutex<usize>,
-}
-
-impl Receiver {
-    fn got(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-}
-
-fn header(headers: &HeaderMap, name: &str) -> String {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
-
-async fn receive(
-    State(receiver): State<Arc<Receiver>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    receiver.got.lock().unwrap().push(Received {
-        idempotency_key: header(&headers, "idempotency-key"),
-        timestamp: header(&headers, "x-offline-cart-timestamp"),
-        signature: header(&headers, "x-offline-cart-signature"),
-        content_type: header(&headers, "content-type"),
-        body,
-    });
-    let mut left = receiver.failures_left.lock().unwrap();
-    if *left > 0 {
-        *left -= 1;
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::OK
-    }
-}
-
-/// Serves `receiver` at `POST /orders` on `listener` until the sender is dropped.
-fn serve_receiver(listener: TcpListener, receiver: Arc<Receiver>) -> oneshot::Sender<()> {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let app = Router::new()
-        .route("/orders", post(receive))
-        .with_state(receiver);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    stop
-}
 
 /// A server options' webhook at `http://addr/orders`, retrying after 10 ms doubling up to
 /// 100 ms.
@@ -194,18 +118,6 @@ fn assert_is_signed_delivery_of(received: &Received, order: &Value) {
 
 fn db(dir: &TempDir) -> std::path::PathBuf {
     dir.path().join("carts.sqlite3")
-}
-
-async fn receiver_at(
-    listener: TcpListener,
-    failures: usize,
-) -> (Arc<Receiver>, oneshot::Sender<()>) {
-    let receiver = Arc::new(Receiver {
-        failures_left: Mutex::new(failures),
-        ..Receiver::default()
-    });
-    let stop = serve_receiver(listener, Arc::clone(&receiver));
-    (receiver, stop)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
