@@ -437,11 +437,13 @@ impl Deliverer {
                 tracing::warn!(order = %order.id, attempts, error = %why, retry_in = ?delay, "webhook delivery failed");
                 let retry_at =
                     now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-                self.shop.delivery_failed(&order.id, retry_at, &why).await
+                self.shop
+                    .delivery_failed(&order.id, attempts, retry_at, &why)
+                    .await
             }
             None => {
                 self.shop
-                    .delivery_failed(&order.id, now_ms(), "interrupted by shutdown")
+                    .delivery_failed(&order.id, attempts, now_ms(), "interrupted by shutdown")
                     .await
             }
         };

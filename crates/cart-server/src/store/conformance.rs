@@ -801,8 +801,8 @@ fn due_ids(due: &[super::shop::DueDelivery]) -> Vec<String> {
 
 /// Every placed order is queued for the webhook in its transaction, due at its creation; a due
 /// delivery is leased to one caller only (racing handles included) until its lease runs out or
-/// a failure reschedules it; attempts count every lease; a delivered order is never leased
-/// again, and nothing settles it back to pending.
+/// a failure reschedules it (only a failure of its latest lease); attempts count every lease;
+/// a delivered order is never leased again, and nothing settles it back to pending.
 pub async fn placed_orders_are_queued_and_each_delivery_is_leased_to_one_caller<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let other = h.another_handle(&store).await;
@@ -875,7 +875,7 @@ pub async fn placed_orders_are_queued_and_each_delivery_is_leased_to_one_caller<
     assert_eq!(store.next_delivery_at().await.expect("next"), Some(lease));
 
     other
-        .delivery_failed("ord_a", t + 100, "the webhook answered 500")
+        .delivery_failed("ord_a", 1, t + 100, "the webhook answered 500")
         .await
         .expect("failed");
     let failed = store
@@ -897,12 +897,26 @@ pub async fn placed_orders_are_queued_and_each_delivery_is_leased_to_one_caller<
         .expect("take");
     assert_eq!(due_ids(&retried), ["ord_a"], "a failure reschedules");
     assert_eq!(retried[0].attempts, 2);
+    other
+        .delivery_failed("ord_a", 1, t + 101, "a late answer to the first lease")
+        .await
+        .expect("a stale failure is ignored");
+    let leased = store
+        .delivery("ord_a")
+        .await
+        .expect("delivery")
+        .expect("queued");
+    assert_eq!(
+        (leased.next_attempt_at, leased.last_error.as_deref()),
+        (t + 200, Some("the webhook answered 500")),
+        "a failure of an earlier lease must not cut the current lease short"
+    );
     store
         .delivery_succeeded("ord_a", t + 150)
         .await
         .expect("delivered");
     other
-        .delivery_failed("ord_a", t + 300, "late")
+        .delivery_failed("ord_a", 2, t + 300, "late")
         .await
         .expect("a late failure is ignored");
     let delivered = other

@@ -767,15 +767,17 @@ impl ShopStore for PostgresStore {
     async fn delivery_failed(
         &self,
         order_id: &str,
+        attempt: u32,
         retry_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
+        let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
         let client = self.client().await?;
         client
             .execute(
                 "UPDATE deliveries SET next_attempt_at = $2, last_error = $3
-                 WHERE order_id = $1 AND delivered_at IS NULL",
-                &[&order_id, &retry_at, &error],
+                 WHERE order_id = $1 AND attempts = $4 AND delivered_at IS NULL",
+                &[&order_id, &retry_at, &error, &attempt],
             )
             .await
             .map_err(backend)?;

@@ -233,11 +233,14 @@ pub trait ShopStore: Send + Sync + 'static {
     /// again. Does nothing to a delivery already delivered.
     async fn delivery_succeeded(&self, order_id: &str, at: i64) -> Result<(), StoreError>;
 
-    /// Records that an attempt to deliver `order_id` failed with `error`, and that the next is
-    /// due at `retry_at`. Does nothing to a delivery already delivered.
+    /// Records that attempt number `attempt` (the [`DueDelivery::attempts`] of its lease) to
+    /// deliver `order_id` failed with `error`, and that the next is due at `retry_at`. Does
+    /// nothing to a delivery already delivered, or leased again since (a late answer to a lease
+    /// that ran out must not cut short the lease of the caller now sending it).
     async fn delivery_failed(
         &self,
         order_id: &str,
+        attempt: u32,
         retry_at: i64,
         error: &str,
     ) -> Result<(), StoreError>;

@@ -593,6 +593,7 @@ impl ShopStore for SqliteStore {
     async fn delivery_failed(
         &self,
         order_id: &str,
+        attempt: u32,
         retry_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
@@ -600,8 +601,8 @@ impl ShopStore for SqliteStore {
         self.with_conn(move |conn| {
             conn.execute(
                 "UPDATE deliveries SET next_attempt_at = ?2, last_error = ?3
-                 WHERE order_id = ?1 AND delivered_at IS NULL",
-                params![id, retry_at, error],
+                 WHERE order_id = ?1 AND attempts = ?4 AND delivered_at IS NULL",
+                params![id, retry_at, error, attempt],
             )
             .map_err(backend)?;
             Ok(())
