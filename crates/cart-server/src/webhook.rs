@@ -2,7 +2,7 @@
 //!
 //! - **Outbox.** [`crate::store::ShopStore::place_order`] stores a pending delivery with the
 //!   order, in the order's transaction: no order without its delivery, and a delivery survives
-//!   a crash or a restart. The deliverer ([`Deliverer`], one task per server, started by
+//!   a crash or a restart. The deliverer (`Deliverer`, one task per server, started by
 //!   [`crate::AppState::new`] when a webhook is configured) leases due deliveries from the store
 //!   ([`crate::store::ShopStore::take_due_deliveries`]; across instances sharing a PostgreSQL
 //!   database, one instance at a time), POSTs each, and records the outcome. It wakes when a
@@ -21,7 +21,7 @@
 //!   all of that (jitter, so a shop coming back is not hit by every order at once), forever.
 //!
 //! The policy (what an answer means, when to retry, the payload and its signature) is plain
-//! functions tested here; [`Deliverer`] only performs it.
+//! functions tested here; the `Deliverer` task only performs it.
 
 use std::fmt;
 use std::sync::Arc;
