@@ -203,6 +203,7 @@ pub async fn checkout(
         .await?;
     if created {
         state.metrics().order_created();
+        state.order_placed();
         tracing::info!(%cart, order = %order.id, "order created");
     }
     Ok(Checkout {

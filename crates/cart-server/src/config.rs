@@ -14,6 +14,7 @@ use crate::claim::token::ClaimSecret;
 use crate::limits::Limits;
 use crate::origins::AllowedOrigins;
 use crate::secret::AdminToken;
+use crate::webhook::{RetryPolicy, SecretText, Webhook, WebhookUrl};
 
 /// `cart-server`: syncs offline-cart carts over automerge-repo's WebSocket protocol and serves
 /// the storefront.
@@ -111,6 +112,14 @@ pub struct Config {
     /// stops the server at start-up (the error does not repeat it).
     #[arg(long, env = "CART_SERVER_CLAIM_SECRET", value_parser = ClaimSecretParser, hide_env_values = true)]
     pub claim_secret: Option<ClaimSecret>,
+    /// Where every new order is POSTed, signed (see [`crate::webhook`]): an http:// or https://
+    /// URL; unset, no order is sent. Needs `CART_SERVER_WEBHOOK_SECRET`.
+    #[arg(long, env = "CART_SERVER_CHECKOUT_WEBHOOK", value_parser = WebhookUrl::parse)]
+    pub checkout_webhook: Option<WebhookUrl>,
+    /// The secret the webhook's requests are signed with (HMAC-SHA256), 32 to 512 characters,
+    /// shared with the shop. Required with a webhook.
+    #[arg(long, env = "CART_SERVER_WEBHOOK_SECRET", value_parser = SecretText::keep, hide_env_values = true)]
+    pub webhook_secret: Option<SecretText>,
 }
 
 /// Parses `--claim-secret` ([`ClaimSecret::parse`]) with an error that never repeats the value:
@@ -165,6 +174,29 @@ impl Config {
             max_connections_per_address: self.max_connections_per_address,
             max_carts_per_connection: self.max_carts_per_connection,
         }
+    }
+
+    /// The checkout webhook these flags set, with the default retry policy; `None` without
+    /// `CART_SERVER_CHECKOUT_WEBHOOK`.
+    ///
+    /// Errs, naming the variable to set, when the webhook has no secret or a short one (never
+    /// showing it), or when TLS cannot be set up.
+    pub fn webhook(&self) -> Result<Option<Webhook>, String> {
+        let Some(url) = self.checkout_webhook.clone() else {
+            return Ok(None);
+        };
+        let Some(secret) = &self.webhook_secret else {
+            return Err(
+                "CART_SERVER_CHECKOUT_WEBHOOK is set but CART_SERVER_WEBHOOK_SECRET is not: \
+                 set it to a random secret of 32 to 512 characters (`openssl rand -hex 32`) \
+                 and give the shop the same, so it can check the signature"
+                    .to_string(),
+            );
+        };
+        let secret = secret
+            .webhook_secret()
+            .map_err(|e| format!("CART_SERVER_WEBHOOK_SECRET: {e}"))?;
+        Webhook::new(url, secret, RetryPolicy::default()).map(Some)
     }
 
     /// How long shutdown waits for connections.
@@ -286,6 +318,51 @@ mod tests {
             config.claim_secret.is_none(),
             "no claim unless a secret is set"
         );
+        assert!(
+            config.webhook().expect("no webhook is fine").is_none(),
+            "no webhook unless one is set"
+        );
+    }
+
+    #[test]
+    fn a_webhook_needs_a_long_secret_and_never_shows_it() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let url = "https://shop.example/hooks/orders";
+        let config = Config::try_parse_from([
+            "cart-server",
+            "--checkout-webhook",
+            url,
+            "--webhook-secret",
+            secret,
+        ])
+        .unwrap();
+        let webhook = config.webhook().unwrap().expect("a webhook");
+        assert_eq!(webhook.url().to_string(), "https://shop.example");
+        assert!(!format!("{config:?}").contains(secret));
+        assert!(!format!("{webhook:?}").contains(secret));
+
+        let without = Config::try_parse_from(["cart-server", "--checkout-webhook", url]).unwrap();
+        let refused = without.webhook().unwrap_err();
+        assert!(refused.contains("CART_SERVER_WEBHOOK_SECRET"), "{refused}");
+
+        let short = Config::try_parse_from([
+            "cart-server",
+            "--checkout-webhook",
+            url,
+            "--webhook-secret",
+            "too-short",
+        ])
+        .unwrap()
+        .webhook()
+        .unwrap_err();
+        assert!(
+            short.contains("32 to 512") && !short.contains("too-short"),
+            "{short}"
+        );
+        let bad_url = Config::try_parse_from(["cart-server", "--checkout-webhook", "ftp://x/y"])
+            .unwrap_err()
+            .to_string();
+        assert!(bad_url.contains("http:// or https://"), "{bad_url}");
     }
 
     #[test]

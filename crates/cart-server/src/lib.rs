@@ -30,6 +30,7 @@
 //!   cart; [`claim::token`] reads the shop's HS256 JWT.
 //! - [`checkout`]: an order from a cart at given heads, and the merge-safe clear after it.
 //! - [`catalog`]: the demo products seeded on start.
+//! - [`webhook`]: the checkout webhook: each order handed to the shop, signed, retried, once.
 
 pub mod admission;
 pub mod api;
@@ -51,6 +52,7 @@ pub mod origins;
 pub mod secret;
 pub mod store;
 pub mod sync;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -61,6 +63,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -73,6 +76,7 @@ use crate::metrics::Metrics;
 use crate::origins::AllowedOrigins;
 use crate::secret::AdminToken;
 use crate::store::{ChangeFeed, ShopStore, Store, StoreError};
+use crate::webhook::{Deliverer, Webhook};
 
 /// How a server is set up, apart from its store.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +94,9 @@ pub struct ServerOptions {
     pub admin_token: Option<AdminToken>,
     /// The secret the shop signs sign-in tokens with; `None` turns `POST /api/carts/claim` off.
     pub claim_secret: Option<ClaimSecret>,
+    /// The checkout webhook every new order is handed to; `None` sends none (orders wait in
+    /// the store's outbox, see [`webhook`]).
+    pub webhook: Option<Webhook>,
 }
 
 struct Shared {
@@ -108,6 +115,8 @@ struct Shared {
     connections: TaskTracker,
     next_connection: AtomicU64,
     addresses: Arc<Addresses>,
+    /// Wakes the webhook's deliverer when a checkout creates an order.
+    orders_placed: Arc<Notify>,
 }
 
 /// Open `/sync` connections per client IP address, capped at
@@ -182,7 +191,8 @@ impl AppState {
     /// are), picks a random
     /// peer id for this process, and follows the store's change feed (when it has one, see
     /// [`store::DocStore::change_feed`]) until shutdown, so changes other instances store reach
-    /// this instance's peers.
+    /// this instance's peers. With a [`ServerOptions::webhook`], starts the task that hands
+    /// orders to it ([`webhook`]) until shutdown.
     ///
     /// Errs when the store cannot be read or written.
     pub async fn new<S: Store>(
@@ -226,7 +236,21 @@ impl AppState {
                 max: options.limits.max_connections_per_address,
                 open: Mutex::new(HashMap::new()),
             }),
+            orders_placed: Arc::new(Notify::new()),
         }));
+        if let Some(webhook) = options.webhook {
+            // On the connections' tracker: shutdown waits for it as for a connection.
+            state.0.connections.spawn(
+                Deliverer {
+                    shop: Arc::clone(&state.0.shop),
+                    webhook,
+                    metrics: Arc::clone(&state.0.metrics),
+                    wake: Arc::clone(&state.0.orders_placed),
+                    stop: state.0.shutdown.clone(),
+                }
+                .run(),
+            );
+        }
         if let Some(feed) = feed {
             tokio::spawn(follow(Arc::downgrade(&state.0), feed));
         }
@@ -312,6 +336,11 @@ impl AppState {
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.0.shutdown.is_cancelled()
+    }
+
+    /// Tells the webhook's deliverer (if any) that a checkout created an order.
+    pub(crate) fn order_placed(&self) {
+        self.0.orders_placed.notify_one();
     }
 
     /// Begins shutdown: new WebSocket upgrades are refused and every connection finishes the

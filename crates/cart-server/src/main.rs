@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use cart_server::config::{Config, Database, LogFormat};
 use cart_server::store::{PostgresStore, SqliteStore, Store};
+use cart_server::webhook::Webhook;
 use cart_server::{serve, AppState, ServerOptions};
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -38,6 +39,8 @@ fn init_logs(format: LogFormat) {
 }
 
 async fn run(config: Config) -> Result<(), String> {
+    // Checked before anything is opened: a webhook without its secret stops the start.
+    let webhook = config.webhook()?;
     let database = Database::parse(&config.database_url)?;
     let described = database.describe();
     match database {
@@ -46,20 +49,24 @@ async fn run(config: Config) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot open the database {described}: {e}"))?;
             tracing::info!(database = %described, "store open (SQLite)");
-            serve_store(config, store).await
+            serve_store(config, store, webhook).await
         }
         Database::Postgres(settings) => {
             let store = PostgresStore::open(*settings)
                 .await
                 .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
             tracing::info!(database = %described, "store open (PostgreSQL)");
-            serve_store(config, store).await
+            serve_store(config, store, webhook).await
         }
     }
 }
 
-/// Serves on `store` until a stop signal.
-async fn serve_store<S: Store>(config: Config, store: S) -> Result<(), String> {
+/// Serves on `store` (handing orders to `webhook`, if any) until a stop signal.
+async fn serve_store<S: Store>(
+    config: Config,
+    store: S,
+    webhook: Option<Webhook>,
+) -> Result<(), String> {
     if !config.static_dir.is_dir() {
         tracing::warn!(
             dir = %config.static_dir.display(),
@@ -73,6 +80,7 @@ async fn serve_store<S: Store>(config: Config, store: S) -> Result<(), String> {
         demo: config.demo,
         admin_token: config.admin_token.clone(),
         claim_secret: config.claim_secret.clone(),
+        webhook,
     };
     let state = AppState::new(Arc::new(store), options)
         .await

@@ -53,6 +53,9 @@ struct KindLabel {
     kind: &'static str,
 }
 
+/// The `outcome` labels of `cart_server_webhook_deliveries_total`.
+pub const WEBHOOK_OUTCOMES: [&str; 2] = ["delivered", "failed"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
@@ -86,6 +89,7 @@ pub struct Metrics {
     errors: Family<KindLabel, Counter>,
     checkouts_refused: Family<ReasonLabel, Counter>,
     claims: Family<OutcomeLabel, Counter>,
+    webhook_deliveries: Family<OutcomeLabel, Counter>,
     sync_apply_seconds: Histogram,
     store_append_seconds: Histogram,
     checkout_seconds: Histogram,
@@ -120,6 +124,7 @@ impl Default for Metrics {
             errors: Family::default(),
             checkouts_refused: Family::default(),
             claims: Family::default(),
+            webhook_deliveries: Family::default(),
             sync_apply_seconds: histogram(),
             store_append_seconds: histogram(),
             checkout_seconds: histogram(),
@@ -137,6 +142,11 @@ impl Default for Metrics {
         }
         for outcome in CLAIM_OUTCOMES {
             let _ = metrics.claims.get_or_create(&OutcomeLabel { outcome });
+        }
+        for outcome in WEBHOOK_OUTCOMES {
+            let _ = metrics
+                .webhook_deliveries
+                .get_or_create(&OutcomeLabel { outcome });
         }
         metrics.register();
         metrics
@@ -226,6 +236,11 @@ impl Metrics {
             "cart_server_claims",
             "Answers to POST /api/carts/claim, by outcome",
             self.claims.clone(),
+        );
+        r.register(
+            "cart_server_webhook_deliveries",
+            "Attempts to hand an order to the checkout webhook, by outcome (failed ones are retried)",
+            self.webhook_deliveries.clone(),
         );
         r.register(
             "cart_server_sync_apply_seconds",
@@ -328,6 +343,28 @@ impl Metrics {
                 .get_or_create(&ReasonLabel { reason })
                 .inc();
         }
+    }
+
+    /// An attempt to hand an order to the checkout webhook ended: `delivered` (2xx) or not.
+    pub fn webhook_delivery(&self, delivered: bool) {
+        let outcome = WEBHOOK_OUTCOMES[usize::from(!delivered)];
+        self.webhook_deliveries
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// How many attempts to hand an order to the webhook ended with `outcome` (one of
+    /// [`WEBHOOK_OUTCOMES`]; 0 for any other).
+    pub fn webhook_deliveries(&self, outcome: &str) -> u64 {
+        WEBHOOK_OUTCOMES
+            .iter()
+            .find(|o| **o == outcome)
+            .map(|outcome| {
+                self.webhook_deliveries
+                    .get_or_create(&OutcomeLabel { outcome })
+                    .get()
+            })
+            .unwrap_or_default()
     }
 
     /// How many orders checkouts created.

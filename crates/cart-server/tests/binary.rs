@@ -228,3 +228,33 @@ async fn an_unknown_log_format_stops_the_server_naming_the_accepted_ones() {
     );
     assert!(!db.exists(), "nothing was opened before the refusal");
 }
+
+#[tokio::test]
+async fn a_webhook_without_a_long_secret_stops_the_server_without_showing_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("carts.sqlite3");
+    let short = "not-long-enough-secret";
+    for secret in [None, Some(short)] {
+        let mut command = command(&db, "trace", "text");
+        command.env("CART_SERVER_CHECKOUT_WEBHOOK", "http://127.0.0.1:9/orders");
+        if let Some(secret) = secret {
+            command.env("CART_SERVER_WEBHOOK_SECRET", secret);
+        }
+        let output = tokio::time::timeout(WAIT, command.output())
+            .await
+            .expect("exits in time")
+            .expect("run cart-server");
+        assert!(!output.status.success(), "{secret:?}");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            said.contains("CART_SERVER_WEBHOOK_SECRET"),
+            "names the variable: {said}"
+        );
+        assert!(!said.contains(short), "shows the secret: {said}");
+        assert!(!db.exists(), "nothing was opened before the refusal");
+    }
+}

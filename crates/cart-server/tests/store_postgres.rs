@@ -2,7 +2,7 @@
 //! database of its own (so checks run in parallel), the migration checks, and two server
 //! instances on one database: what one stores the other serves, and a change acknowledged by
 //! one reaches the other's clients live (`LISTEN/NOTIFY`), also after the listening
-//! connections were cut.
+//! connections were cut; two instances' webhook deliverers send each order once.
 //!
 //! Needs `TEST_DATABASE_URL`, a URL whose user may create databases; the `cart_test_*` databases
 //! are left behind, so point it at a throwaway server. `scripts/postgres.mjs` starts a
@@ -20,10 +20,14 @@ use std::time::Duration;
 
 use automerge::ChangeHash;
 use cart_core::CartId;
+use cart_server::secret::CartKey;
 use cart_server::store::conformance::Harness;
 use cart_server::store::postgres_feed::APPLICATION_NAME;
-use cart_server::store::{DocStore, PostgresStore};
+use cart_server::store::shop::Order;
+use cart_server::store::{DocStore, PostgresStore, ShopStore};
+use cart_server::webhook::{RetryPolicy, Webhook, WebhookSecret, WebhookUrl};
 use cart_server::{serve, AppState, ServerOptions};
+use support::receiver::{receiver_at, SECRET};
 use support::{Replica, SyncEnd, KEY};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -143,7 +147,7 @@ async fn instances_starting_at_once_apply_each_migration_once() {
     let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(
         versions,
-        [1, 2],
+        [1, 2, 3],
         "each migration is applied and recorded once"
     );
     let ids = futures_util::future::join_all(stores.iter().map(|s| s.storage_id())).await;
@@ -412,4 +416,82 @@ async fn while_the_database_refuses_writes_nothing_is_acknowledged_and_the_devic
         .expect("acknowledged now");
     receive_until(&mut on_second, &mut laptop, &pending).await;
     assert_eq!(laptop.lines(), phone.lines());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_hand_each_order_to_the_webhook_once() {
+    let database = new_database().await;
+    let store = PostgresStore::open(database.clone()).await.expect("open");
+    let cart = CartId::random().expect("a cart id");
+    let secret = CartKey::parse(Some(KEY)).expect("a key").hash_for(&cart);
+    store
+        .append_chunk(&cart, &secret, vec![1])
+        .await
+        .expect("store the cart");
+    // Orders waiting before either instance starts, more than one lease takes at once.
+    let ids: Vec<String> = (0..40).map(|n| format!("ord_{n:02}")).collect();
+    for (n, id) in (2_u8..).zip(&ids) {
+        let order = Order {
+            id: id.clone(),
+            cart_id: cart.to_string(),
+            heads: Vec::new(),
+            lines: Vec::new(),
+            totals: Vec::new(),
+            created_at: 1,
+        };
+        store
+            .place_order(&order, &secret, vec![n])
+            .await
+            .expect("place an order");
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/orders", listener.local_addr().expect("address"));
+    let (receiver, _stop) = receiver_at(listener, 0).await;
+    let webhook = Webhook::new(
+        WebhookUrl::parse(&url).expect("a URL"),
+        WebhookSecret::parse(SECRET).expect("a secret"),
+        RetryPolicy::default(),
+    )
+    .expect("a webhook");
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let handle = PostgresStore::open(database.clone()).await.expect("open");
+        let options = ServerOptions {
+            webhook: Some(webhook.clone()),
+            ..ServerOptions::default()
+        };
+        instances.push(
+            AppState::new(Arc::new(handle), options)
+                .await
+                .expect("start an instance"),
+        );
+    }
+    tokio::time::timeout(support::WAIT, async {
+        while store
+            .next_delivery_at()
+            .await
+            .expect("read the outbox")
+            .is_some()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("every order delivered in time");
+    let mut keys: Vec<String> = receiver
+        .got()
+        .into_iter()
+        .map(|r| r.idempotency_key)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ids, "each order sent once, by one of the instances");
+    let delivered: u64 = instances
+        .iter()
+        .map(|i| i.metrics().webhook_deliveries("delivered"))
+        .sum();
+    assert_eq!(delivered, 40);
+    for instance in &instances {
+        instance.begin_shutdown();
+        instance.connections_closed().await;
+    }
 }

@@ -8,8 +8,8 @@
 //! own per check on a real PostgreSQL.
 //!
 //! Each check panics with a message naming the broken guarantee. The checks cover both traits
-//! a store implements: [`DocStore`] (carts) and [`super::ShopStore`] (catalog, orders,
-//! accounts, customers).
+//! a store implements: [`DocStore`] (carts) and [`super::ShopStore`] (catalog, orders, the
+//! webhook's outbox, accounts, customers).
 //!
 //! [`SqliteStore`]: super::SqliteStore
 //! [`PostgresStore`]: super::PostgresStore
@@ -22,7 +22,9 @@ use cart_core::chunks::{ChunkKey, ChunkKind};
 use cart_core::CartId;
 use sha2::{Digest, Sha256};
 
-use super::shop::{Account, Art, Customer, Order, OrderLine, Placed, Product, Total};
+use super::shop::{
+    Account, Art, Customer, DeliveryState, Order, OrderLine, Placed, Product, Total,
+};
 use super::{DocStore, ShopStore, Store, StoreError};
 use crate::secret::{CartKey, SecretHash};
 
@@ -784,8 +786,174 @@ pub async fn no_order_is_stored_when_its_clear_cannot_be<H: Harness>(h: &H) {
         store.order("ord_5").await.expect("order").is_none(),
         "no order may exist without its clear"
     );
+    assert!(
+        store.delivery("ord_5").await.expect("delivery").is_none(),
+        "no delivery may exist without its order"
+    );
     assert_eq!(store.order_count(&id.to_string()).await.expect("count"), 0);
     assert_eq!(chunk_keys(&store, &id).await, before);
+}
+
+/// The order ids of `due`, sorted.
+fn due_ids(due: &[super::shop::DueDelivery]) -> Vec<String> {
+    let mut ids: Vec<String> = due.iter().map(|d| d.order.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+/// Every placed order is queued for the webhook in its transaction, due at its creation; a due
+/// delivery is leased to one caller only (racing handles included) until its lease runs out or
+/// a failure reschedules it (only a failure of its latest lease); attempts count every lease;
+/// a delivered order is never leased again, and nothing settles it back to pending.
+pub async fn placed_orders_are_queued_and_each_delivery_is_leased_to_one_caller<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let other = h.another_handle(&store).await;
+    let id = cart(15);
+    let owner = secret(&id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    store
+        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
+        .await
+        .expect("owner append");
+    assert_eq!(store.next_delivery_at().await.expect("next"), None);
+    let ids = ["ord_a", "ord_b", "ord_c"];
+    let mut orders = Vec::new();
+    for (n, order_id) in (1_i64..).zip(ids) {
+        let order = order(order_id, &id.to_string(), "MUG");
+        store
+            .place_order(&order, &owner, change_bytes(&mut doc, "a", n + 1))
+            .await
+            .expect("place");
+        orders.push(order);
+    }
+    let t = orders[0].created_at;
+    assert_eq!(
+        other.delivery("ord_a").await.expect("delivery"),
+        Some(DeliveryState {
+            attempts: 0,
+            next_attempt_at: t,
+            delivered_at: None,
+            last_error: None,
+        }),
+        "a placed order is queued, due at its creation"
+    );
+    assert_eq!(other.delivery("ord_none").await.expect("delivery"), None);
+    assert_eq!(other.next_delivery_at().await.expect("next"), Some(t));
+    assert!(
+        store
+            .take_due_deliveries(t - 1, t + 60_000, 10)
+            .await
+            .expect("take")
+            .is_empty(),
+        "nothing is due before its time"
+    );
+
+    let lease = t + 60_000;
+    let first = store
+        .take_due_deliveries(t, lease, 1)
+        .await
+        .expect("take one");
+    assert_eq!(first.len(), 1, "at most `limit` are leased");
+    let (a, b) = tokio::join!(
+        store.take_due_deliveries(t, lease, 10),
+        other.take_due_deliveries(t, lease, 10)
+    );
+    let (a, b) = (a.expect("take a"), b.expect("take b"));
+    let mut leased: Vec<String> = [due_ids(&first), due_ids(&a), due_ids(&b)].concat();
+    leased.sort();
+    assert_eq!(leased, ids, "every due delivery is leased exactly once");
+    for due in first.iter().chain(&a).chain(&b) {
+        assert_eq!(due.attempts, 1);
+        assert!(orders.contains(&due.order), "a lease carries its order");
+    }
+    assert!(
+        other
+            .take_due_deliveries(t + 1, lease, 10)
+            .await
+            .expect("take")
+            .is_empty(),
+        "a leased delivery is not leased again before its lease ends"
+    );
+    assert_eq!(store.next_delivery_at().await.expect("next"), Some(lease));
+
+    other
+        .delivery_failed("ord_a", 1, t + 100, "the webhook answered 500")
+        .await
+        .expect("failed");
+    let failed = store
+        .delivery("ord_a")
+        .await
+        .expect("delivery")
+        .expect("queued");
+    assert_eq!(
+        (
+            failed.attempts,
+            failed.next_attempt_at,
+            failed.last_error.as_deref()
+        ),
+        (1, t + 100, Some("the webhook answered 500"))
+    );
+    let retried = store
+        .take_due_deliveries(t + 100, t + 200, 10)
+        .await
+        .expect("take");
+    assert_eq!(due_ids(&retried), ["ord_a"], "a failure reschedules");
+    assert_eq!(retried[0].attempts, 2);
+    other
+        .delivery_failed("ord_a", 1, t + 101, "a late answer to the first lease")
+        .await
+        .expect("a stale failure is ignored");
+    let leased = store
+        .delivery("ord_a")
+        .await
+        .expect("delivery")
+        .expect("queued");
+    assert_eq!(
+        (leased.next_attempt_at, leased.last_error.as_deref()),
+        (t + 200, Some("the webhook answered 500")),
+        "a failure of an earlier lease must not cut the current lease short"
+    );
+    store
+        .delivery_succeeded("ord_a", t + 150)
+        .await
+        .expect("delivered");
+    other
+        .delivery_failed("ord_a", 2, t + 300, "late")
+        .await
+        .expect("a late failure is ignored");
+    let delivered = other
+        .delivery("ord_a")
+        .await
+        .expect("delivery")
+        .expect("kept");
+    assert_eq!(
+        (delivered.delivered_at, delivered.last_error),
+        (Some(t + 150), None),
+        "a delivered order stays delivered"
+    );
+
+    let expired = other
+        .take_due_deliveries(lease, lease + 60_000, 10)
+        .await
+        .expect("take");
+    assert_eq!(
+        due_ids(&expired),
+        ["ord_b", "ord_c"],
+        "leases run out; delivered stays out"
+    );
+    assert!(expired.iter().all(|d| d.attempts == 2));
+    for order_id in ["ord_b", "ord_c"] {
+        store
+            .delivery_succeeded(order_id, lease)
+            .await
+            .expect("delivered");
+    }
+    assert_eq!(other.next_delivery_at().await.expect("next"), None);
+    assert!(store
+        .take_due_deliveries(i64::MAX, i64::MAX, 10)
+        .await
+        .expect("take")
+        .is_empty());
 }
 
 fn cart_id_text(n: u8) -> String {
@@ -884,6 +1052,7 @@ macro_rules! store_conformance_tests {
             replacing_the_catalog_keeps_exactly_the_new_products_in_order,
             orders_are_placed_once_and_only_with_their_clear,
             no_order_is_stored_when_its_clear_cannot_be,
+            placed_orders_are_queued_and_each_delivery_is_leased_to_one_caller,
             accounts_are_created_once_per_name,
             customers_get_one_cart_each
         );

@@ -17,6 +17,9 @@
 //! - **Orders are exactly-once**: `orders.order_id` is the primary key, and placing an order
 //!   locks its cart's row (`SELECT ... FOR UPDATE`), so checkouts of one cart are serialised
 //!   across instances, not only by the hub of one instance.
+//! - **Each order is handed to the webhook by one instance at a time**: its delivery row is
+//!   inserted with the order; instances lease due rows with `FOR UPDATE SKIP LOCKED` and move
+//!   their next attempt past the lease in the same statement.
 //! - **Other instances hear of each change**: every write of a cart's chunks runs
 //!   `SELECT pg_notify('cart_changes', <cart id>)` in its transaction, so the notice is sent
 //!   when, and only if, the change commits; [`DocStore::change_feed`] listens (see
@@ -45,8 +48,8 @@ use tokio_postgres::{Config, NoTls};
 use tokio_util::sync::CancellationToken;
 
 use super::shop::{
-    from_json, product_rows, to_json, Account, Customer, Order, OwnerTable, Placed, Product,
-    ShopStore,
+    from_json, product_rows, to_json, Account, Customer, DeliveryState, DueDelivery, Order,
+    OwnerTable, Placed, Product, ShopStore,
 };
 use super::{postgres_feed, random_uuid, ChangeFeed, DocStore, StoreError};
 use crate::secret::SecretHash;
@@ -133,6 +136,21 @@ CREATE TABLE customers (
     cart_key    TEXT NOT NULL,                -- handed out again on every claim with a valid token
     created_at  TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
+",
+    },
+    Migration {
+        version: 3,
+        name: "the checkout webhook's outbox",
+        // Orders placed before this migration are not queued: they predate the webhook.
+        sql: "
+CREATE TABLE deliveries (
+    order_id        TEXT PRIMARY KEY REFERENCES orders (order_id),
+    attempts        INTEGER NOT NULL DEFAULT 0, -- attempts begun
+    next_attempt_at BIGINT NOT NULL,            -- ms since the epoch: due, or end of the lease
+    delivered_at    BIGINT,                     -- ms since the epoch; NULL while pending
+    last_error      TEXT
+);
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE delivered_at IS NULL;
 ",
     },
 ];
@@ -692,6 +710,12 @@ impl ShopStore for PostgresStore {
             };
         }
         insert_incremental(&tx, &order.cart_id, key.hash().as_str(), &clear).await?;
+        tx.execute(
+            "INSERT INTO deliveries (order_id, next_attempt_at) VALUES ($1, $2)",
+            &[&order.id, &order.created_at],
+        )
+        .await
+        .map_err(backend)?;
         notify(&tx, &order.cart_id).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Placed::Created(key))
@@ -700,6 +724,109 @@ impl ShopStore for PostgresStore {
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
         let client = self.client().await?;
         stored_order(&client, id).await
+    }
+
+    async fn take_due_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        // SKIP LOCKED: rows another instance is leasing right now are left to it, so two
+        // instances never take one delivery at once; the lease then keeps it from being taken
+        // again until it runs out.
+        let rows = client
+            .query(
+                "WITH due AS (
+                     SELECT order_id FROM deliveries
+                     WHERE delivered_at IS NULL AND next_attempt_at <= $1
+                     ORDER BY next_attempt_at, order_id LIMIT $3
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2
+                 FROM due JOIN orders o ON o.order_id = due.order_id
+                 WHERE d.order_id = due.order_id
+                 RETURNING d.attempts, o.body",
+                &[&now, &lease_until, &limit],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let attempts: i32 = row.get(0);
+                Ok(DueDelivery {
+                    attempts: u32::try_from(attempts).unwrap_or_default(),
+                    order: from_json(row.get(1), "order")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delivery_succeeded(&self, order_id: &str, at: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE deliveries SET delivered_at = $2, last_error = NULL
+                 WHERE order_id = $1 AND delivered_at IS NULL",
+                &[&order_id, &at],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delivery_failed(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        retry_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE deliveries SET next_attempt_at = $2, last_error = $3
+                 WHERE order_id = $1 AND attempts = $4 AND delivered_at IS NULL",
+                &[&order_id, &retry_at, &error, &attempt],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT min(next_attempt_at) FROM deliveries WHERE delivered_at IS NULL",
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.get(0))
+    }
+
+    async fn delivery(&self, order_id: &str) -> Result<Option<DeliveryState>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT attempts, next_attempt_at, delivered_at, last_error
+                 FROM deliveries WHERE order_id = $1",
+                &[&order_id],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|row| {
+            let attempts: i32 = row.get(0);
+            DeliveryState {
+                attempts: u32::try_from(attempts).unwrap_or_default(),
+                next_attempt_at: row.get(1),
+                delivered_at: row.get(2),
+                last_error: row.get(3),
+            }
+        }))
     }
 
     async fn order_count(&self, cart_id: &str) -> Result<u64, StoreError> {

@@ -117,6 +117,30 @@ pub enum Placed {
     Existing(Order),
 }
 
+/// An order leased for one delivery attempt to the shop's webhook
+/// ([`ShopStore::take_due_deliveries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// The order to send.
+    pub order: Order,
+    /// Attempts begun for this order so far, this one included (1 on the first).
+    pub attempts: u32,
+}
+
+/// Where the delivery of one order to the shop's webhook stands ([`ShopStore::delivery`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryState {
+    /// Attempts begun so far.
+    pub attempts: u32,
+    /// When the next attempt is due (or the lease of the attempt in flight ends), ms since the
+    /// epoch. Meaningless once delivered.
+    pub next_attempt_at: i64,
+    /// When the shop answered 2xx, ms since the epoch; `None` while pending.
+    pub delivered_at: Option<i64>,
+    /// Why the last failed attempt failed, for operators.
+    pub last_error: Option<String>,
+}
+
 /// A demo account: a name and the cart it owns. Not authentication: anyone who knows the name
 /// gets the cart and its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,7 +233,8 @@ pub trait ShopStore: Send + Sync + 'static {
 
     /// Stores `order` and, in the same transaction, `clear` (the change that clears the ordered
     /// lines) as an incremental chunk of the order's cart, as [`super::DocStore::append_chunk`]
-    /// would: both or neither.
+    /// would, and a pending delivery of the order to the shop's webhook, due at once (the
+    /// outbox [`crate::webhook`] sends from): all or nothing.
     ///
     /// When an order with its id is stored already, returns it as [`Placed::Existing`] and
     /// writes nothing (its clear was stored with it). Exactly one of several concurrent calls
@@ -225,6 +250,41 @@ pub trait ShopStore: Send + Sync + 'static {
 
     /// The order with id `id`.
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError>;
+
+    /// Leases at most `limit` pending deliveries due at `now` (ms since the epoch), oldest due
+    /// first: each one's attempts grow by one and its next attempt moves to `lease_until`, in
+    /// one statement, so another instance sharing the store does not take it again before
+    /// then, and a lease that is never settled (the instance died) runs out and the delivery is
+    /// retried. Concurrent callers never lease the same delivery.
+    async fn take_due_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// Records that the shop took order `order_id` (answered 2xx) at `at`: it is never sent
+    /// again. Does nothing to a delivery already delivered.
+    async fn delivery_succeeded(&self, order_id: &str, at: i64) -> Result<(), StoreError>;
+
+    /// Records that attempt number `attempt` (the [`DueDelivery::attempts`] of its lease) to
+    /// deliver `order_id` failed with `error`, and that the next is due at `retry_at`. Does
+    /// nothing to a delivery already delivered, or leased again since (a late answer to a lease
+    /// that ran out must not cut short the lease of the caller now sending it).
+    async fn delivery_failed(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        retry_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// When the earliest pending delivery is due (ms since the epoch), or `None` when every
+    /// order was delivered: how long the deliverer may sleep.
+    async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Where the delivery of order `order_id` stands; `None` for an unknown order.
+    async fn delivery(&self, order_id: &str) -> Result<Option<DeliveryState>, StoreError>;
 
     /// How many orders cart `cart_id` has.
     async fn order_count(&self, cart_id: &str) -> Result<u64, StoreError>;

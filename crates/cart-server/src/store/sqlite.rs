@@ -26,8 +26,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::group_commit::GroupCommit;
 use super::shop::{
-    from_json, product_rows, to_json, Account, Customer, Order, OwnerTable, Placed, Product,
-    ShopStore,
+    from_json, product_rows, to_json, Account, Customer, DeliveryState, DueDelivery, Order,
+    OwnerTable, Placed, Product, ShopStore,
 };
 use super::{random_uuid, DocStore, StoreError};
 use crate::secret::SecretHash;
@@ -67,6 +67,15 @@ CREATE TABLE IF NOT EXISTS orders (
     body       TEXT NOT NULL               -- the Order as JSON
 );
 CREATE INDEX IF NOT EXISTS orders_by_cart ON orders (cart_id);
+CREATE TABLE IF NOT EXISTS deliveries (  -- the outbox of the checkout webhook (webhook.rs)
+    order_id        TEXT PRIMARY KEY REFERENCES orders (order_id),
+    attempts        INTEGER NOT NULL DEFAULT 0, -- attempts begun
+    next_attempt_at INTEGER NOT NULL,       -- ms since the epoch: due, or end of the lease
+    delivered_at    INTEGER,                -- ms since the epoch; NULL while pending
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at)
+    WHERE delivered_at IS NULL;
 CREATE TABLE IF NOT EXISTS accounts (
     name       TEXT PRIMARY KEY,           -- demo sign-in name, trimmed
     cart_id    TEXT NOT NULL,
@@ -520,6 +529,11 @@ impl ShopStore for SqliteStore {
             )
             .map_err(backend)?;
             insert_incremental(conn, &cart, &hash, &clear)?;
+            conn.execute(
+                "INSERT INTO deliveries (order_id, next_attempt_at) VALUES (?1, ?2)",
+                params![id, created_at],
+            )
+            .map_err(backend)?;
             Ok(Placed::Created(key))
         })
         .await
@@ -528,6 +542,112 @@ impl ShopStore for SqliteStore {
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError> {
         let id = id.to_string();
         self.with_conn(move |conn| stored_order(conn, &id)).await
+    }
+
+    async fn take_due_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn(move |conn| {
+            let leased: Vec<(String, u32)> = {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?2
+                         WHERE order_id IN (
+                             SELECT order_id FROM deliveries
+                             WHERE delivered_at IS NULL AND next_attempt_at <= ?1
+                             ORDER BY next_attempt_at, order_id LIMIT ?3)
+                         RETURNING order_id, attempts",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![now, lease_until, limit], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)?
+            };
+            leased
+                .into_iter()
+                .map(|(id, attempts)| {
+                    let order = stored_order(conn, &id)?
+                        .ok_or_else(|| backend(format!("delivery of unknown order {id}")))?;
+                    Ok(DueDelivery { order, attempts })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn delivery_succeeded(&self, order_id: &str, at: i64) -> Result<(), StoreError> {
+        let id = order_id.to_string();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE deliveries SET delivered_at = ?2, last_error = NULL
+                 WHERE order_id = ?1 AND delivered_at IS NULL",
+                params![id, at],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delivery_failed(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        retry_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let (id, error) = (order_id.to_string(), error.to_string());
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ?2, last_error = ?3
+                 WHERE order_id = ?1 AND attempts = ?4 AND delivered_at IS NULL",
+                params![id, retry_at, error, attempt],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
+        self.with_conn(|conn| {
+            conn.query_row(
+                "SELECT min(next_attempt_at) FROM deliveries WHERE delivered_at IS NULL",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delivery(&self, order_id: &str) -> Result<Option<DeliveryState>, StoreError> {
+        let id = order_id.to_string();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT attempts, next_attempt_at, delivered_at, last_error
+                 FROM deliveries WHERE order_id = ?1",
+                params![id],
+                |row| {
+                    Ok(DeliveryState {
+                        attempts: row.get(0)?,
+                        next_attempt_at: row.get(1)?,
+                        delivered_at: row.get(2)?,
+                        last_error: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
     }
 
     async fn order_count(&self, cart_id: &str) -> Result<u64, StoreError> {

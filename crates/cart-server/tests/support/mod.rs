@@ -2,6 +2,8 @@
 //! automerge-repo protocol client over tokio-tungstenite.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
