@@ -108,31 +108,6 @@ impl fmt::Debug for WebhookUrl {
     }
 }
 
-/// A configured secret's text, kept unchecked until [`crate::config::Config::webhook`] checks
-/// it: clap would print a refused value in its error, and a secret must never be shown.
-#[derive(Clone)]
-pub struct SecretText(String);
-
-impl SecretText {
-    /// Keeps `text` as it is (never fails; see the type's documentation).
-    pub fn keep(text: &str) -> Result<SecretText, String> {
-        Ok(SecretText(text.to_string()))
-    }
-
-    /// The secret this text makes ([`WebhookSecret::parse`]).
-    ///
-    /// Errs as [`WebhookSecret::parse`] does.
-    pub fn webhook_secret(&self) -> Result<WebhookSecret, String> {
-        WebhookSecret::parse(&self.0)
-    }
-}
-
-impl fmt::Debug for SecretText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretText(..)")
-    }
-}
-
 /// The secret the webhook's requests are signed with (`CART_SERVER_WEBHOOK_SECRET`), shared
 /// with the shop. Its text is never logged or shown.
 #[derive(Clone)]
