@@ -96,8 +96,28 @@ impl PartialEq for SecretHash {
     }
 }
 
-/// The shortest admin token, in characters: a token is a long random secret, not a password.
-pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+/// The shortest operator secret (admin token, claim secret, webhook secret), in characters: a
+/// long random secret, not a password.
+pub const MIN_SECRET_CHARS: usize = 32;
+/// The longest operator secret, in characters.
+pub const MAX_SECRET_CHARS: usize = 512;
+
+/// Checks an operator secret (`what`, such as "the admin token"): [`MIN_SECRET_CHARS`]..=
+/// [`MAX_SECRET_CHARS`] characters without whitespace or control characters.
+///
+/// Errs with a message that says what is wrong and how to make one (`make`, a command), never
+/// the secret.
+pub fn check_secret(secret: &str, what: &str, make: &str) -> Result<(), String> {
+    let chars = secret.chars().count();
+    if !(MIN_SECRET_CHARS..=MAX_SECRET_CHARS).contains(&chars)
+        || secret.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "{what} must be {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} characters without whitespace (it has {chars}); make one with {make}"
+        ));
+    }
+    Ok(())
+}
 
 /// The bearer token of the admin API (`CART_SERVER_ADMIN_TOKEN`). Its text is never logged or
 /// shown; only its SHA-256 is kept, and presented tokens are compared with it in constant time.
@@ -111,19 +131,11 @@ impl fmt::Debug for AdminToken {
 }
 
 impl AdminToken {
-    /// Checks a configured token: [`MIN_ADMIN_TOKEN_CHARS`]..=[`MAX_KEY_CHARS`] characters
-    /// without whitespace or control characters.
+    /// Checks a configured token ([`check_secret`]).
     ///
     /// Errs with a message for the operator that says how to make one.
     pub fn parse(token: &str) -> Result<AdminToken, String> {
-        let chars = token.chars().count();
-        if !(MIN_ADMIN_TOKEN_CHARS..=MAX_KEY_CHARS).contains(&chars)
-            || token.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(format!(
-                "the admin token must be {MIN_ADMIN_TOKEN_CHARS} to {MAX_KEY_CHARS} characters without whitespace (it has {chars}); make one with `openssl rand -base64 32`"
-            ));
-        }
+        check_secret(token, "the admin token", "`openssl rand -base64 32`")?;
         Ok(AdminToken(Self::hash(token)))
     }
 

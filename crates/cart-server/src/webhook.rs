@@ -42,6 +42,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::secret::check_secret;
 use crate::store::shop::{DueDelivery, Order};
 use crate::store::ShopStore;
 
@@ -57,10 +58,6 @@ pub const IDLE_POLL: Duration = Duration::from_secs(30);
 const MIN_WAIT: Duration = Duration::from_millis(10);
 /// Deliveries leased at once.
 const BATCH: usize = 16;
-/// The shortest webhook secret, in characters.
-pub const MIN_SECRET_CHARS: usize = 32;
-/// The longest webhook secret, in characters.
-pub const MAX_SECRET_CHARS: usize = 512;
 
 /// The webhook's URL (`CART_SERVER_CHECKOUT_WEBHOOK`): `http://` or `https://` with a host.
 #[derive(Clone, PartialEq, Eq)]
@@ -120,19 +117,15 @@ impl fmt::Debug for WebhookSecret {
 }
 
 impl WebhookSecret {
-    /// Checks a configured secret: [`MIN_SECRET_CHARS`]..=[`MAX_SECRET_CHARS`] characters
-    /// without whitespace or control characters.
+    /// Checks a configured secret ([`crate::secret::check_secret`]).
     ///
     /// Errs with a message for the operator that says how to make one (never the secret).
     pub fn parse(secret: &str) -> Result<WebhookSecret, String> {
-        let chars = secret.chars().count();
-        if !(MIN_SECRET_CHARS..=MAX_SECRET_CHARS).contains(&chars)
-            || secret.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(format!(
-                "the webhook secret must be {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} characters without whitespace (it has {chars}); make one with `openssl rand -hex 32` and give the shop the same"
-            ));
-        }
+        check_secret(
+            secret,
+            "the webhook secret",
+            "`openssl rand -hex 32` and give the shop the same",
+        )?;
         WebhookSecret::from_bytes(secret.as_bytes())
     }
 

@@ -25,10 +25,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-/// The shortest claim secret, in characters: a long random secret, not a password.
-pub const MIN_CLAIM_SECRET_CHARS: usize = 32;
-/// The longest claim secret, in characters.
-pub const MAX_CLAIM_SECRET_CHARS: usize = 512;
+use crate::secret::check_secret;
+
 /// Clock difference tolerated between the shop's backend and this server, in seconds.
 pub const LEEWAY_SECS: i64 = 30;
 /// How far ahead a token's `exp` may be, in seconds (plus [`LEEWAY_SECS`]).
@@ -113,19 +111,15 @@ struct Claims {
 }
 
 impl ClaimSecret {
-    /// Checks a configured secret: [`MIN_CLAIM_SECRET_CHARS`]..=[`MAX_CLAIM_SECRET_CHARS`]
-    /// characters without whitespace or control characters.
+    /// Checks a configured secret ([`crate::secret::check_secret`]).
     ///
     /// Errs with a message for the operator that says how to make one (never the secret).
     pub fn parse(secret: &str) -> Result<ClaimSecret, String> {
-        let chars = secret.chars().count();
-        if !(MIN_CLAIM_SECRET_CHARS..=MAX_CLAIM_SECRET_CHARS).contains(&chars)
-            || secret.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(format!(
-                "the claim secret must be {MIN_CLAIM_SECRET_CHARS} to {MAX_CLAIM_SECRET_CHARS} characters without whitespace (it has {chars}); make one with `openssl rand -base64 48` and give the same one to the shop's backend"
-            ));
-        }
+        check_secret(
+            secret,
+            "the claim secret",
+            "`openssl rand -base64 48` and give the same one to the shop's backend",
+        )?;
         Ok(ClaimSecret(secret.as_bytes().to_vec()))
     }
 
