@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
@@ -43,22 +43,48 @@ pub const CLAIM_OUTCOMES: [&str; 7] = [
     "storage",
 ];
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabel {
-    outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabel {
-    kind: &'static str,
-}
-
 /// The `outcome` labels of `cart_server_webhook_deliveries_total`.
 pub const WEBHOOK_OUTCOMES: [&str; 2] = ["delivered", "failed"];
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: &'static str,
+/// A counter per value of one label, over a fixed set of values: every value is exposed from
+/// the start, at 0, so a dashboard sees each series; a value outside the set is not counted.
+#[derive(Clone, Debug)]
+struct LabeledCounter {
+    label: &'static str,
+    values: Vec<&'static str>,
+    family: Family<[(&'static str, &'static str); 1], Counter>,
+}
+
+impl LabeledCounter {
+    fn new(label: &'static str, values: impl IntoIterator<Item = &'static str>) -> LabeledCounter {
+        let counter = LabeledCounter {
+            label,
+            values: values.into_iter().collect(),
+            family: Family::default(),
+        };
+        for value in &counter.values {
+            let _ = counter.family.get_or_create(&[(label, *value)]);
+        }
+        counter
+    }
+
+    /// The counter of `value`, when it is one of the set.
+    fn of(&self, value: &str) -> Option<Counter> {
+        let value = self.values.iter().find(|known| **known == value)?;
+        Some(self.family.get_or_create(&[(self.label, *value)]).clone())
+    }
+
+    /// Counts one `value` (nothing when it is not one of the set).
+    fn inc(&self, value: &str) {
+        if let Some(counter) = self.of(value) {
+            counter.inc();
+        }
+    }
+
+    /// How many `value` were counted (0 when it is not one of the set).
+    fn get(&self, value: &str) -> u64 {
+        self.of(value).map_or(0, |counter| counter.get())
+    }
 }
 
 /// The latency histograms' buckets: 0.25 ms doubling to about 8 s.
@@ -86,10 +112,10 @@ pub struct Metrics {
     changes_stored: Counter,
     ephemeral_relayed: Counter,
     orders_created: Counter,
-    errors: Family<KindLabel, Counter>,
-    checkouts_refused: Family<ReasonLabel, Counter>,
-    claims: Family<OutcomeLabel, Counter>,
-    webhook_deliveries: Family<OutcomeLabel, Counter>,
+    errors: LabeledCounter,
+    checkouts_refused: LabeledCounter,
+    claims: LabeledCounter,
+    webhook_deliveries: LabeledCounter,
     sync_apply_seconds: Histogram,
     store_append_seconds: Histogram,
     checkout_seconds: Histogram,
@@ -121,33 +147,14 @@ impl Default for Metrics {
             changes_stored: Counter::default(),
             ephemeral_relayed: Counter::default(),
             orders_created: Counter::default(),
-            errors: Family::default(),
-            checkouts_refused: Family::default(),
-            claims: Family::default(),
-            webhook_deliveries: Family::default(),
+            errors: LabeledCounter::new("kind", ErrorKind::ALL.map(ErrorKind::as_str)),
+            checkouts_refused: LabeledCounter::new("reason", CHECKOUT_REFUSALS),
+            claims: LabeledCounter::new("outcome", CLAIM_OUTCOMES),
+            webhook_deliveries: LabeledCounter::new("outcome", WEBHOOK_OUTCOMES),
             sync_apply_seconds: histogram(),
             store_append_seconds: histogram(),
             checkout_seconds: histogram(),
         };
-        // Every label is listed from the start, at 0, so a dashboard sees each series.
-        for kind in ErrorKind::ALL {
-            let _ = metrics.errors.get_or_create(&KindLabel {
-                kind: kind.as_str(),
-            });
-        }
-        for reason in CHECKOUT_REFUSALS {
-            let _ = metrics
-                .checkouts_refused
-                .get_or_create(&ReasonLabel { reason });
-        }
-        for outcome in CLAIM_OUTCOMES {
-            let _ = metrics.claims.get_or_create(&OutcomeLabel { outcome });
-        }
-        for outcome in WEBHOOK_OUTCOMES {
-            let _ = metrics
-                .webhook_deliveries
-                .get_or_create(&OutcomeLabel { outcome });
-        }
         metrics.register();
         metrics
     }
@@ -219,28 +226,28 @@ impl Metrics {
         );
         r.register(
             "cart_server_carts_stored",
-            "Carts in the store (absent when the store could not be asked)",
+            "Carts in the store (0 when the store could not be asked)",
             self.carts_stored.clone(),
         );
         r.register(
             "cart_server_errors",
             "Refused messages and dropped peers, by kind",
-            self.errors.clone(),
+            self.errors.family.clone(),
         );
         r.register(
             "cart_server_checkouts_refused",
             "Checkouts refused, by reason",
-            self.checkouts_refused.clone(),
+            self.checkouts_refused.family.clone(),
         );
         r.register(
             "cart_server_claims",
             "Answers to POST /api/carts/claim, by outcome",
-            self.claims.clone(),
+            self.claims.family.clone(),
         );
         r.register(
             "cart_server_webhook_deliveries",
             "Attempts to hand an order to the checkout webhook, by outcome (failed ones are retried)",
-            self.webhook_deliveries.clone(),
+            self.webhook_deliveries.family.clone(),
         );
         r.register(
             "cart_server_sync_apply_seconds",
@@ -336,35 +343,21 @@ impl Metrics {
     /// [`CHECKOUT_REFUSALS`]; other codes are timed but not counted as refusals).
     pub fn checkout_answered(&self, took: Duration, refused: Option<&str>) {
         self.checkout_seconds.observe(took.as_secs_f64());
-        if let Some(reason) =
-            refused.and_then(|code| CHECKOUT_REFUSALS.iter().find(|r| **r == code))
-        {
-            self.checkouts_refused
-                .get_or_create(&ReasonLabel { reason })
-                .inc();
+        if let Some(code) = refused {
+            self.checkouts_refused.inc(code);
         }
     }
 
     /// An attempt to hand an order to the checkout webhook ended: `delivered` (2xx) or not.
     pub fn webhook_delivery(&self, delivered: bool) {
-        let outcome = WEBHOOK_OUTCOMES[usize::from(!delivered)];
         self.webhook_deliveries
-            .get_or_create(&OutcomeLabel { outcome })
-            .inc();
+            .inc(WEBHOOK_OUTCOMES[usize::from(!delivered)]);
     }
 
     /// How many attempts to hand an order to the webhook ended with `outcome` (one of
     /// [`WEBHOOK_OUTCOMES`]; 0 for any other).
     pub fn webhook_deliveries(&self, outcome: &str) -> u64 {
-        WEBHOOK_OUTCOMES
-            .iter()
-            .find(|o| **o == outcome)
-            .map(|outcome| {
-                self.webhook_deliveries
-                    .get_or_create(&OutcomeLabel { outcome })
-                    .get()
-            })
-            .unwrap_or_default()
+        self.webhook_deliveries.get(outcome)
     }
 
     /// How many orders checkouts created.
@@ -374,49 +367,27 @@ impl Metrics {
 
     /// How many checkouts were refused with `code`.
     pub fn checkouts_refused(&self, code: &str) -> u64 {
-        CHECKOUT_REFUSALS
-            .iter()
-            .find(|reason| **reason == code)
-            .map(|reason| {
-                self.checkouts_refused
-                    .get_or_create(&ReasonLabel { reason })
-                    .get()
-            })
-            .unwrap_or_default()
+        self.checkouts_refused.get(code)
     }
 
     /// A claim was answered with `outcome` (one of [`CLAIM_OUTCOMES`]; others are not counted).
     pub fn claim_answered(&self, outcome: &str) {
-        if let Some(outcome) = CLAIM_OUTCOMES.iter().find(|o| **o == outcome) {
-            self.claims.get_or_create(&OutcomeLabel { outcome }).inc();
-        }
+        self.claims.inc(outcome);
     }
 
     /// How many claims were answered with `outcome`.
     pub fn claims(&self, outcome: &str) -> u64 {
-        CLAIM_OUTCOMES
-            .iter()
-            .find(|o| **o == outcome)
-            .map(|outcome| self.claims.get_or_create(&OutcomeLabel { outcome }).get())
-            .unwrap_or_default()
+        self.claims.get(outcome)
     }
 
     /// A message was refused (or a peer dropped) for reason `kind`.
     pub fn error(&self, kind: ErrorKind) {
-        self.errors
-            .get_or_create(&KindLabel {
-                kind: kind.as_str(),
-            })
-            .inc();
+        self.errors.inc(kind.as_str());
     }
 
     /// How many errors of `kind` were counted.
     pub fn errors_of(&self, kind: ErrorKind) -> u64 {
-        self.errors
-            .get_or_create(&KindLabel {
-                kind: kind.as_str(),
-            })
-            .get()
+        self.errors.get(kind.as_str())
     }
 
     /// The metrics in the Prometheus text exposition format (OpenMetrics); `carts_stored` is
