@@ -8,7 +8,6 @@ use cart_core::CartId;
 use super::{CartHub, HubState, Hubs};
 use crate::apply::{Applied, Checks};
 use crate::error::{ReadAtError, Refusal};
-use crate::open_carts::OpenCart;
 use crate::secret::SecretHash;
 
 impl Hubs {
@@ -49,11 +48,11 @@ impl Hubs {
             let first = into_hub.state.lock().await;
             (from_hub.state.lock().await, first)
         };
-        self.caught_up(&from_hub, &mut from_state).await?;
+        self.caught_up(from, &mut from_state).await?;
         if from_state.cart.secret.as_ref() != Some(from_secret) {
             return Err(ReadAtError::NotFound.into());
         }
-        self.caught_up(&into_hub, &mut into_state).await?;
+        self.caught_up(into, &mut into_state).await?;
         if into_state
             .cart
             .secret
@@ -82,17 +81,6 @@ impl Hubs {
             .await?;
         }
         Ok(added)
-    }
-
-    /// Catches the cart of `hub` up with the store; errs with [`ReadAtError::Storage`].
-    async fn caught_up(
-        &self,
-        hub: &OpenCart<CartHub>,
-        state: &mut HubState,
-    ) -> Result<(), ReadAtError> {
-        self.catch_up(hub.id, state)
-            .await
-            .map_err(|_| ReadAtError::Storage)
     }
 
     /// Applies and stores `change`, made by the server on cart `cart` (bound, or to be bound,

@@ -16,7 +16,7 @@
 use cart_core::CartId;
 
 use super::{HubState, Hubs};
-use crate::error::Refusal;
+use crate::error::{ReadAtError, Refusal};
 use crate::store::FeedEvent;
 
 impl Hubs {
@@ -44,6 +44,18 @@ impl Hubs {
         let mut guard = hub.state.lock().await;
         // A failure is logged where it happens; nothing changed.
         let _ = self.catch_up(cart, &mut guard).await;
+    }
+
+    /// [`Hubs::catch_up`] for the HTTP API's steps under a cart's lock (checkout, claim): a
+    /// store failure is [`ReadAtError::Storage`] (and logged where it happened).
+    pub(super) async fn caught_up(
+        &self,
+        cart: CartId,
+        state: &mut HubState,
+    ) -> Result<(), ReadAtError> {
+        self.catch_up(cart, state)
+            .await
+            .map_err(|_| ReadAtError::Storage)
     }
 
     /// Merges what the store has of `cart` and the hub has not

@@ -41,9 +41,7 @@ impl Hubs {
         let state = &mut *guard;
         // Caught up, not only loaded: an order placed on another instance must be seen with
         // its clear, even before the change feed reports it.
-        self.catch_up(cart, state)
-            .await
-            .map_err(|_| ReadAtError::Storage)?;
+        self.caught_up(cart, state).await?;
         if state.cart.secret.as_ref() != Some(secret) {
             return Err(ReadAtError::NotFound.into());
         }
