@@ -106,6 +106,16 @@ impl Device {
     }
 }
 
+/// The first device of cart `id`: it adds a tee and syncs, so the server holds the cart under
+/// [`KEY`].
+async fn owner_of(server: &TestServer, id: CartId) -> Device {
+    let mut owner = Device::new(id);
+    owner.cart.add_item(&item("TEE", 1)).unwrap();
+    owner.connect(&server.url(KEY)).await;
+    owner.synced().await;
+    owner
+}
+
 async fn server() -> (TempDir, TestServer) {
     let dir = TempDir::new().unwrap();
     let server =
@@ -205,10 +215,7 @@ async fn devices_that_diverged_offline_converge_without_resurrecting_removals() 
 async fn a_device_with_another_key_is_told_the_cart_is_unavailable() {
     let (_dir, server) = server().await;
     let id = CartId::random().unwrap();
-    let mut owner = Device::new(id);
-    owner.cart.add_item(&item("TEE", 1)).unwrap();
-    owner.connect(&server.url(KEY)).await;
-    owner.synced().await;
+    let _owner = owner_of(&server, id).await;
 
     let mut stranger = Device::new(id);
     stranger.connect(&server.url(OTHER_KEY)).await;
@@ -245,10 +252,7 @@ async fn an_add_made_before_the_empty_carts_request_is_answered_is_not_taken_for
 async fn an_add_under_another_key_is_told_wrong_key_even_while_its_request_is_unanswered() {
     let (_dir, server) = server().await;
     let id = CartId::random().unwrap();
-    let mut owner = Device::new(id);
-    owner.cart.add_item(&item("TEE", 1)).unwrap();
-    owner.connect(&server.url(KEY)).await;
-    owner.synced().await;
+    let _owner = owner_of(&server, id).await;
 
     let mut stranger = Device::new(id);
     stranger.connect(&server.url(OTHER_KEY)).await;
