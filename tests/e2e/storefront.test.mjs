@@ -388,6 +388,21 @@ async function openEmbed(context, query = "") {
   return page;
 }
 
+/**
+ * The embed page of a fresh device with a mug and two totes added through the page's buttons,
+ * and the element's drawer open showing them (`what` names the wait). Resolves to
+ * `{ page, element }`.
+ */
+async function embedWithLinesShown(what) {
+  const page = await openEmbed(await newDevice());
+  await page.locator("#add-mug").click();
+  await page.locator("#add-tote").click();
+  const element = page.locator("offline-cart");
+  await element.getByRole("button", { name: /^Cart/ }).click();
+  await expectLines(element, { MUG: 1, TOTE: 2 }, what);
+  return { page, element };
+}
+
 /** Waits until the element's status badge is in `state` (its data-state). */
 const badgeState = (page, state) => page.locator(`offline-cart .status[data-state="${state}"]`).waitFor({ timeout: WAIT_MS });
 
@@ -395,13 +410,7 @@ const badgeState = (page, state) => page.locator(`offline-cart .status[data-stat
 const focusedInElement = (page) => page.evaluate(() => document.querySelector("offline-cart").shadowRoot.activeElement?.className ?? null);
 
 test("the drop-in element works on a plain page", { timeout: TEST_MS }, async () => {
-  const device = await newDevice();
-  const page = await openEmbed(device);
-  await page.locator("#add-mug").click();
-  await page.locator("#add-tote").click();
-  const element = page.locator("offline-cart");
-  await element.getByRole("button", { name: /^Cart/ }).click();
-  await expectLines(element, { MUG: 1, TOTE: 2 }, "the element's drawer");
+  const { page, element } = await embedWithLinesShown("the element's drawer");
   assert.equal(await page.evaluate(() => window.cart === document.querySelector("offline-cart").cart), true);
   assert.equal(await page.evaluate(() => window.cart.itemCount()), 3);
   await element.getByRole("button", { name: "One more Stoneware mug" }).click();
@@ -450,13 +459,7 @@ test("Escape closes the element's open drawer and gives the focus back to its to
 });
 
 test("removing a line with the keyboard keeps the focus in the drawer: the next line, then the empty cart", { timeout: TEST_MS }, async () => {
-  const device = await newDevice();
-  const page = await openEmbed(device);
-  await page.locator("#add-mug").click();
-  await page.locator("#add-tote").click();
-  const element = page.locator("offline-cart");
-  await element.getByRole("button", { name: /^Cart/ }).click();
-  await expectLines(element, { MUG: 1, TOTE: 2 }, "the open drawer");
+  const { page, element } = await embedWithLinesShown("the open drawer");
   const focusedLabel = () => page.evaluate(() => {
     const focused = document.querySelector("offline-cart").shadowRoot.activeElement;
     return focused?.getAttribute("aria-label") ?? focused?.className ?? null;
