@@ -31,7 +31,6 @@
 pub mod token;
 
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc, ROOT};
 use axum::body::Bytes;
@@ -207,10 +206,9 @@ async fn claim(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<
     Ok(claimed)
 }
 
+/// Unix seconds now, from the clock the carts and orders use.
 fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    cart_core::cart::system_clock() / 1000
 }
 
 /// The tag of the add that moves `part` of line `sku` of the anonymous cart `from` into a
