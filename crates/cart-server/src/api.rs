@@ -286,11 +286,7 @@ async fn replace_catalog(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let token = state.admin_token().ok_or_else(ApiError::admin_api_off)?;
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    if !presented.is_some_and(|presented| token.accepts(presented)) {
+    if !bearer(&headers).is_some_and(|presented| token.accepts(&presented)) {
         return Err(ApiError::unauthorized());
     }
     let request: CatalogRequest = parse_body(
@@ -370,6 +366,8 @@ struct CheckoutRequest {
 const CHECKOUT_SHAPE: &str =
     "a JSON object {\"heads\": [\"<hex change hash>\", ...], \"key\": \"<cart secret>\"}";
 
+/// The credentials of `Authorization: Bearer <credentials>`; the scheme is matched without
+/// regard to case (RFC 9110, 11.1) and the credentials trimmed.
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -908,6 +908,16 @@ async fn the_shops_admin_replaces_the_catalog_with_its_token_and_checkout_prices
     assert_eq!((status, &body), (200, &json!({ "products": 2 })));
     assert_eq!(catalog_skus(&server).await, ["MUG", "TEE-M"]);
 
+    // The scheme is case-insensitive (RFC 9110), as for the cart key's bearer header.
+    let bytes = serde_json::to_vec(&json!({ "products": products })).unwrap();
+    let lower_case = format!("bearer {ADMIN_TOKEN}");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Authorization", lower_case.as_str()),
+    ];
+    let (status, _, _) = http_request(&server, "PUT", "/api/catalog", &headers, &bytes).await;
+    assert_eq!(status, 200);
+
     // A bad product refuses the whole catalog, naming it; the stored one stays.
     let mut bad = products.clone();
     bad[1]["currency"] = json!("euro");
