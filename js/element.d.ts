@@ -82,6 +82,12 @@ export function connectionOf(status: CartStatus): CartStatus["connection"];
 export function renderStatus(badge: HTMLElement, status: CartStatus): void;
 /** The WebSocket URL of a sync endpoint given as a path or a ws(s) URL. */
 export function syncUrl(endpoint?: string): string;
+/**
+ * The sync URLs of a `server` attribute: endpoints separated by whitespace, each read as
+ * `syncUrl` reads it; one endpoint gives its URL, several the list `Cart.open` tries in turn,
+ * none the default `/sync`.
+ */
+export function syncServers(attribute: string): string | string[];
 /** What a cart choice holds: the cart, its key, and the demo account it belongs to. */
 export interface CartChoice {
   cartId?: string;

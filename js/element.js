@@ -13,7 +13,7 @@
 // `append` of a connected element does) keeps the cart: the close waits a microtask and is
 // skipped when the element is connected again by then.
 import { cartLinesView, h, pageLocale, plural, renderStatus } from './view.js';
-import { chosenCart, openCart, syncUrl } from './session.js';
+import { chosenCart, openCart, syncServers } from './session.js';
 import css from './element-style.js';
 
 export * from './view.js';
@@ -134,7 +134,7 @@ export class OfflineCartElement extends (globalThis.HTMLElement ?? class {}) {
     const { badge, count, toggle, notice, list, totals, empty } = this.#parts;
     const session = { ended: false, undo: [] };
     this.#session = session;
-    const server = this.hasAttribute('server') ? syncUrl(this.getAttribute('server')) : syncUrl('/sync');
+    const server = syncServers(this.getAttribute('server') ?? '');
     session.cart = this.#closing.then(() => openCart(chosenCart(), { server, onWarning: (text) => (notice.textContent = text) }));
     session.cart.then(
       (cart) => {

@@ -13,6 +13,17 @@ export function syncUrl(endpoint = '/sync') {
   return url.href;
 }
 
+/**
+ * The sync URLs of an element's `server` attribute: endpoints separated by whitespace (a URL
+ * holds none), each as `syncUrl` reads it. One endpoint gives its URL; several give the list
+ * `Cart.open` tries in turn, one instance after another. Empty: the default `/sync`.
+ */
+export function syncServers(attribute) {
+  const urls = attribute.split(/\s+/).filter(Boolean).map((endpoint) => syncUrl(endpoint));
+  if (urls.length === 0) return syncUrl();
+  return urls.length === 1 ? urls[0] : urls;
+}
+
 /** `{ cartId, key, account }` remembered by `remember`, or an empty object. */
 function remembered() {
   try {

@@ -596,6 +596,26 @@ test("removing the element closes its cart; put back, it opens it again; a move 
   assert.deepEqual(page.errors, []);
 });
 
+test("the element's server attribute lists several instances: a cart whose first is down syncs through the next", { timeout: TEST_MS }, async () => {
+  const page = await openEmbed(await newDevice());
+  // Nothing listens on port 9 of the loopback address: the first instance refuses every connection.
+  await page.evaluate(async () => {
+    window.element = document.querySelector("offline-cart");
+    window.element.remove();
+    await new Promise((resolve) => setTimeout(resolve)); // closed, not a move
+    window.element.setAttribute("server", "ws://127.0.0.1:9/sync  /sync");
+    document.querySelector("main").append(window.element);
+  });
+  const synced = await page.evaluate(async () => {
+    const cart = await window.element.ready;
+    cart.addItem({ sku: "MUG", name: "Stoneware mug", unitPrice: 1450, currency: "EUR" });
+    await cart.sync(20000);
+    return { count: cart.itemCount(), pending: cart.status().pending };
+  });
+  assert.deepEqual(synced, { count: 1, pending: 0 });
+  assert.deepEqual(page.errors, []);
+});
+
 test("an element removed before its cart opened rejects ready (AbortError) and opens the cart when put back", { timeout: TEST_MS }, async () => {
   const device = await newDevice();
   const page = await openEmbed(device);
