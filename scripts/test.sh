@@ -39,11 +39,12 @@ step "bench (smoke run)" bash scripts/bench.sh --smoke
 step "node tests" node --test tests/node/
 # The package's examples, each loading pkg/ by name as an installed copy (the build links
 # examples/node_modules/offline-cart): a Node script with memory carts and the Vue and Svelte
-# bindings' unit tests, then a Vite 8 app (vite-plugin-wasm) and a page without a bundler
+# bindings' unit tests, the same package under Vitest, then a Vite 8 app (vite-plugin-wasm) and a page without a bundler
 # (offline-cart/web), each adding an item in Chromium, and a React, a Vue and a Svelte app
 # (Vite 8 with each framework's plugin), each showing an add merged from another device
 # through offline-cart/react, /vue or /svelte.
 step "example: Node" node --test examples/node/
+step "example: Vitest" npx --no-install vitest run --root examples/vitest
 step "example: Vite build" npx --no-install vite build examples/vite --logLevel warn
 step "example: React build" npx --no-install vite build examples/react --logLevel warn
 step "example: Vue build" npx --no-install vite build examples/vue --logLevel warn

@@ -1,5 +1,5 @@
-// The package in Node, as a team's unit tests use it (node --test here; Vitest resolves the
-// same `node` condition): imported by name, memory carts, no browser.
+// The package in Node, as a team's unit tests use it (node --test here; examples/vitest runs
+// the same kind of tests under Vitest): imported by name, memory carts, no browser.
 //
 //   node --test examples/node/
 import { test } from 'node:test';
