@@ -160,7 +160,7 @@ fn random_tag() -> String {
     if getrandom::fill(&mut bytes).is_err() {
         bytes = (system_clock() as u64).to_le_bytes();
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&bytes)
 }
 
 fn corrupt(e: automerge::AutomergeError) -> CartError {

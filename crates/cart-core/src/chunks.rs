@@ -99,12 +99,7 @@ impl ChunkHash {
     /// The hash of `bytes`: the first 16 bytes of their SHA-256, as 32 lowercase hex digits.
     pub fn of(bytes: &[u8]) -> ChunkHash {
         let digest = Sha256::digest(bytes);
-        ChunkHash(
-            digest[..HASH_DIGITS / 2]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        )
+        ChunkHash(crate::hex::encode(&digest[..HASH_DIGITS / 2]))
     }
 
     /// The hash stored as `text`.

@@ -12,6 +12,7 @@
 //! - [`wire`]: automerge-repo's WebSocket protocol messages, as CBOR.
 //! - [`chunks`]: the keys of stored chunks and the bookkeeping of which a writer loaded, owns
 //!   and may compact away, shared by the browser's [`persist`] and the server.
+//! - [`hex`]: the lower-case hexadecimal text of tags, hashes and ids.
 //! - [`persist`]: how a cart is laid out in storage (snapshot plus incremental chunks) and
 //!   compacted without losing another writer's chunks.
 //!
@@ -24,6 +25,7 @@ pub mod chunks;
 pub mod error;
 #[cfg(feature = "conformance")]
 pub mod fixtures;
+pub mod hex;
 mod incoming;
 pub mod link;
 pub mod persist;

@@ -328,13 +328,7 @@ async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         ApiError::storage()
     })?;
     let digest = Sha256::digest(&body);
-    let etag: String = format!(
-        "\"{}\"",
-        digest[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let etag = format!("\"{}\"", cart_core::hex::encode(&digest[..16]));
     let cache = [
         (header::CACHE_CONTROL, "no-cache".to_string()),
         (header::ETAG, etag.clone()),

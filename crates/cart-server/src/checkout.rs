@@ -81,8 +81,7 @@ pub fn order_id(cart: &CartId, heads: &[ChangeHash]) -> String {
         hasher.update(head.0);
     }
     let digest = hasher.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("ord_{hex}")
+    format!("ord_{}", cart_core::hex::encode(&digest[..16]))
 }
 
 /// The actor of the change that clears the lines of an order read at `heads` (in any order) of

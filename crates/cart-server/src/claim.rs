@@ -223,8 +223,7 @@ pub fn claim_tag(from: &CartId, sku: &str, part: &str) -> String {
     hasher.update([0]);
     hasher.update(part.as_bytes());
     let digest = hasher.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("c{hex}")
+    format!("c{}", cart_core::hex::encode(&digest[..16]))
 }
 
 /// The actor of the change that clears anonymous cart `from` after a claim read it at `heads`

@@ -143,8 +143,7 @@ impl WebhookSecret {
         mac.update(b".");
         mac.update(body);
         let tag = mac.finalize().into_bytes();
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        format!("v1={hex}")
+        format!("v1={}", cart_core::hex::encode(&tag))
     }
 }
 

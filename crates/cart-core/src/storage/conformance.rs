@@ -16,7 +16,7 @@ fn unique_prefix(check: &str) -> String {
     let mut bytes = [0u8; 8];
     // A fixed prefix would only make reruns see each other's data; the checks still hold.
     let _ = getrandom::fill(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::hex::encode(&bytes);
     format!("conformance-{check}-{hex}")
 }
 

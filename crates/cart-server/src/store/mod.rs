@@ -196,7 +196,7 @@ pub fn random_uuid() -> Result<String, StoreError> {
         .map_err(|e| StoreError::Backend(format!("no secure random source: {e}")))?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = cart_core::hex::encode(&b);
     Ok(format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
