@@ -18,7 +18,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use support::{
-    post_json, receive_until, server_lines, Client, Replica, TestServer, KEY, OTHER_KEY,
+    post_json, receive_until, server_lines, synced_cart, Client, Replica, TestServer, KEY,
+    OTHER_KEY,
 };
 use tempfile::TempDir;
 
@@ -79,16 +80,7 @@ async fn server() -> (TempDir, TestServer) {
 
 /// A device's new anonymous cart with `lines`, synced to the server with [`KEY`].
 async fn anonymous_cart(server: &TestServer, lines: &[(&str, i64)]) -> (Client, Replica) {
-    let mut replica = Replica::empty(CartId::random().expect("random id"));
-    for (sku, quantity) in lines {
-        replica.add(sku, *quantity);
-    }
-    let mut client = Client::connect(server, KEY, "anonymous-device", None).await;
-    client
-        .sync(&mut replica, false)
-        .await
-        .expect("the anonymous cart syncs");
-    (client, replica)
+    synced_cart(server, "anonymous-device", lines).await
 }
 
 async fn claim(server: &TestServer, token: &str, cart: &Replica, key: &str) -> (u16, Value) {

@@ -15,7 +15,7 @@ use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use support::receiver::{receiver_at, Received, SECRET};
-use support::{http_request, Client, Replica, TestServer, KEY, WAIT};
+use support::{http_request, synced_cart, TestServer, KEY, WAIT};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -43,15 +43,7 @@ fn options_at(url: &str) -> ServerOptions {
 /// A new cart with `lines` (sku, quantity) synced to `server` and checked out: the order as
 /// the checkout answered it.
 async fn checked_out(server: &TestServer, lines: &[(&str, i64)]) -> Value {
-    let mut replica = Replica::empty(cart_core::CartId::random().unwrap());
-    for (sku, quantity) in lines {
-        replica.add(sku, *quantity);
-    }
-    let mut client = Client::connect(server, KEY, "owner-device", None).await;
-    client
-        .sync(&mut replica, false)
-        .await
-        .expect("the cart syncs");
+    let (_client, replica) = synced_cart(server, "owner-device", lines).await;
     let heads: Vec<String> = replica
         .doc
         .get_heads()

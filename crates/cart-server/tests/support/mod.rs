@@ -353,6 +353,25 @@ impl Client {
     }
 }
 
+/// A device's new cart holding `lines` (sku, quantity, each added as [`Replica::add`] adds),
+/// synced to `server` under [`KEY`] by a device named `peer_id`: its connection and its copy.
+pub async fn synced_cart(
+    server: &TestServer,
+    peer_id: &str,
+    lines: &[(&str, i64)],
+) -> (Client, Replica) {
+    let mut replica = Replica::empty(CartId::random().expect("random id"));
+    for (sku, quantity) in lines {
+        replica.add(sku, *quantity);
+    }
+    let mut client = Client::connect(server, KEY, peer_id, None).await;
+    client
+        .sync(&mut replica, false)
+        .await
+        .expect("the new cart syncs");
+    (client, replica)
+}
+
 /// Applies what the server sends until `replica` shows `expected` (sorted by sku).
 pub async fn receive_until(client: &mut Client, replica: &mut Replica, expected: &[(String, i64)]) {
     loop {
