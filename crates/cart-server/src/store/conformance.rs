@@ -74,6 +74,18 @@ fn change_bytes(doc: &mut AutoCommit, key: &str, value: i64) -> Vec<u8> {
     doc.save_after(&heads)
 }
 
+/// Stores cart `id` under its owner's key with a first change (`a` = 1): the owner's secret,
+/// and the document the test's later changes build on.
+async fn owned_cart<S: Store>(store: &S, id: &CartId) -> (SecretHash, AutoCommit) {
+    let owner = secret(id, "owner-key-0123456789");
+    let mut doc = AutoCommit::new();
+    store
+        .append_chunk(id, &owner, change_bytes(&mut doc, "a", 1))
+        .await
+        .expect("owner append");
+    (owner, doc)
+}
+
 /// A cart that was never written has no secret, no chunks and no sync states.
 pub async fn unknown_carts_are_empty<H: Harness>(h: &H) {
     let store = h.fresh().await;
@@ -184,13 +196,8 @@ pub async fn unseen_chunks_come_with_their_bytes_and_seen_ones_without<H: Harnes
 pub async fn another_secret_is_refused_and_writes_nothing<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let id = cart(3);
-    let owner = secret(&id, "owner-key-0123456789");
+    let (owner, mut doc) = owned_cart(&store, &id).await;
     let intruder = secret(&id, "intruder-key-0123456");
-    let mut doc = AutoCommit::new();
-    store
-        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
-        .await
-        .expect("owner append");
     let refused = store
         .append_chunk(&id, &intruder, change_bytes(&mut doc, "b", 2))
         .await;
@@ -661,12 +668,7 @@ pub async fn orders_are_placed_once_and_only_with_their_clear<H: Harness>(h: &H)
     let other = h.another_handle(&store).await;
     let id = cart(12);
     let cart = id.to_string();
-    let owner = secret(&id, "owner-key-0123456789");
-    let mut doc = AutoCommit::new();
-    store
-        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
-        .await
-        .expect("owner append");
+    let (owner, mut doc) = owned_cart(&store, &id).await;
     let clear = change_bytes(&mut doc, "a", 0);
     let first = order("ord_1", &cart, "MUG");
     assert!(store.order("ord_1").await.expect("order").is_none());
@@ -763,12 +765,7 @@ pub async fn orders_are_placed_once_and_only_with_their_clear<H: Harness>(h: &H)
 pub async fn no_order_is_stored_when_its_clear_cannot_be<H: Harness>(h: &H) {
     let store = h.fresh().await;
     let id = cart(14);
-    let owner = secret(&id, "owner-key-0123456789");
-    let mut doc = AutoCommit::new();
-    store
-        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
-        .await
-        .expect("owner append");
+    let (owner, mut doc) = owned_cart(&store, &id).await;
     let before = chunk_keys(&store, &id).await;
     h.break_chunk_writes(&store).await;
     let failed = store
@@ -809,12 +806,7 @@ pub async fn placed_orders_are_queued_and_each_delivery_is_leased_to_one_caller<
     let store = h.fresh().await;
     let other = h.another_handle(&store).await;
     let id = cart(15);
-    let owner = secret(&id, "owner-key-0123456789");
-    let mut doc = AutoCommit::new();
-    store
-        .append_chunk(&id, &owner, change_bytes(&mut doc, "a", 1))
-        .await
-        .expect("owner append");
+    let (owner, mut doc) = owned_cart(&store, &id).await;
     assert_eq!(store.next_delivery_at().await.expect("next"), None);
     let ids = ["ord_a", "ord_b", "ord_c"];
     let mut orders = Vec::new();
