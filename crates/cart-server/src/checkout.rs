@@ -30,6 +30,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use automerge::{ActorId, Automerge, ChangeHash};
+use cart_core::cart::system_clock;
 use cart_core::{Cart, CartId, Line};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -173,10 +174,6 @@ pub fn totals(lines: &[OrderLine]) -> Vec<Total> {
         .collect()
 }
 
-fn now_ms() -> i64 {
-    cart_core::cart::system_clock()
-}
-
 /// Checks out cart `cart` at `heads` for the holder of `key`; see the module documentation.
 ///
 /// Errs with `not_found` (unknown cart or wrong key), `sync_first`, `empty_cart`,
@@ -197,7 +194,7 @@ pub async fn checkout(
     let (order, created) = state
         .hubs()
         .place_order(cart, &secret, &heads, &id, |doc| {
-            order_of(doc, cart, &heads, &id, &catalog, now_ms())
+            order_of(doc, cart, &heads, &id, &catalog, system_clock())
         })
         .await?;
     if created {

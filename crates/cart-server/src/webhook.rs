@@ -27,6 +27,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cart_core::cart::system_clock;
 use hmac::{Hmac, KeyInit, Mac};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -304,10 +305,6 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn now_ms() -> i64 {
-    cart_core::cart::system_clock()
-}
-
 /// A number in `0.0..1.0` from the secure random source (0.5 if it fails: jitter is a nicety).
 fn jitter() -> f64 {
     let mut bytes = [0u8; 4];
@@ -354,7 +351,7 @@ impl Deliverer {
     async fn wait(&self) -> Duration {
         match self.shop.next_delivery_at().await {
             Ok(Some(at)) => {
-                let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or_default();
+                let ms = u64::try_from(at.saturating_sub(system_clock())).unwrap_or_default();
                 Duration::from_millis(ms).min(IDLE_POLL)
             }
             Ok(None) => IDLE_POLL,
@@ -368,7 +365,7 @@ impl Deliverer {
     /// Leases the due deliveries and attempts each; returns whether a full batch was due (so
     /// more may be).
     async fn pass(&self) -> bool {
-        let now = now_ms();
+        let now = system_clock();
         let lease_until = now.saturating_add(i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX));
         let due = match self.shop.take_due_deliveries(now, lease_until, BATCH).await {
             Ok(due) => due,
@@ -390,27 +387,34 @@ impl Deliverer {
         let DueDelivery { order, attempts } = delivery;
         let sent = self
             .stop
-            .run_until_cancelled(self.webhook.post(&order, now_ms() / 1000))
+            .run_until_cancelled(self.webhook.post(&order, system_clock() / 1000))
             .await;
         let settled = match sent {
             Some(Outcome::Delivered) => {
                 self.metrics.webhook_delivery(true);
                 tracing::info!(order = %order.id, attempts, "order delivered to the webhook");
-                self.shop.delivery_succeeded(&order.id, now_ms()).await
+                self.shop
+                    .delivery_succeeded(&order.id, system_clock())
+                    .await
             }
             Some(Outcome::Failed(why)) => {
                 self.metrics.webhook_delivery(false);
                 let delay = self.webhook.retry.delay(attempts, jitter());
                 tracing::warn!(order = %order.id, attempts, error = %why, retry_in = ?delay, "webhook delivery failed");
-                let retry_at =
-                    now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                let retry_at = system_clock()
+                    .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                 self.shop
                     .delivery_failed(&order.id, attempts, retry_at, &why)
                     .await
             }
             None => {
                 self.shop
-                    .delivery_failed(&order.id, attempts, now_ms(), "interrupted by shutdown")
+                    .delivery_failed(
+                        &order.id,
+                        attempts,
+                        system_clock(),
+                        "interrupted by shutdown",
+                    )
                     .await
             }
         };
